@@ -1,0 +1,167 @@
+//! The application: every front end and background job of one gateway,
+//! assembled from a validated [`Config`].
+//!
+//! [`Application::build`] binds the listeners (port 0 picks a free one, which
+//! tests use) but connects to nothing: Cassandra and Kafka may be down at
+//! start-up, and queries that need them fail with a clear error until they
+//! are back. [`Application::run_until_stopped`] serves until the token fires.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::catalog::SchemaProvider;
+use smackql_cassandra::{CassandraCatalog, CassandraConnection, CassandraOptions};
+use smackql_catalog::{SchemaSource, SmackqlCatalog};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::config::Config;
+use crate::frontend::pg::{tls, PgServer};
+use crate::session::{SessionError, SessionFactory};
+
+/// The gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr} for {what}: {source}")]
+    Bind {
+        /// The protocol.
+        what: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// TLS is configured but cannot be used.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    /// The SQL session could not be assembled.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+}
+
+/// A gateway, bound and ready to serve.
+pub struct Application {
+    sessions: Arc<SessionFactory>,
+    cassandra: Arc<CassandraConnection>,
+    pg_listener: TcpListener,
+    pg: PgServer,
+    pg_addr: SocketAddr,
+}
+
+impl Application {
+    /// Assembles the gateway and binds its listeners.
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
+
+        let cassandra = Arc::new(CassandraConnection::new(cassandra_options(&config)));
+        let sources: Vec<Arc<dyn SchemaSource>> = vec![Arc::new(CassandraSchemas(
+            CassandraCatalog::new(cassandra.clone()),
+        ))];
+        let catalog = Arc::new(SmackqlCatalog::new(sources));
+        let sessions = Arc::new(SessionFactory::new(catalog)?);
+
+        let addr = config.pg.listen;
+        let pg_listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind {
+                what: "the Postgres wire protocol",
+                addr,
+                source,
+            })?;
+        let pg_addr = pg_listener
+            .local_addr()
+            .map_err(|source| StartError::Bind {
+                what: "the Postgres wire protocol",
+                addr,
+                source,
+            })?;
+        let pg = PgServer::new(
+            &config.pg,
+            sessions.clone(),
+            &config.auth.users,
+            tls.clone(),
+        );
+        info!(
+            %pg_addr,
+            tls = tls.is_some(),
+            auth = if config.auth.users.is_empty() { "trust" } else { "scram-sha-256" },
+            cassandra = ?config.cassandra.contact_points,
+            "smackql ready"
+        );
+        Ok(Self {
+            sessions,
+            cassandra,
+            pg_listener,
+            pg,
+            pg_addr,
+        })
+    }
+
+    /// Where the Postgres wire front end listens.
+    pub fn pg_addr(&self) -> SocketAddr {
+        self.pg_addr
+    }
+
+    /// The sessions the front ends use; for in-process queries.
+    pub fn sessions(&self) -> Arc<SessionFactory> {
+        self.sessions.clone()
+    }
+
+    /// Serves until `shutdown` fires, then drains open connections.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) {
+        let connect = tokio::spawn(connect_early(self.cassandra.clone(), shutdown.clone()));
+        self.pg.serve(self.pg_listener, shutdown).await;
+        connect.abort();
+        info!("smackql stopped");
+    }
+}
+
+/// Connects to Cassandra in the background, so keyspaces are listed before
+/// the first query needs them. Queries connect on their own as well; this
+/// only saves them the wait.
+async fn connect_early(cassandra: Arc<CassandraConnection>, shutdown: CancellationToken) {
+    let mut delay = Duration::from_millis(500);
+    loop {
+        if cassandra.session().await.is_ok() {
+            return;
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(30));
+    }
+}
+
+fn cassandra_options(config: &Config) -> CassandraOptions {
+    let c = &config.cassandra;
+    CassandraOptions {
+        contact_points: c.contact_points.clone(),
+        username: c.username.clone(),
+        password: c.password.as_ref().map(|p| p.expose().to_string()),
+        connect_timeout: c.connect_timeout,
+        request_timeout: c.request_timeout,
+        page_size: c.page_size,
+        metadata_refresh_interval: c.metadata_refresh_interval,
+        types: smackql_cassandra::types::TypeOptions {
+            decimal_scale: c.decimal_scale,
+        },
+    }
+}
+
+/// The keyspaces of the Cassandra cluster, as schemas of the catalog.
+#[derive(Debug)]
+struct CassandraSchemas(CassandraCatalog);
+
+impl SchemaSource for CassandraSchemas {
+    fn schema_names(&self) -> Vec<String> {
+        self.0.keyspace_names()
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        Some(self.0.keyspace(name))
+    }
+}

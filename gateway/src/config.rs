@@ -1,0 +1,471 @@
+//! Configuration, layered: built-in defaults, then a TOML file, then
+//! `SMACKQL_*` environment variables, then command-line flags.
+//!
+//! The file is read into [`Config`] (unknown keys are errors). Environment
+//! variables and flags are both handled by clap on [`ServeArgs`], where a
+//! flag beats its variable, and are laid over the file's values. The result
+//! is validated once by [`Config::validate`] and then passed down explicitly.
+//!
+//! ```toml
+//! [pg]
+//! listen = "0.0.0.0:5433"
+//!
+//! [cassandra]
+//! contact_points = ["10.0.0.1:9042", "10.0.0.2:9042"]
+//! request_timeout = "10s"
+//!
+//! [[auth.users]]
+//! name = "analyst"
+//! password = "change-me"
+//!
+//! [tls]
+//! cert = "/etc/smackql/server.crt"
+//! key = "/etc/smackql/server.key"
+//! ```
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// Everything the gateway is configured with.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The Postgres wire front end.
+    pub pg: PgConfig,
+    /// The Cassandra cluster.
+    pub cassandra: CassandraConfig,
+    /// The Kafka cluster.
+    pub kafka: KafkaConfig,
+    /// Who may connect.
+    pub auth: AuthConfig,
+    /// TLS for the front ends; plaintext when absent.
+    pub tls: Option<TlsConfig>,
+}
+
+/// The Postgres wire front end.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PgConfig {
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Connections beyond this many are refused.
+    pub max_connections: usize,
+    /// How long shutdown waits for open connections before closing them.
+    #[serde(deserialize_with = "duration")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for PgConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 5433)),
+            max_connections: 256,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// How to reach Cassandra and read from it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CassandraConfig {
+    /// `host:port` of one or more nodes.
+    pub contact_points: Vec<String>,
+    /// User for Cassandra's password authenticator.
+    pub username: Option<String>,
+    /// Password for `username`.
+    pub password: Option<Secret>,
+    /// How long opening a connection may take.
+    #[serde(deserialize_with = "duration")]
+    pub connect_timeout: Duration,
+    /// How long one request may take.
+    #[serde(deserialize_with = "duration")]
+    pub request_timeout: Duration,
+    /// Rows per page of a scan.
+    pub page_size: i32,
+    /// How often keyspaces and tables are re-read from the cluster.
+    #[serde(deserialize_with = "duration")]
+    pub metadata_refresh_interval: Duration,
+    /// The scale CQL `decimal` columns are read at.
+    pub decimal_scale: i8,
+}
+
+impl Default for CassandraConfig {
+    /// The provider's own defaults.
+    fn default() -> Self {
+        let d = smackql_cassandra::CassandraOptions::default();
+        Self {
+            contact_points: d.contact_points,
+            username: d.username,
+            password: d.password.map(Secret::new),
+            connect_timeout: d.connect_timeout,
+            request_timeout: d.request_timeout,
+            page_size: d.page_size,
+            metadata_refresh_interval: d.metadata_refresh_interval,
+            decimal_scale: d.types.decimal_scale,
+        }
+    }
+}
+
+/// How to reach Kafka.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, `host:port`.
+    pub bootstrap_servers: Vec<String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            bootstrap_servers: vec!["127.0.0.1:9092".to_string()],
+        }
+    }
+}
+
+/// Who may connect.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Users allowed in with a password (SCRAM-SHA-256). With none, every
+    /// client is trusted, which is only allowed on a loopback address unless
+    /// `insecure_no_auth` is set.
+    pub users: Vec<User>,
+    /// Allows trust authentication on a non-loopback address.
+    pub insecure_no_auth: bool,
+}
+
+/// A user and password.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    /// The user name clients log in with.
+    pub name: String,
+    /// The password.
+    pub password: Secret,
+}
+
+/// A server certificate and key, both PEM.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Certificate chain file.
+    pub cert: PathBuf,
+    /// Private key file (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// A secret that never shows in logs or `Debug` output.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself; call only where it is used.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for [`Config`].
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the line.
+        source: toml::de::Error,
+    },
+    /// A value, or a combination of values, is not allowed.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Reads a TOML file over the defaults.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Parses TOML over the defaults.
+    pub fn from_toml(text: &str) -> Result<Self, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    /// Checks what serde cannot: combinations that would be unsafe or
+    /// cannot work.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        if self.auth.users.is_empty()
+            && !self.pg.listen.ip().is_loopback()
+            && !self.auth.insecure_no_auth
+        {
+            return invalid(format!(
+                "listening on {} without users would let anyone on the network in; \
+                 configure [[auth.users]] (or SMACKQL_USER and SMACKQL_PASSWORD), listen on \
+                 a loopback address, or pass --insecure-no-auth",
+                self.pg.listen
+            ));
+        }
+        for user in &self.auth.users {
+            if user.name.is_empty() {
+                return invalid("a user has an empty name".into());
+            }
+            if user.password.expose().is_empty() {
+                return invalid(format!("user {} has an empty password", user.name));
+            }
+        }
+        if self.cassandra.contact_points.is_empty() {
+            return invalid("cassandra.contact_points is empty".into());
+        }
+        if self.cassandra.page_size <= 0 {
+            return invalid("cassandra.page_size must be positive".into());
+        }
+        if !(0..=38).contains(&self.cassandra.decimal_scale) {
+            return invalid("cassandra.decimal_scale must be between 0 and 38".into());
+        }
+        if self.pg.max_connections == 0 {
+            return invalid("pg.max_connections must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+/// Parses `"250ms"`, `"5s"`, `"2m"`, `"1h"`, or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?}: expected e.g. 500ms, 5s, 2m"))?;
+    let seconds = match unit.trim() {
+        "ms" => value / 1000.0,
+        "" | "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        other => return Err(format!("invalid duration unit {other:?} in {text:?}")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("invalid duration {text:?}: {e}"))
+}
+
+fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Seconds(u64),
+        Text(String),
+    }
+    match Raw::deserialize(deserializer)? {
+        Raw::Seconds(s) => Ok(Duration::from_secs(s)),
+        Raw::Text(t) => parse_duration(&t).map_err(serde::de::Error::custom),
+    }
+}
+
+/// Flags of `smackql serve`. Each also reads an environment variable; a flag
+/// given on the command line wins over its variable, and both win over the
+/// config file.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ServeArgs {
+    /// TOML config file.
+    #[arg(long, env = "SMACKQL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Postgres wire listen address.
+    #[arg(long, env = "SMACKQL_PG_LISTEN")]
+    pub pg_listen: Option<SocketAddr>,
+    /// Cassandra contact points, comma-separated `host:port`.
+    #[arg(long, env = "SMACKQL_CASSANDRA", value_delimiter = ',')]
+    pub cassandra: Option<Vec<String>>,
+    /// Kafka bootstrap servers, comma-separated `host:port`.
+    #[arg(long, env = "SMACKQL_KAFKA", value_delimiter = ',')]
+    pub kafka: Option<Vec<String>>,
+    /// Adds a user who logs in with SMACKQL_PASSWORD.
+    #[arg(long, env = "SMACKQL_USER")]
+    pub user: Option<String>,
+    /// The password of --user; only read from the environment, so it never
+    /// shows in the process list.
+    #[arg(skip)]
+    pub password: Option<Secret>,
+    /// TLS certificate chain (PEM).
+    #[arg(long, env = "SMACKQL_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, env = "SMACKQL_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Trust every client even on a non-loopback address.
+    #[arg(long, env = "SMACKQL_INSECURE_NO_AUTH")]
+    pub insecure_no_auth: bool,
+}
+
+impl ServeArgs {
+    /// Builds the configuration: defaults, then the file, then these values.
+    pub fn load(&self) -> Result<Config, ConfigError> {
+        let mut config = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        self.apply(&mut config)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn apply(&self, config: &mut Config) -> Result<(), ConfigError> {
+        if let Some(listen) = self.pg_listen {
+            config.pg.listen = listen;
+        }
+        if let Some(points) = &self.cassandra {
+            config.cassandra.contact_points = points.clone();
+        }
+        if let Some(servers) = &self.kafka {
+            config.kafka.bootstrap_servers = servers.clone();
+        }
+        match (&self.user, &self.password) {
+            (Some(name), Some(password)) => config.auth.users.push(User {
+                name: name.clone(),
+                password: password.clone(),
+            }),
+            (Some(name), None) => {
+                return Err(ConfigError::Invalid(format!(
+                    "user {name} is given without a password: set SMACKQL_PASSWORD"
+                )))
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::Invalid(
+                    "SMACKQL_PASSWORD is set without SMACKQL_USER".into(),
+                ))
+            }
+            (None, None) => {}
+        }
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            config.tls = Some(TlsConfig {
+                cert: cert.clone(),
+                key: key.clone(),
+            });
+        }
+        if self.insecure_no_auth {
+            config.auth.insecure_no_auth = true;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_listen_on_loopback() {
+        let config = Config::default();
+        assert_eq!(config.pg.listen, "127.0.0.1:5433".parse().unwrap());
+        assert_eq!(config.cassandra.contact_points, vec!["127.0.0.1:9042"]);
+        assert_eq!(config.kafka.bootstrap_servers, vec!["127.0.0.1:9092"]);
+        config.validate().expect("defaults are valid");
+    }
+
+    #[test]
+    fn file_overrides_defaults_and_rejects_unknown_keys() {
+        let config = Config::from_toml(
+            "[cassandra]\ncontact_points = [\"a:1\"]\nrequest_timeout = \"250ms\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.cassandra.contact_points, vec!["a:1"]);
+        assert_eq!(config.cassandra.request_timeout, Duration::from_millis(250));
+        assert_eq!(config.cassandra.page_size, 5000);
+
+        let err = Config::from_toml("[cassandra]\ncontact_pionts = []\n").unwrap_err();
+        assert!(err.to_string().contains("contact_pionts"), "{err}");
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let args = ServeArgs {
+            pg_listen: Some("127.0.0.1:0".parse().unwrap()),
+            cassandra: Some(vec!["c:9042".into()]),
+            ..Default::default()
+        };
+        let mut config = Config::from_toml("[pg]\nlisten = \"127.0.0.1:7000\"\n").unwrap();
+        args.apply(&mut config).unwrap();
+        assert_eq!(config.pg.listen.port(), 0);
+        assert_eq!(config.cassandra.contact_points, vec!["c:9042"]);
+    }
+
+    #[test]
+    fn refuses_trust_auth_off_loopback() {
+        let mut config = Config::default();
+        config.pg.listen = "0.0.0.0:5433".parse().unwrap();
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("--insecure-no-auth"), "{err}");
+
+        config.auth.insecure_no_auth = true;
+        config.validate().expect("explicitly insecure");
+
+        config.auth.insecure_no_auth = false;
+        config.auth.users.push(User {
+            name: "a".into(),
+            password: Secret::new("b"),
+        });
+        config.validate().expect("users configured");
+    }
+
+    #[test]
+    fn user_needs_a_password() {
+        let args = ServeArgs {
+            user: Some("alice".into()),
+            ..Default::default()
+        };
+        assert!(args.apply(&mut Config::default()).is_err());
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let user = User {
+            name: "a".into(),
+            password: Secret::new("hunter2"),
+        };
+        assert!(!format!("{user:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("5s").unwrap(), Duration::from_secs(5));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("10").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("").is_err());
+    }
+}

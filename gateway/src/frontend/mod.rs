@@ -1,0 +1,3 @@
+//! The protocols clients speak to smackql.
+
+pub mod pg;

@@ -1,0 +1,135 @@
+//! Keyspaces as SQL schemas, read live from the driver's cluster metadata.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::catalog::{SchemaProvider, TableProvider};
+use datafusion::error::Result;
+
+use crate::connection::SharedConnection;
+use crate::provider::CassandraTableProvider;
+
+/// Keyspaces that belong to Cassandra itself, or to smackql's own catalog
+/// store. They are left out of listings but can still be queried by name.
+pub const INTERNAL_KEYSPACES: &[&str] = &[
+    "system",
+    "system_auth",
+    "system_distributed",
+    "system_schema",
+    "system_traces",
+    "system_views",
+    "system_virtual_schema",
+    "smackql_meta",
+];
+
+/// The keyspaces of one Cassandra cluster.
+#[derive(Debug, Clone)]
+pub struct CassandraCatalog {
+    connection: SharedConnection,
+}
+
+impl CassandraCatalog {
+    /// The keyspaces reachable through `connection`.
+    pub fn new(connection: SharedConnection) -> Self {
+        Self { connection }
+    }
+
+    /// The connection this catalog reads through.
+    pub fn connection(&self) -> &SharedConnection {
+        &self.connection
+    }
+
+    /// User keyspaces, as of the last metadata read. Empty while Cassandra
+    /// has not been reached yet.
+    pub fn keyspace_names(&self) -> Vec<String> {
+        let Some(state) = self.connection.cluster_state() else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = state
+            .keyspaces_iter()
+            .map(|(name, _)| name.to_string())
+            .filter(|name| !INTERNAL_KEYSPACES.contains(&name.as_str()))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// The schema of keyspace `name`.
+    ///
+    /// Any name gets a schema: whether the keyspace exists is decided when a
+    /// table is looked up, which can wait for Cassandra. A keyspace created a
+    /// moment ago is found, and a query against an unreachable cluster fails
+    /// with "Cassandra is unavailable" rather than "no such schema".
+    pub fn keyspace(&self, name: &str) -> Arc<KeyspaceSchemaProvider> {
+        Arc::new(KeyspaceSchemaProvider {
+            connection: self.connection.clone(),
+            keyspace: name.to_string(),
+        })
+    }
+
+    /// Whether the keyspace is known, as of the last metadata read.
+    pub fn keyspace_exists(&self, name: &str) -> bool {
+        self.connection
+            .cluster_state()
+            .is_some_and(|state| state.get_keyspace(name).is_some())
+    }
+}
+
+/// The tables of one keyspace.
+#[derive(Debug)]
+pub struct KeyspaceSchemaProvider {
+    connection: SharedConnection,
+    keyspace: String,
+}
+
+impl KeyspaceSchemaProvider {
+    fn lookup(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        let Some(state) = self.connection.cluster_state() else {
+            return Ok(None);
+        };
+        let Some(table) = state
+            .get_keyspace(&self.keyspace)
+            .and_then(|k| k.tables.get(name))
+        else {
+            return Ok(None);
+        };
+        let provider =
+            CassandraTableProvider::try_new(self.connection.clone(), &self.keyspace, name, table)?;
+        Ok(Some(Arc::new(provider)))
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for KeyspaceSchemaProvider {
+    fn table_names(&self) -> Vec<String> {
+        let Some(state) = self.connection.cluster_state() else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = state
+            .get_keyspace(&self.keyspace)
+            .map(|k| k.tables.keys().cloned().collect())
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        // Connects first if needed, so an unreachable cluster is an error
+        // that says so, not a missing table.
+        self.connection.session().await?;
+        if let Some(found) = self.lookup(name)? {
+            return Ok(Some(found));
+        }
+        // Unknown as of the last read: the table may be new.
+        self.connection.refresh_schema().await?;
+        self.lookup(name)
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.connection.cluster_state().is_some_and(|state| {
+            state
+                .get_keyspace(&self.keyspace)
+                .is_some_and(|k| k.tables.contains_key(name))
+        })
+    }
+}

@@ -1,0 +1,132 @@
+//! A shared, lazily opened session to the cluster.
+//!
+//! The gateway must start, and keep serving everything else, while Cassandra
+//! is down. So nothing connects at start-up: the first query that needs
+//! Cassandra opens the session, and a failed attempt is retried by the next
+//! query. Once open, the driver itself reconnects to nodes that come back.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+use scylla::cluster::ClusterState;
+use scylla::statement::prepared::PreparedStatement;
+use tracing::{info, warn};
+
+use crate::config::CassandraOptions;
+use crate::error::{Error, Result};
+
+/// The cluster connection every Cassandra table shares.
+#[derive(Debug)]
+pub struct CassandraConnection {
+    options: CassandraOptions,
+    session: RwLock<Option<Arc<Session>>>,
+    /// Serialises connection attempts, so a burst of queries against a down
+    /// cluster makes one attempt, not one each.
+    connecting: tokio::sync::Mutex<()>,
+    prepared: Mutex<HashMap<String, PreparedStatement>>,
+}
+
+impl CassandraConnection {
+    /// A connection that opens on first use.
+    pub fn new(options: CassandraOptions) -> Self {
+        Self {
+            options,
+            session: RwLock::new(None),
+            connecting: tokio::sync::Mutex::new(()),
+            prepared: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The connection profile.
+    pub fn options(&self) -> &CassandraOptions {
+        &self.options
+    }
+
+    /// The open session, without trying to open one.
+    pub fn current(&self) -> Option<Arc<Session>> {
+        self.session.read().ok().and_then(|s| s.clone())
+    }
+
+    /// The cluster's schema and topology as last read, if connected.
+    pub fn cluster_state(&self) -> Option<Arc<ClusterState>> {
+        self.current().map(|s| s.get_cluster_state())
+    }
+
+    /// The open session, opening it first if needed.
+    pub async fn session(&self) -> Result<Arc<Session>> {
+        if let Some(session) = self.current() {
+            return Ok(session);
+        }
+        let _attempt = self.connecting.lock().await;
+        if let Some(session) = self.current() {
+            return Ok(session);
+        }
+        let session = Arc::new(self.open().await?);
+        if let Ok(mut slot) = self.session.write() {
+            *slot = Some(session.clone());
+        }
+        Ok(session)
+    }
+
+    async fn open(&self) -> Result<Session> {
+        let o = &self.options;
+        let mut builder = SessionBuilder::new()
+            .known_nodes(&o.contact_points)
+            .connection_timeout(o.connect_timeout)
+            .cluster_metadata_refresh_interval(o.metadata_refresh_interval);
+        if let (Some(user), Some(password)) = (&o.username, &o.password) {
+            builder = builder.user(user, password);
+        }
+        let unavailable = |reason: String| Error::Unavailable {
+            contact_points: o.contact_points.join(","),
+            reason,
+        };
+        let built = tokio::time::timeout(o.connect_timeout * 2, builder.build()).await;
+        match built {
+            Ok(Ok(session)) => {
+                info!(contact_points = ?o.contact_points, "connected to Cassandra");
+                Ok(session)
+            }
+            Ok(Err(err)) => {
+                warn!(contact_points = ?o.contact_points, error = %err, "cannot connect to Cassandra");
+                Err(unavailable(err.to_string()))
+            }
+            Err(_) => Err(unavailable(format!(
+                "no answer within {:?}",
+                o.connect_timeout * 2
+            ))),
+        }
+    }
+
+    /// A prepared statement for `cql`, prepared once per session.
+    pub async fn prepare(&self, table: &str, cql: &str) -> Result<PreparedStatement> {
+        if let Some(found) = self.prepared.lock().ok().and_then(|m| m.get(cql).cloned()) {
+            return Ok(found);
+        }
+        let session = self.session().await?;
+        let mut prepared = session
+            .prepare(cql)
+            .await
+            .map_err(|e| Error::prepare(table, &e))?;
+        prepared.set_request_timeout(Some(self.options.request_timeout));
+        prepared.set_page_size(self.options.page_size);
+        if let Ok(mut cache) = self.prepared.lock() {
+            cache.insert(cql.to_string(), prepared.clone());
+        }
+        Ok(prepared)
+    }
+
+    /// Re-reads the cluster's schema now.
+    pub async fn refresh_schema(&self) -> Result<()> {
+        let session = self.session().await?;
+        if let Err(err) = session.refresh_metadata().await {
+            warn!(error = %err, "refreshing Cassandra metadata failed");
+        }
+        Ok(())
+    }
+}
+
+/// Shared handle to a [`CassandraConnection`].
+pub type SharedConnection = Arc<CassandraConnection>;

@@ -1,0 +1,290 @@
+//! The scan [`ExecutionPlan`]: paged, prepared CQL decoded straight into
+//! Arrow batches, one batch per page.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Instant;
+
+use datafusion::arrow::array::{RecordBatch, RecordBatchOptions};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::metrics::{
+    Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet, Time,
+};
+use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+    SendableRecordBatchStream,
+};
+use scylla::deserialize::row::ColumnIterator;
+use scylla::response::{PagingState, PagingStateResponse};
+use tracing::Instrument;
+
+use crate::connection::SharedConnection;
+use crate::cql;
+use crate::error::Error;
+use crate::provider::ColumnMeta;
+use crate::types::ColumnDecoder;
+
+/// What one scan reads.
+#[derive(Debug, Clone)]
+pub struct ScanSpec {
+    /// The keyspace.
+    pub keyspace: String,
+    /// The table.
+    pub table: String,
+    /// The columns to return, in output order.
+    pub columns: Vec<ColumnMeta>,
+    /// The column selected when `columns` is empty.
+    pub fallback_column: String,
+    /// The output schema.
+    pub schema: SchemaRef,
+    /// At most this many rows, if set.
+    pub limit: Option<usize>,
+}
+
+impl ScanSpec {
+    /// The CQL text sent to Cassandra; values are bound, never spliced in.
+    pub fn cql(&self) -> String {
+        let names: Vec<&str> = if self.columns.is_empty() {
+            vec![self.fallback_column.as_str()]
+        } else {
+            self.columns.iter().map(|c| c.name.as_str()).collect()
+        };
+        let mut text = cql::select(&self.keyspace, &self.table, &names);
+        if self.limit.is_some() {
+            text.push_str(" LIMIT ?");
+        }
+        text
+    }
+
+    fn qualified_name(&self) -> String {
+        format!("{}.{}", self.keyspace, self.table)
+    }
+}
+
+/// Reads a Cassandra table with paged, prepared CQL.
+#[derive(Debug)]
+pub struct CassandraScanExec {
+    connection: SharedConnection,
+    spec: ScanSpec,
+    properties: Arc<PlanProperties>,
+    metrics: ExecutionPlanMetricsSet,
+}
+
+impl CassandraScanExec {
+    /// A scan of `spec` through `connection`.
+    pub fn new(connection: SharedConnection, spec: ScanSpec) -> Self {
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(spec.schema.clone()),
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        ));
+        Self {
+            connection,
+            spec,
+            properties,
+            metrics: ExecutionPlanMetricsSet::new(),
+        }
+    }
+
+    /// What this scan reads.
+    pub fn spec(&self) -> &ScanSpec {
+        &self.spec
+    }
+}
+
+impl DisplayAs for CassandraScanExec {
+    fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match t {
+            DisplayFormatType::Default | DisplayFormatType::Verbose => {
+                write!(f, "CassandraScanExec: cql=[{}]", self.spec.cql())?;
+                if let Some(limit) = self.spec.limit {
+                    write!(f, ", limit={limit}")?;
+                }
+                Ok(())
+            }
+            DisplayFormatType::TreeRender => {
+                writeln!(f, "table={}", self.spec.qualified_name())?;
+                write!(f, "cql={}", self.spec.cql())
+            }
+        }
+    }
+}
+
+impl ExecutionPlan for CassandraScanExec {
+    fn name(&self) -> &'static str {
+        "CassandraScanExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if children.is_empty() {
+            Ok(self)
+        } else {
+            datafusion::common::internal_err!("CassandraScanExec has no children")
+        }
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        if partition != 0 {
+            return datafusion::common::internal_err!(
+                "CassandraScanExec has one partition, asked for {partition}"
+            );
+        }
+        let metrics = ScanMetrics::new(&self.metrics, partition);
+        // Two pages in flight at most: the scan waits for a slow consumer.
+        let mut builder = RecordBatchReceiverStreamBuilder::new(self.spec.schema.clone(), 2);
+        let tx = builder.tx();
+        let connection = self.connection.clone();
+        let spec = self.spec.clone();
+        let span = tracing::debug_span!("cassandra_scan", table = %spec.qualified_name());
+        builder.spawn(
+            async move {
+                if let Err(err) = run_scan(&connection, &spec, &metrics, &tx).await {
+                    // The receiver may be gone already; then nobody is waiting.
+                    let _ = tx.send(Err(err)).await;
+                }
+                Ok(())
+            }
+            .instrument(span),
+        );
+        Ok(builder.build())
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+}
+
+struct ScanMetrics {
+    output_rows: Count,
+    pages: Count,
+    remote_time: Time,
+    decode_time: Time,
+}
+
+impl ScanMetrics {
+    fn new(set: &ExecutionPlanMetricsSet, partition: usize) -> Self {
+        Self {
+            output_rows: MetricBuilder::new(set).output_rows(partition),
+            pages: MetricBuilder::new(set).counter("pages", partition),
+            remote_time: MetricBuilder::new(set).subset_time("remote_time", partition),
+            decode_time: MetricBuilder::new(set).subset_time("decode_time", partition),
+        }
+    }
+}
+
+async fn run_scan(
+    connection: &SharedConnection,
+    spec: &ScanSpec,
+    metrics: &ScanMetrics,
+    tx: &tokio::sync::mpsc::Sender<Result<RecordBatch>>,
+) -> Result<()> {
+    let table = spec.qualified_name();
+    let session = connection.session().await?;
+    let prepared = connection.prepare(&table, &spec.cql()).await?;
+    let types = connection.options().types;
+    let mut decoders = spec
+        .columns
+        .iter()
+        .map(|c| ColumnDecoder::try_new(&c.cql_type, types))
+        .collect::<Result<Vec<_>, Error>>()?;
+
+    let limit = spec.limit.map(|n| i32::try_from(n).unwrap_or(i32::MAX));
+    let mut remaining = spec.limit;
+    let mut paging = PagingState::start();
+    loop {
+        let started = Instant::now();
+        let (result, next) = match limit {
+            Some(n) => session.execute_single_page(&prepared, (n,), paging).await,
+            None => session.execute_single_page(&prepared, (), paging).await,
+        }
+        .map_err(|e| Error::request(&table, &e))?;
+        metrics.remote_time.add_elapsed(started);
+        metrics.pages.add(1);
+
+        let rows = result
+            .into_rows_result()
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let decode_started = Instant::now();
+        let batch = decode_page(spec, &rows, &mut decoders, remaining)?;
+        metrics.decode_time.add_elapsed(decode_started);
+        metrics.output_rows.add(batch.num_rows());
+        if let Some(left) = remaining.as_mut() {
+            *left = left.saturating_sub(batch.num_rows());
+        }
+        if batch.num_rows() > 0 && tx.send(Ok(batch)).await.is_err() {
+            return Ok(()); // the consumer stopped reading
+        }
+        match next {
+            PagingStateResponse::HasMorePages { state } if remaining != Some(0) => paging = state,
+            _ => return Ok(()),
+        }
+    }
+}
+
+fn decode_page(
+    spec: &ScanSpec,
+    rows: &scylla::response::query_result::QueryRowsResult,
+    decoders: &mut [ColumnDecoder],
+    remaining: Option<usize>,
+) -> Result<RecordBatch> {
+    let iter = rows
+        .rows::<ColumnIterator<'_, '_>>()
+        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+    let mut count = 0usize;
+    for row in iter {
+        if remaining.is_some_and(|left| count >= left) {
+            break;
+        }
+        let row = row.map_err(|e| DataFusionError::External(Box::new(e)))?;
+        if !decoders.is_empty() {
+            for (column, decoder) in row.zip(decoders.iter_mut()) {
+                let column = column.map_err(|e| DataFusionError::External(Box::new(e)))?;
+                let cell = column.slice.map(|s| s.as_slice());
+                decoder.append(cell).map_err(|e| Error::Decode {
+                    table: spec.qualified_name(),
+                    column: column.spec.name().to_string(),
+                    reason: e.to_string(),
+                })?;
+            }
+        }
+        count += 1;
+    }
+    let arrays = decoders
+        .iter_mut()
+        .map(ColumnDecoder::finish)
+        .collect::<Result<Vec<_>, Error>>()?;
+    Ok(RecordBatch::try_new_with_options(
+        spec.schema.clone(),
+        arrays,
+        &RecordBatchOptions::new().with_row_count(Some(count)),
+    )?)
+}

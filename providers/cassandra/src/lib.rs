@@ -1,0 +1,40 @@
+//! Cassandra tables as DataFusion tables.
+//!
+//! This crate owns everything between a SQL scan and Cassandra: discovery of
+//! keyspaces and tables from the driver's cluster metadata
+//! ([`CassandraCatalog`]), the CQL → Arrow type mapping ([`types`]), and the
+//! scan ([`CassandraScanExec`]), which sends prepared CQL with bound values
+//! and decodes each page straight into an Arrow batch.
+//!
+//! It depends on DataFusion, the `scylla` driver and `smackql-providers-common`
+//! only; it knows nothing of the gateway or the catalog that uses it.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use smackql_cassandra::{CassandraCatalog, CassandraConnection, CassandraOptions};
+//!
+//! let connection = Arc::new(CassandraConnection::new(CassandraOptions {
+//!     contact_points: vec!["127.0.0.1:9042".into()],
+//!     ..Default::default()
+//! }));
+//! let catalog = CassandraCatalog::new(connection);
+//! // Each keyspace is a DataFusion SchemaProvider:
+//! let shop = catalog.keyspace("shop");
+//! # let _ = shop;
+//! ```
+
+mod catalog;
+mod config;
+mod connection;
+pub mod cql;
+mod error;
+mod exec;
+mod provider;
+pub mod types;
+
+pub use catalog::{CassandraCatalog, KeyspaceSchemaProvider, INTERNAL_KEYSPACES};
+pub use config::CassandraOptions;
+pub use connection::{CassandraConnection, SharedConnection};
+pub use error::{Error, Result};
+pub use exec::{CassandraScanExec, ScanSpec};
+pub use provider::{CassandraTableProvider, ColumnMeta};

@@ -1,0 +1,133 @@
+//! One Cassandra table as a DataFusion [`TableProvider`].
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::datasource::TableType;
+use datafusion::error::Result;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+use scylla::cluster::metadata::{ColumnKind, ColumnType, Table};
+
+use crate::connection::SharedConnection;
+use crate::error::Error;
+use crate::exec::{CassandraScanExec, ScanSpec};
+use crate::types::arrow_field;
+
+/// A column of a Cassandra table, in SQL order.
+#[derive(Debug, Clone)]
+pub struct ColumnMeta {
+    /// The column's name, exactly as in Cassandra.
+    pub name: String,
+    /// Its CQL type.
+    pub cql_type: ColumnType<'static>,
+    /// Its role in the primary key, if any.
+    pub kind: ColumnKind,
+}
+
+/// A Cassandra table, read with paged CQL.
+#[derive(Debug)]
+pub struct CassandraTableProvider {
+    connection: SharedConnection,
+    keyspace: String,
+    table: String,
+    columns: Vec<ColumnMeta>,
+    schema: SchemaRef,
+}
+
+impl CassandraTableProvider {
+    /// The provider of `keyspace.table`, described by the driver's metadata.
+    ///
+    /// Columns come in Cassandra's own order: partition key, clustering key,
+    /// then the other columns by name.
+    pub fn try_new(
+        connection: SharedConnection,
+        keyspace: &str,
+        table: &str,
+        meta: &Table,
+    ) -> Result<Self, Error> {
+        let mut columns: Vec<ColumnMeta> = Vec::with_capacity(meta.columns.len());
+        for name in meta.partition_key.iter().chain(&meta.clustering_key) {
+            if let Some(column) = meta.columns.get(name) {
+                columns.push(ColumnMeta {
+                    name: name.clone(),
+                    cql_type: column.typ.clone(),
+                    kind: column.kind.clone(),
+                });
+            }
+        }
+        let mut rest: Vec<_> = meta
+            .columns
+            .iter()
+            .filter(|(_, c)| matches!(c.kind, ColumnKind::Regular | ColumnKind::Static))
+            .collect();
+        rest.sort_by(|a, b| a.0.cmp(b.0));
+        columns.extend(rest.into_iter().map(|(name, c)| ColumnMeta {
+            name: name.clone(),
+            cql_type: c.typ.clone(),
+            kind: c.kind.clone(),
+        }));
+
+        let types = connection.options().types;
+        let fields = columns
+            .iter()
+            .map(|c| arrow_field(&c.name, &c.cql_type, types))
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok(Self {
+            connection,
+            keyspace: keyspace.to_string(),
+            table: table.to_string(),
+            columns,
+            schema: Arc::new(Schema::new(fields)),
+        })
+    }
+
+    /// The table's columns in SQL order.
+    pub fn columns(&self) -> &[ColumnMeta] {
+        &self.columns
+    }
+
+    /// `keyspace.table`
+    pub fn qualified_name(&self) -> String {
+        format!("{}.{}", self.keyspace, self.table)
+    }
+}
+
+#[async_trait]
+impl TableProvider for CassandraTableProvider {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let indices: Vec<usize> = match projection {
+            Some(p) => p.clone(),
+            None => (0..self.columns.len()).collect(),
+        };
+        let spec = ScanSpec {
+            keyspace: self.keyspace.clone(),
+            table: self.table.clone(),
+            columns: indices.iter().map(|i| self.columns[*i].clone()).collect(),
+            // CQL cannot select nothing; `count(*)` reads the first key column.
+            fallback_column: self.columns[0].name.clone(),
+            schema: Arc::new(self.schema.project(&indices)?),
+            limit,
+        };
+        Ok(Arc::new(CassandraScanExec::new(
+            self.connection.clone(),
+            spec,
+        )))
+    }
+}

@@ -1,0 +1,171 @@
+//! An in-process gateway on port 0, and clients for it.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Output;
+
+use std::sync::Arc;
+
+use smackql::config::{Config, Secret, User};
+use smackql::session::SessionFactory;
+use smackql::Application;
+use tokio::task::JoinHandle;
+use tokio_postgres::{Client, NoTls};
+use tokio_util::sync::CancellationToken;
+
+use crate::services;
+
+/// A running gateway; stops when dropped.
+#[derive(Debug)]
+pub struct TestGateway {
+    /// Where its Postgres front end listens.
+    pub pg_addr: SocketAddr,
+    /// Its sessions, for running SQL in-process.
+    pub sessions: Arc<SessionFactory>,
+    stop: CancellationToken,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TestGateway {
+    /// A gateway over the test services, with trust authentication.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A gateway over the test services, with `adjust` applied to its config.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let services = services::ensure().await;
+        let mut config = Config::default();
+        config.pg.listen = "127.0.0.1:0".parse().expect("address");
+        config.cassandra.contact_points = vec![services.cassandra.clone()];
+        config.kafka.bootstrap_servers = vec![services.kafka.clone()];
+        adjust(&mut config);
+        config.validate().expect("test config is valid");
+        let app = Application::build(config).await.expect("gateway starts");
+        let pg_addr = app.pg_addr();
+        let sessions = app.sessions();
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(app.run_until_stopped(stop.clone()));
+        Self {
+            pg_addr,
+            sessions,
+            stop,
+            task: Some(task),
+        }
+    }
+
+    /// Adds a password user to a config.
+    pub fn with_user(config: &mut Config, name: &str, password: &str) {
+        config.auth.users.push(User {
+            name: name.to_string(),
+            password: Secret::new(password),
+        });
+    }
+
+    /// A libpq connection string for `user`.
+    pub fn conninfo(&self, user: &str, password: Option<&str>) -> String {
+        let mut s = format!(
+            "host={} port={} user={user} dbname=smackql",
+            self.pg_addr.ip(),
+            self.pg_addr.port()
+        );
+        if let Some(p) = password {
+            s.push_str(&format!(" password={p}"));
+        }
+        s
+    }
+
+    /// A connected client, as user `postgres`.
+    pub async fn client(&self) -> Client {
+        self.try_client("postgres", None)
+            .await
+            .expect("connects to the gateway")
+    }
+
+    /// Connects as `user`, returning the error if the gateway refuses.
+    pub async fn try_client(
+        &self,
+        user: &str,
+        password: Option<&str>,
+    ) -> Result<Client, tokio_postgres::Error> {
+        let (client, connection) =
+            tokio_postgres::connect(&self.conninfo(user, password), NoTls).await?;
+        tokio::spawn(connection);
+        Ok(client)
+    }
+
+    /// Runs the real `psql` against the gateway.
+    pub async fn psql(&self, args: &[&str]) -> Output {
+        psql(self.pg_addr, args).await
+    }
+
+    /// Stops the gateway and waits for it to drain.
+    pub async fn shutdown(mut self) {
+        self.stop.cancel();
+        if let Some(task) = self.task.take() {
+            task.await.expect("gateway task");
+        }
+    }
+}
+
+impl Drop for TestGateway {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// Runs `psql` against `addr` with `args`, without reading any psqlrc.
+pub async fn psql(addr: SocketAddr, args: &[&str]) -> Output {
+    tokio::process::Command::new("psql")
+        .args([
+            "-X",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            &addr.ip().to_string(),
+            "-p",
+            &addr.port().to_string(),
+            "-U",
+            "postgres",
+            "-d",
+            "smackql",
+        ])
+        .args(args)
+        .env("PGCONNECT_TIMEOUT", "10")
+        .output()
+        .await
+        .unwrap_or_else(|err| panic!("cannot run psql (install postgresql-client): {err}"))
+}
+
+/// Runs `psql` with a full connection string (user, password) and `args`.
+pub async fn psql_conninfo(conninfo: &str, args: &[&str]) -> Output {
+    tokio::process::Command::new("psql")
+        .arg("-X")
+        .args(args)
+        .arg(conninfo)
+        .env("PGCONNECT_TIMEOUT", "10")
+        .output()
+        .await
+        .unwrap_or_else(|err| panic!("cannot run psql (install postgresql-client): {err}"))
+}
+
+/// Asserts that `client` answers `select <n>`: the session is alive.
+pub async fn assert_answers(client: &Client, n: i32) {
+    let row = client
+        .query_one(&format!("select {n}::int"), &[])
+        .await
+        .unwrap_or_else(|err| panic!("select {n} failed: {err}"));
+    assert_eq!(row.get::<_, i32>(0), n);
+}
+
+/// The SQLSTATE of a failed query, or a panic if it did not fail in the database.
+pub fn sqlstate(err: &tokio_postgres::Error) -> String {
+    err.code()
+        .map(|c| c.code().to_string())
+        .unwrap_or_else(|| panic!("not a database error: {err:?}"))
+}
+
+/// `Path` of an `.slt` file under `tests/slt`.
+pub fn slt_path(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("slt").join(name)
+}

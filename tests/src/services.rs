@@ -1,0 +1,154 @@
+//! Real Cassandra and Kafka for tests, started on demand.
+
+use std::fs::OpenOptions;
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+use tokio::sync::OnceCell;
+
+/// Where the services listen.
+#[derive(Debug, Clone)]
+pub struct Services {
+    /// Cassandra's native protocol address.
+    pub cassandra: String,
+    /// Kafka's bootstrap address.
+    pub kafka: String,
+}
+
+fn env_port(name: &str, default: u16) -> u16 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn state_dir() -> PathBuf {
+    std::env::var_os("SMACKQL_DEV_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into()))
+                .join(".local/share/smackql/dev-services")
+        })
+}
+
+/// The services, started if they are not running. Panics with the
+/// script's output when they cannot be started: tests never skip.
+pub async fn ensure() -> &'static Services {
+    static SERVICES: OnceCell<Services> = OnceCell::const_new();
+    SERVICES
+        .get_or_init(|| async {
+            tokio::task::spawn_blocking(start)
+                .await
+                .expect("the service start-up task panicked")
+                .unwrap_or_else(|err| panic!("cannot start Cassandra and Kafka: {err:#}"))
+        })
+        .await
+}
+
+fn start() -> Result<Services> {
+    let services = Services {
+        cassandra: format!("127.0.0.1:{}", env_port("SMACKQL_DEV_CQL_PORT", 9042)),
+        kafka: format!("127.0.0.1:{}", env_port("SMACKQL_DEV_KAFKA_PORT", 9092)),
+    };
+    up(&[])?;
+    Ok(services)
+}
+
+/// Runs `docker/dev-services up [services]`, under the harness lock.
+pub fn up(services: &[&str]) -> Result<()> {
+    dev_services("up", services)
+}
+
+/// Runs `docker/dev-services stop [services]`, under the harness lock.
+pub fn stop(services: &[&str]) -> Result<()> {
+    dev_services("stop", services)
+}
+
+fn dev_services(command: &str, services: &[&str]) -> Result<()> {
+    let dir = state_dir();
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(".harness.lock"))
+        .context("opening the harness lock")?;
+    lock.lock().context("taking the harness lock")?;
+    if command == "up" && services.is_empty() && already_up() {
+        return Ok(());
+    }
+    let script = crate::repo_root().join("docker/dev-services");
+    let output = Command::new(&script)
+        .arg(command)
+        .args(services)
+        .output()
+        .with_context(|| format!("running {}", script.display()))?;
+    if !output.status.success() {
+        bail!(
+            "{} {command} failed ({}):\n{}\n{}",
+            script.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// Both services were started by an earlier `up`, which waited until they
+/// answered, and still accept connections.
+fn already_up() -> bool {
+    let ports = [
+        env_port("SMACKQL_DEV_CQL_PORT", 9042),
+        env_port("SMACKQL_DEV_KAFKA_PORT", 9092),
+    ];
+    ports.iter().all(|port| {
+        TcpStream::connect_timeout(
+            &SocketAddr::from(([127, 0, 0, 1], *port)),
+            Duration::from_millis(500),
+        )
+        .is_ok()
+    })
+}
+
+/// A driver session to the test Cassandra, for setting up fixtures.
+pub async fn cassandra() -> Session {
+    let services = ensure().await;
+    SessionBuilder::new()
+        .known_node(&services.cassandra)
+        .build()
+        .await
+        .unwrap_or_else(|err| {
+            panic!(
+                "cannot connect to Cassandra at {}: {err}",
+                services.cassandra
+            )
+        })
+}
+
+/// Creates a keyspace of replication factor 1 for one test.
+pub async fn create_keyspace(session: &Session, name: &str) {
+    session
+        .query_unpaged(
+            format!(
+                "CREATE KEYSPACE \"{name}\" WITH replication = \
+                 {{'class': 'SimpleStrategy', 'replication_factor': 1}}"
+            ),
+            (),
+        )
+        .await
+        .unwrap_or_else(|err| panic!("cannot create keyspace {name}: {err}"));
+}
+
+/// Runs one CQL statement for a fixture.
+pub async fn cql(session: &Session, statement: &str) {
+    session
+        .query_unpaged(statement, ())
+        .await
+        .unwrap_or_else(|err| panic!("CQL failed: {statement}: {err}"));
+}

@@ -1,0 +1,161 @@
+//! Cassandra keyspaces and tables as SQL schemas and tables.
+
+use smackql_tests::gateway::{sqlstate, TestGateway};
+use smackql_tests::services::{cassandra, cql, create_keyspace};
+use smackql_tests::unique_name;
+
+#[tokio::test]
+async fn tables_are_queryable_and_listed() {
+    let session = cassandra().await;
+    let ks = unique_name("it_scan");
+    create_keyspace(&session, &ks).await;
+    cql(
+        &session,
+        &format!(
+            "CREATE TABLE \"{ks}\".events (campaign_id bigint, day date, ts timestamp, \
+             views int, note text, PRIMARY KEY ((campaign_id, day), ts))"
+        ),
+    )
+    .await;
+    let insert = session
+        .prepare(format!(
+            "INSERT INTO \"{ks}\".events (campaign_id, day, ts, views, note) VALUES (?, ?, ?, ?, ?)"
+        ))
+        .await
+        .unwrap();
+    let day = scylla::value::CqlDate((1u32 << 31) + 20_000);
+    for i in 0..25i64 {
+        let note = (i == 3).then_some("it's; -- fine");
+        session
+            .execute_unpaged(
+                &insert,
+                (
+                    i % 3,
+                    day,
+                    scylla::value::CqlTimestamp(1_700_000_000_000 + i),
+                    i as i32,
+                    note,
+                ),
+            )
+            .await
+            .unwrap();
+    }
+
+    let gateway = TestGateway::start().await;
+    let client = gateway.client().await;
+    let row = client
+        .query_one(
+            &format!("select count(*), sum(views) from \"{ks}\".events"),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 25);
+    assert_eq!(row.get::<_, i64>(1), (0..25).sum::<i64>());
+
+    let note: String = client
+        .query_one(
+            &format!("select note from \"{ks}\".events where views = 3"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(note, "it's; -- fine");
+
+    let per_campaign = client
+        .query(
+            &format!(
+                "select campaign_id, count(*) from \"{ks}\".events group by campaign_id order by campaign_id"
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    let counts: Vec<(i64, i64)> = per_campaign.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(counts, vec![(0, 9), (1, 8), (2, 8)]);
+
+    // The keyspace is a schema, its table a table, in information_schema.
+    let listed = client
+        .query(
+            "select table_name from information_schema.tables where table_schema = $1",
+            &[&ks],
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].get::<_, String>(0), "events");
+
+    // Unknown tables in a known keyspace are 42P01.
+    let err = client
+        .simple_query(&format!("select * from \"{ks}\".nope"))
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "42P01", "{err}");
+
+    // EXPLAIN shows the CQL sent.
+    let plan = client
+        .simple_query(&format!("explain select views from \"{ks}\".events"))
+        .await
+        .unwrap();
+    let text: String = plan
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => r.get(1).map(str::to_string),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        text.contains(&format!("SELECT \"views\" FROM \"{ks}\".\"events\"")),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn new_tables_appear_without_a_restart_and_names_keep_their_case() {
+    let gateway = TestGateway::start().await;
+    let client = gateway.client().await;
+    // Touch Cassandra once so the gateway has connected.
+    let _ = client
+        .simple_query("select * from information_schema.tables")
+        .await;
+
+    let session = cassandra().await;
+    let ks = unique_name("it_live");
+    create_keyspace(&session, &ks).await;
+    cql(
+        &session,
+        &format!("CREATE TABLE \"{ks}\".\"MixedCase\" (\"Id\" int PRIMARY KEY, \"select\" text)"),
+    )
+    .await;
+    cql(
+        &session,
+        &format!("INSERT INTO \"{ks}\".\"MixedCase\" (\"Id\", \"select\") VALUES (7, 'seven')"),
+    )
+    .await;
+
+    let row = client
+        .query_one(
+            &format!("select \"Id\", \"select\" from \"{ks}\".\"MixedCase\""),
+            &[],
+        )
+        .await
+        .expect("the new table is found at once");
+    assert_eq!(row.get::<_, i32>(0), 7);
+    assert_eq!(row.get::<_, String>(1), "seven");
+
+    cql(&session, &format!("DROP TABLE \"{ks}\".\"MixedCase\"")).await;
+    // The dropped table disappears once the driver's metadata catches up.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        match client
+            .simple_query(&format!("select * from \"{ks}\".\"MixedCase\""))
+            .await
+        {
+            Err(err) if sqlstate(&err) == "42P01" => break,
+            Err(err) if sqlstate(&err) == "22000" || sqlstate(&err) == "58000" => break,
+            _ if std::time::Instant::now() > deadline => panic!("dropped table still there"),
+            _ => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
+        }
+    }
+}

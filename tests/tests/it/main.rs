@@ -1,0 +1,7 @@
+//! End-to-end tests against real Cassandra and Kafka, through a gateway
+//! running in-process on port 0.
+
+mod auth;
+mod cassandra;
+mod pg_wire;
+mod slt;

@@ -1,0 +1,135 @@
+//! The Postgres wire front end, driven by tokio-postgres and by psql.
+
+use smackql_tests::gateway::{assert_answers, sqlstate, TestGateway};
+
+#[tokio::test]
+async fn select_one_in_both_protocols() {
+    let gateway = TestGateway::start().await;
+    let client = gateway.client().await;
+    // Extended protocol (prepared statement with a parameter).
+    let row = client
+        .query_one("select $1::bigint + 1", &[&41i64])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 42);
+    // Simple protocol.
+    let rows = client.simple_query("select 1").await.unwrap();
+    assert!(
+        matches!(&rows[1], tokio_postgres::SimpleQueryMessage::Row(r) if r.get(0) == Some("1"))
+    );
+}
+
+#[tokio::test]
+async fn reports_a_postgres_version() {
+    let gateway = TestGateway::start().await;
+    let client = gateway.client().await;
+    let version: String = client
+        .query_one("select version()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        version.starts_with("PostgreSQL 14.0 (smackql "),
+        "{version}"
+    );
+    let shown = client.simple_query("show server_version").await.unwrap();
+    let tokio_postgres::SimpleQueryMessage::Row(row) = &shown[1] else {
+        panic!("no row: {shown:?}")
+    };
+    assert!(row.get(0).unwrap().starts_with("14.0"), "{:?}", row.get(0));
+}
+
+#[tokio::test]
+async fn errors_carry_real_sqlstates() {
+    let gateway = TestGateway::start().await;
+    let client = gateway.client().await;
+    let err = client.simple_query("selec 1").await.unwrap_err();
+    assert_eq!(sqlstate(&err), "42601", "{err}");
+    let err = client.simple_query("select * from nope").await.unwrap_err();
+    assert_eq!(sqlstate(&err), "42P01", "{err}");
+    let err = client.query("select * from nope", &[]).await.unwrap_err();
+    assert_eq!(sqlstate(&err), "42P01", "extended protocol: {err}");
+    // The connection is still usable after errors.
+    assert_answers(&client, 2).await;
+}
+
+#[tokio::test]
+async fn set_show_and_transactions_are_accepted() {
+    let gateway = TestGateway::start().await;
+    let client = gateway.client().await;
+    client
+        .batch_execute("SET application_name = 'tests'; BEGIN; SELECT 1; COMMIT;")
+        .await
+        .unwrap();
+    client.batch_execute("BEGIN; ROLLBACK;").await.unwrap();
+    let shown = client.simple_query("SHOW application_name").await.unwrap();
+    let tokio_postgres::SimpleQueryMessage::Row(row) = &shown[1] else {
+        panic!("no row: {shown:?}")
+    };
+    assert_eq!(row.get(0), Some("tests"));
+}
+
+#[tokio::test]
+async fn psql_select_one_and_describe() {
+    let gateway = TestGateway::start().await;
+    let out = gateway.psql(&["-At", "-c", "select 1"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
+
+    for meta in ["\\dt", "\\dn", "\\l"] {
+        let out = gateway.psql(&["-c", meta]).await;
+        assert!(
+            out.status.success(),
+            "psql {meta} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[tokio::test]
+async fn cancel_stops_a_streaming_query() {
+    let gateway = TestGateway::start().await;
+    let client = gateway.client().await;
+    let cancel = client.cancel_token();
+    let started = std::time::Instant::now();
+    let query = tokio::spawn(async move {
+        client
+            .simple_query(
+                "select count(*) from range(1, 10000000000) a, range(1, 2) b where a.value % 7 = 3",
+            )
+            .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    cancel.cancel_query(tokio_postgres::NoTls).await.unwrap();
+    let err = query.await.unwrap().expect_err("the query was cancelled");
+    assert_eq!(sqlstate(&err), "57014", "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
+
+#[tokio::test]
+async fn concurrent_sessions_keep_their_settings() {
+    let gateway = TestGateway::start().await;
+    let a = gateway.client().await;
+    let b = gateway.client().await;
+    a.batch_execute("SET datafusion.execution.batch_size = 1024")
+        .await
+        .unwrap();
+    b.batch_execute("SET datafusion.execution.batch_size = 2048")
+        .await
+        .unwrap();
+    let shown = |rows: Vec<tokio_postgres::SimpleQueryMessage>| {
+        rows.into_iter()
+            .find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => r.get(1).map(str::to_string),
+                _ => None,
+            })
+            .unwrap()
+    };
+    let sql = "select name, value from information_schema.df_settings where name = 'datafusion.execution.batch_size'";
+    assert_eq!(shown(a.simple_query(sql).await.unwrap()), "1024");
+    assert_eq!(shown(b.simple_query(sql).await.unwrap()), "2048");
+}
