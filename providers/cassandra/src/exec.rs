@@ -22,12 +22,14 @@ use datafusion::physical_plan::{
 };
 use scylla::deserialize::row::ColumnIterator;
 use scylla::response::{PagingState, PagingStateResponse};
+use scylla::value::CqlValue;
 use tracing::Instrument;
 
 use crate::connection::SharedConnection;
 use crate::cql;
 use crate::error::Error;
 use crate::provider::ColumnMeta;
+use crate::pushdown::PartitionKeys;
 use crate::types::ColumnDecoder;
 
 /// What one scan reads.
@@ -43,6 +45,8 @@ pub struct ScanSpec {
     pub fallback_column: String,
     /// The output schema.
     pub schema: SchemaRef,
+    /// The partitions to read by key; the whole table when `None`.
+    pub partitions: Option<PartitionKeys>,
     /// At most this many rows, if set.
     pub limit: Option<usize>,
 }
@@ -56,6 +60,15 @@ impl ScanSpec {
             self.columns.iter().map(|c| c.name.as_str()).collect()
         };
         let mut text = cql::select(&self.keyspace, &self.table, &names);
+        if let Some(partitions) = &self.partitions {
+            let restrictions: Vec<String> = partitions
+                .columns
+                .iter()
+                .map(|c| format!("{} = ?", cql::quote_identifier(c)))
+                .collect();
+            text.push_str(" WHERE ");
+            text.push_str(&restrictions.join(" AND "));
+        }
         if self.limit.is_some() {
             text.push_str(" LIMIT ?");
         }
@@ -104,6 +117,10 @@ impl DisplayAs for CassandraScanExec {
         match t {
             DisplayFormatType::Default | DisplayFormatType::Verbose => {
                 write!(f, "CassandraScanExec: cql=[{}]", self.spec.cql())?;
+                match &self.spec.partitions {
+                    Some(p) => write!(f, ", partitions={}", p.keys.len())?,
+                    None => write!(f, ", partitions=all")?,
+                }
                 if let Some(limit) = self.spec.limit {
                     write!(f, ", limit={limit}")?;
                 }
@@ -111,6 +128,9 @@ impl DisplayAs for CassandraScanExec {
             }
             DisplayFormatType::TreeRender => {
                 writeln!(f, "table={}", self.spec.qualified_name())?;
+                if let Some(p) = &self.spec.partitions {
+                    writeln!(f, "partitions={}", p.keys.len())?;
+                }
                 write!(f, "cql={}", self.spec.cql())
             }
         }
@@ -217,37 +237,53 @@ async fn run_scan(
         .map(|c| ColumnDecoder::try_new(&c.cql_type, types))
         .collect::<Result<Vec<_>, Error>>()?;
 
-    let limit = spec.limit.map(|n| i32::try_from(n).unwrap_or(i32::MAX));
+    // One bound-value tuple per query: each partition's key, or nothing for
+    // a whole-table scan; `LIMIT ?` comes last when set.
+    let queries: Vec<Vec<CqlValue>> = match &spec.partitions {
+        Some(p) => p.keys.clone(),
+        None => vec![Vec::new()],
+    };
     let mut remaining = spec.limit;
-    let mut paging = PagingState::start();
-    loop {
-        let started = Instant::now();
-        let (result, next) = match limit {
-            Some(n) => session.execute_single_page(&prepared, (n,), paging).await,
-            None => session.execute_single_page(&prepared, (), paging).await,
+    for key in queries {
+        if remaining == Some(0) {
+            break;
         }
-        .map_err(|e| Error::request(&table, &e))?;
-        metrics.remote_time.add_elapsed(started);
-        metrics.pages.add(1);
+        let mut values = key;
+        if let Some(left) = remaining {
+            values.push(CqlValue::Int(i32::try_from(left).unwrap_or(i32::MAX)));
+        }
+        let mut paging = PagingState::start();
+        loop {
+            let started = Instant::now();
+            let (result, next) = session
+                .execute_single_page(&prepared, &values, paging)
+                .await
+                .map_err(|e| Error::request(&table, &e))?;
+            metrics.remote_time.add_elapsed(started);
+            metrics.pages.add(1);
 
-        let rows = result
-            .into_rows_result()
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-        let decode_started = Instant::now();
-        let batch = decode_page(spec, &rows, &mut decoders, remaining)?;
-        metrics.decode_time.add_elapsed(decode_started);
-        metrics.output_rows.add(batch.num_rows());
-        if let Some(left) = remaining.as_mut() {
-            *left = left.saturating_sub(batch.num_rows());
-        }
-        if batch.num_rows() > 0 && tx.send(Ok(batch)).await.is_err() {
-            return Ok(()); // the consumer stopped reading
-        }
-        match next {
-            PagingStateResponse::HasMorePages { state } if remaining != Some(0) => paging = state,
-            _ => return Ok(()),
+            let rows = result
+                .into_rows_result()
+                .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            let decode_started = Instant::now();
+            let batch = decode_page(spec, &rows, &mut decoders, remaining)?;
+            metrics.decode_time.add_elapsed(decode_started);
+            metrics.output_rows.add(batch.num_rows());
+            if let Some(left) = remaining.as_mut() {
+                *left = left.saturating_sub(batch.num_rows());
+            }
+            if batch.num_rows() > 0 && tx.send(Ok(batch)).await.is_err() {
+                return Ok(()); // the consumer stopped reading
+            }
+            match next {
+                PagingStateResponse::HasMorePages { state } if remaining != Some(0) => {
+                    paging = state
+                }
+                _ => break,
+            }
         }
     }
+    Ok(())
 }
 
 fn decode_page(

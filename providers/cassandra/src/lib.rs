@@ -30,6 +30,7 @@ pub mod cql;
 mod error;
 mod exec;
 mod provider;
+pub mod pushdown;
 pub mod types;
 
 pub use catalog::{CassandraCatalog, KeyspaceSchemaProvider, INTERNAL_KEYSPACES};

@@ -7,13 +7,14 @@ use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::datasource::TableType;
 use datafusion::error::Result;
-use datafusion::logical_expr::Expr;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use scylla::cluster::metadata::{ColumnKind, ColumnType, Table};
 
 use crate::connection::SharedConnection;
 use crate::error::Error;
 use crate::exec::{CassandraScanExec, ScanSpec};
+use crate::pushdown;
 use crate::types::arrow_field;
 
 /// A column of a Cassandra table, in SQL order.
@@ -34,6 +35,7 @@ pub struct CassandraTableProvider {
     keyspace: String,
     table: String,
     columns: Vec<ColumnMeta>,
+    partition_key: Vec<String>,
     schema: SchemaRef,
 }
 
@@ -80,6 +82,7 @@ impl CassandraTableProvider {
             keyspace: keyspace.to_string(),
             table: table.to_string(),
             columns,
+            partition_key: meta.partition_key.clone(),
             schema: Arc::new(Schema::new(fields)),
         })
     }
@@ -105,11 +108,22 @@ impl TableProvider for CassandraTableProvider {
         TableType::Base
     }
 
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(pushdown::classify_filters(
+            filters,
+            &self.columns,
+            &self.partition_key,
+        ))
+    }
+
     async fn scan(
         &self,
         _state: &dyn Session,
         projection: Option<&Vec<usize>>,
-        _filters: &[Expr],
+        filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let indices: Vec<usize> = match projection {
@@ -123,6 +137,7 @@ impl TableProvider for CassandraTableProvider {
             // CQL cannot select nothing; `count(*)` reads the first key column.
             fallback_column: self.columns[0].name.clone(),
             schema: Arc::new(self.schema.project(&indices)?),
+            partitions: pushdown::partition_keys(filters, &self.columns, &self.partition_key),
             limit,
         };
         Ok(Arc::new(CassandraScanExec::new(

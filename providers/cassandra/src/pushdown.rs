@@ -1,0 +1,352 @@
+//! SQL predicates → CQL restrictions, as pure functions.
+//!
+//! A predicate is pushed down only when Cassandra answers it exactly, so it
+//! is reported [`TableProviderFilterPushDown::Exact`] and DataFusion does not
+//! evaluate it again. Everything else stays `Unsupported` and is evaluated by
+//! DataFusion above the scan.
+//!
+//! What is pushed down so far: `=` and `IN (...)` on every partition-key
+//! column. The cross product of the `IN` lists becomes one partition read
+//! each (a prepared `SELECT ... WHERE pk1 = ? AND pk2 = ?`, which the driver
+//! routes to a replica of that partition), up to [`MAX_PARTITION_READS`].
+//! Values are always bound, never written into the CQL text.
+
+use std::collections::HashMap;
+
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use scylla::cluster::metadata::{ColumnType, NativeType};
+use scylla::value::{CqlDate, CqlTimestamp, CqlValue};
+
+use crate::provider::ColumnMeta;
+
+/// The most partitions one scan reads by key; above it, the table is
+/// scanned and DataFusion filters.
+pub const MAX_PARTITION_READS: usize = 1000;
+
+/// The partitions a scan reads by key: one value per partition-key column,
+/// in key order, for each partition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartitionKeys {
+    /// The partition-key columns, in key order.
+    pub columns: Vec<String>,
+    /// One tuple of bound values per partition.
+    pub keys: Vec<Vec<CqlValue>>,
+}
+
+/// How DataFusion should treat each of `filters`.
+pub fn classify_filters(
+    filters: &[&Expr],
+    columns: &[ColumnMeta],
+    partition_key: &[String],
+) -> Vec<TableProviderFilterPushDown> {
+    let plan = plan_partition_keys(filters.iter().copied(), columns, partition_key);
+    filters
+        .iter()
+        .enumerate()
+        .map(|(i, _)| match &plan {
+            Some((_, used)) if used.contains(&i) => TableProviderFilterPushDown::Exact,
+            _ => TableProviderFilterPushDown::Unsupported,
+        })
+        .collect()
+}
+
+/// The partitions that `filters` restrict the scan to, if they pin down the
+/// whole partition key.
+pub fn partition_keys(
+    filters: &[Expr],
+    columns: &[ColumnMeta],
+    partition_key: &[String],
+) -> Option<PartitionKeys> {
+    plan_partition_keys(filters.iter(), columns, partition_key).map(|(keys, _)| keys)
+}
+
+/// The key plan and the positions of the filters it consumed.
+fn plan_partition_keys<'a>(
+    filters: impl Iterator<Item = &'a Expr>,
+    columns: &[ColumnMeta],
+    partition_key: &[String],
+) -> Option<(PartitionKeys, Vec<usize>)> {
+    if partition_key.is_empty() {
+        return None;
+    }
+    let types: HashMap<&str, &ColumnType<'static>> = columns
+        .iter()
+        .map(|c| (c.name.as_str(), &c.cql_type))
+        .collect();
+    // For each key column, the values one filter allows; the first usable
+    // filter on a column wins, later ones stay with DataFusion.
+    let mut allowed: HashMap<&str, (Vec<CqlValue>, usize)> = HashMap::new();
+    for (position, filter) in filters.enumerate() {
+        let Some((column, values)) = key_restriction(filter) else {
+            continue;
+        };
+        let Some(key) = partition_key.iter().find(|k| k.as_str() == column) else {
+            continue;
+        };
+        if allowed.contains_key(key.as_str()) {
+            continue;
+        }
+        let Some(cql_type) = types.get(key.as_str()) else {
+            continue;
+        };
+        let Some(bound) = values
+            .iter()
+            .map(|v| to_cql(v, cql_type))
+            .collect::<Option<Vec<_>>>()
+        else {
+            continue;
+        };
+        allowed.insert(key.as_str(), (dedup(bound), position));
+    }
+    let mut keys: Vec<Vec<CqlValue>> = vec![Vec::new()];
+    let mut used = Vec::new();
+    for column in partition_key {
+        let (values, filter) = allowed.get(column.as_str())?;
+        if keys.len().checked_mul(values.len())? > MAX_PARTITION_READS {
+            return None;
+        }
+        keys = keys
+            .iter()
+            .flat_map(|prefix| {
+                values.iter().map(move |v| {
+                    let mut key = prefix.clone();
+                    key.push(v.clone());
+                    key
+                })
+            })
+            .collect();
+        used.push(*filter);
+    }
+    Some((
+        PartitionKeys {
+            columns: partition_key.to_vec(),
+            keys,
+        },
+        used,
+    ))
+}
+
+fn dedup(values: Vec<CqlValue>) -> Vec<CqlValue> {
+    let mut out: Vec<CqlValue> = Vec::with_capacity(values.len());
+    for v in values {
+        if !out.contains(&v) {
+            out.push(v);
+        }
+    }
+    out
+}
+
+/// `col = literal`, `literal = col`, `col IN (literals)`, or an `OR` of
+/// those on one column (DataFusion rewrites short `IN` lists that way).
+fn key_restriction(filter: &Expr) -> Option<(&str, Vec<&ScalarValue>)> {
+    match filter {
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Or,
+            right,
+        }) => {
+            let (column, mut values) = key_restriction(left)?;
+            let (other, more) = key_restriction(right)?;
+            if column != other {
+                return None;
+            }
+            values.extend(more);
+            Some((column, values))
+        }
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Eq,
+            right,
+        }) => match (left.as_ref(), right.as_ref()) {
+            (Expr::Column(c), Expr::Literal(v, _)) | (Expr::Literal(v, _), Expr::Column(c)) => {
+                Some((c.name.as_str(), vec![v]))
+            }
+            _ => None,
+        },
+        Expr::InList(in_list) if !in_list.negated => {
+            let Expr::Column(c) = in_list.expr.as_ref() else {
+                return None;
+            };
+            let values = in_list
+                .list
+                .iter()
+                .map(|e| match e {
+                    Expr::Literal(v, _) => Some(v),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>()?;
+            Some((c.name.as_str(), values))
+        }
+        _ => None,
+    }
+}
+
+/// The CQL value of `value` for a column of type `cql`, when the two agree
+/// exactly. A null never matches a key, so it is not pushed down either.
+pub fn to_cql(value: &ScalarValue, cql: &ColumnType<'_>) -> Option<CqlValue> {
+    let ColumnType::Native(native) = cql else {
+        return None;
+    };
+    Some(match (native, value) {
+        (NativeType::TinyInt, ScalarValue::Int8(Some(v))) => CqlValue::TinyInt(*v),
+        (NativeType::SmallInt, ScalarValue::Int16(Some(v))) => CqlValue::SmallInt(*v),
+        (NativeType::Int, ScalarValue::Int32(Some(v))) => CqlValue::Int(*v),
+        (NativeType::BigInt, ScalarValue::Int64(Some(v))) => CqlValue::BigInt(*v),
+        (NativeType::Text, ScalarValue::Utf8(Some(v)) | ScalarValue::Utf8View(Some(v))) => {
+            CqlValue::Text(v.clone())
+        }
+        (NativeType::Ascii, ScalarValue::Utf8(Some(v)) | ScalarValue::Utf8View(Some(v)))
+            if v.is_ascii() =>
+        {
+            CqlValue::Ascii(v.clone())
+        }
+        (NativeType::Boolean, ScalarValue::Boolean(Some(v))) => CqlValue::Boolean(*v),
+        (NativeType::Float, ScalarValue::Float32(Some(v))) => CqlValue::Float(*v),
+        (NativeType::Double, ScalarValue::Float64(Some(v))) => CqlValue::Double(*v),
+        (NativeType::Blob, ScalarValue::Binary(Some(v))) => CqlValue::Blob(v.clone()),
+        (NativeType::Date, ScalarValue::Date32(Some(days))) => {
+            // CQL dates count days from 2^31 days before the epoch.
+            let raw = i64::from(*days) + (1i64 << 31);
+            CqlValue::Date(CqlDate(u32::try_from(raw).ok()?))
+        }
+        (NativeType::Timestamp, ScalarValue::TimestampMillisecond(Some(ms), _)) => {
+            CqlValue::Timestamp(CqlTimestamp(*ms))
+        }
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::prelude::{col, lit};
+    use scylla::cluster::metadata::ColumnKind;
+
+    fn columns() -> Vec<ColumnMeta> {
+        vec![
+            ColumnMeta {
+                name: "campaign_id".into(),
+                cql_type: ColumnType::Native(NativeType::BigInt),
+                kind: ColumnKind::PartitionKey,
+            },
+            ColumnMeta {
+                name: "day".into(),
+                cql_type: ColumnType::Native(NativeType::Date),
+                kind: ColumnKind::PartitionKey,
+            },
+            ColumnMeta {
+                name: "views".into(),
+                cql_type: ColumnType::Native(NativeType::Int),
+                kind: ColumnKind::Regular,
+            },
+        ]
+    }
+
+    fn pk() -> Vec<String> {
+        vec!["campaign_id".into(), "day".into()]
+    }
+
+    #[test]
+    fn full_key_equality_is_exact() {
+        let filters = [
+            col("campaign_id").eq(lit(7i64)),
+            col("day").eq(lit(ScalarValue::Date32(Some(20_000)))),
+            col("views").gt(lit(3i32)),
+        ];
+        let refs: Vec<&Expr> = filters.iter().collect();
+        assert_eq!(
+            classify_filters(&refs, &columns(), &pk()),
+            vec![
+                TableProviderFilterPushDown::Exact,
+                TableProviderFilterPushDown::Exact,
+                TableProviderFilterPushDown::Unsupported
+            ]
+        );
+        let keys = partition_keys(&filters, &columns(), &pk()).expect("keys");
+        assert_eq!(
+            keys.keys,
+            vec![vec![
+                CqlValue::BigInt(7),
+                CqlValue::Date(CqlDate((1 << 31) + 20_000))
+            ]]
+        );
+    }
+
+    #[test]
+    fn in_lists_multiply() {
+        let filters = [
+            col("campaign_id").in_list(vec![lit(1i64), lit(2i64), lit(2i64)], false),
+            lit(ScalarValue::Date32(Some(1))).eq(col("day")),
+        ];
+        let keys = partition_keys(&filters, &columns(), &pk()).expect("keys");
+        assert_eq!(keys.keys.len(), 2, "duplicates read once");
+    }
+
+    #[test]
+    fn partial_keys_are_not_pushed() {
+        let filters = [col("campaign_id").eq(lit(7i64))];
+        let refs: Vec<&Expr> = filters.iter().collect();
+        assert_eq!(
+            classify_filters(&refs, &columns(), &pk()),
+            vec![TableProviderFilterPushDown::Unsupported]
+        );
+        assert!(partition_keys(&filters, &columns(), &pk()).is_none());
+    }
+
+    #[test]
+    fn mismatched_types_and_nulls_are_not_pushed() {
+        let filters = [
+            col("campaign_id").eq(lit(7i32)),
+            col("day").eq(lit(ScalarValue::Date32(Some(1)))),
+        ];
+        assert!(partition_keys(&filters, &columns(), &pk()).is_none());
+        let filters = [
+            col("campaign_id").eq(lit(ScalarValue::Int64(None))),
+            col("day").eq(lit(ScalarValue::Date32(Some(1)))),
+        ];
+        assert!(partition_keys(&filters, &columns(), &pk()).is_none());
+    }
+
+    #[test]
+    fn too_many_partitions_fall_back_to_a_scan() {
+        let many: Vec<Expr> = (0..40i64).map(lit).collect();
+        let days: Vec<Expr> = (0..30i32)
+            .map(|d| lit(ScalarValue::Date32(Some(d))))
+            .collect();
+        let filters = [
+            col("campaign_id").in_list(many, false),
+            col("day").in_list(days, false),
+        ];
+        assert!(partition_keys(&filters, &columns(), &pk()).is_none());
+    }
+
+    #[test]
+    fn or_chains_on_one_column_are_in_lists() {
+        let filters = [
+            col("campaign_id")
+                .eq(lit(1i64))
+                .or(col("campaign_id").eq(lit(2i64))),
+            col("day").eq(lit(ScalarValue::Date32(Some(1)))),
+        ];
+        let keys = partition_keys(&filters, &columns(), &pk()).expect("keys");
+        assert_eq!(keys.keys.len(), 2);
+        // An OR across columns restricts neither.
+        let filters = [
+            col("campaign_id")
+                .eq(lit(1i64))
+                .or(col("day").eq(lit(ScalarValue::Date32(Some(1))))),
+            col("day").eq(lit(ScalarValue::Date32(Some(1)))),
+        ];
+        assert!(partition_keys(&filters, &columns(), &pk()).is_none());
+    }
+
+    #[test]
+    fn negated_in_lists_are_not_pushed() {
+        let filters = [
+            col("campaign_id").in_list(vec![lit(1i64)], true),
+            col("day").eq(lit(ScalarValue::Date32(Some(1)))),
+        ];
+        assert!(partition_keys(&filters, &columns(), &pk()).is_none());
+    }
+}
