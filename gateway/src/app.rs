@@ -149,6 +149,8 @@ fn cassandra_options(config: &Config) -> CassandraOptions {
         types: smackql_cassandra::types::TypeOptions {
             decimal_scale: c.decimal_scale,
         },
+        scan_splits: c.scan_splits,
+        scan_parallelism: c.scan_parallelism,
     }
 }
 

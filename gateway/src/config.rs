@@ -92,6 +92,10 @@ pub struct CassandraConfig {
     pub metadata_refresh_interval: Duration,
     /// The scale CQL `decimal` columns are read at.
     pub decimal_scale: i8,
+    /// Token ranges a full scan is split into.
+    pub scan_splits: usize,
+    /// Token ranges one full scan reads at once.
+    pub scan_parallelism: usize,
 }
 
 impl Default for CassandraConfig {
@@ -107,6 +111,8 @@ impl Default for CassandraConfig {
             page_size: d.page_size,
             metadata_refresh_interval: d.metadata_refresh_interval,
             decimal_scale: d.types.decimal_scale,
+            scan_splits: d.scan_splits,
+            scan_parallelism: d.scan_parallelism,
         }
     }
 }
@@ -255,6 +261,9 @@ impl Config {
         }
         if !(0..=38).contains(&self.cassandra.decimal_scale) {
             return invalid("cassandra.decimal_scale must be between 0 and 38".into());
+        }
+        if self.cassandra.scan_splits == 0 || self.cassandra.scan_parallelism == 0 {
+            return invalid("cassandra.scan_splits and scan_parallelism must be positive".into());
         }
         if self.pg.max_connections == 0 {
             return invalid("pg.max_connections must be positive".into());

@@ -27,6 +27,10 @@ pub struct CassandraOptions {
     pub metadata_refresh_interval: Duration,
     /// Choices in the CQL → Arrow type mapping.
     pub types: TypeOptions,
+    /// Token ranges a full scan is split into.
+    pub scan_splits: usize,
+    /// Token ranges read at once by one full scan.
+    pub scan_parallelism: usize,
 }
 
 impl Default for CassandraOptions {
@@ -40,6 +44,8 @@ impl Default for CassandraOptions {
             page_size: 5000,
             metadata_refresh_interval: Duration::from_secs(10),
             types: TypeOptions::default(),
+            scan_splits: 64,
+            scan_parallelism: 4,
         }
     }
 }
@@ -55,6 +61,8 @@ impl fmt::Debug for CassandraOptions {
             .field("page_size", &self.page_size)
             .field("metadata_refresh_interval", &self.metadata_refresh_interval)
             .field("types", &self.types)
+            .field("scan_splits", &self.scan_splits)
+            .field("scan_parallelism", &self.scan_parallelism)
             .finish()
     }
 }

@@ -30,6 +30,7 @@ use crate::cql;
 use crate::error::Error;
 use crate::provider::ColumnMeta;
 use crate::pushdown::PartitionKeys;
+use crate::token::TokenRange;
 use crate::types::ColumnDecoder;
 
 /// What one scan reads.
@@ -45,8 +46,13 @@ pub struct ScanSpec {
     pub fallback_column: String,
     /// The output schema.
     pub schema: SchemaRef,
+    /// The partition-key columns, in key order.
+    pub partition_key: Vec<String>,
     /// The partitions to read by key; the whole table when `None`.
     pub partitions: Option<PartitionKeys>,
+    /// Token ranges a whole-table scan reads, in parallel; empty for one
+    /// plain paged query.
+    pub token_ranges: Vec<TokenRange>,
     /// At most this many rows, if set.
     pub limit: Option<usize>,
 }
@@ -68,6 +74,14 @@ impl ScanSpec {
                 .collect();
             text.push_str(" WHERE ");
             text.push_str(&restrictions.join(" AND "));
+        } else if !self.token_ranges.is_empty() {
+            let key = self
+                .partition_key
+                .iter()
+                .map(|c| cql::quote_identifier(c))
+                .collect::<Vec<_>>()
+                .join(", ");
+            text.push_str(&format!(" WHERE token({key}) > ? AND token({key}) <= ?"));
         }
         if self.limit.is_some() {
             text.push_str(" LIMIT ?");
@@ -87,14 +101,22 @@ pub struct CassandraScanExec {
     spec: ScanSpec,
     properties: Arc<PlanProperties>,
     metrics: ExecutionPlanMetricsSet,
+    /// Output partitions; token ranges are dealt out among them.
+    streams: usize,
 }
 
 impl CassandraScanExec {
-    /// A scan of `spec` through `connection`.
-    pub fn new(connection: SharedConnection, spec: ScanSpec) -> Self {
+    /// A scan of `spec` through `connection`, reading up to `parallelism`
+    /// token ranges at once.
+    pub fn new(connection: SharedConnection, spec: ScanSpec, parallelism: usize) -> Self {
+        let streams = if spec.partitions.is_none() && !spec.token_ranges.is_empty() {
+            parallelism.clamp(1, spec.token_ranges.len())
+        } else {
+            1
+        };
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(spec.schema.clone()),
-            Partitioning::UnknownPartitioning(1),
+            Partitioning::UnknownPartitioning(streams),
             EmissionType::Incremental,
             Boundedness::Bounded,
         ));
@@ -103,6 +125,23 @@ impl CassandraScanExec {
             spec,
             properties,
             metrics: ExecutionPlanMetricsSet::new(),
+            streams,
+        }
+    }
+
+    /// The bound values of each query output partition `partition` runs.
+    fn queries(&self, partition: usize) -> Vec<Vec<CqlValue>> {
+        match &self.spec.partitions {
+            Some(p) => p.keys.clone(),
+            None if self.spec.token_ranges.is_empty() => vec![Vec::new()],
+            None => self
+                .spec
+                .token_ranges
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| i % self.streams == partition)
+                .map(|(_, r)| vec![CqlValue::BigInt(r.start), CqlValue::BigInt(r.end)])
+                .collect(),
         }
     }
 
@@ -119,7 +158,13 @@ impl DisplayAs for CassandraScanExec {
                 write!(f, "CassandraScanExec: cql=[{}]", self.spec.cql())?;
                 match &self.spec.partitions {
                     Some(p) => write!(f, ", partitions={}", p.keys.len())?,
-                    None => write!(f, ", partitions=all")?,
+                    None if self.spec.token_ranges.is_empty() => write!(f, ", partitions=all")?,
+                    None => write!(
+                        f,
+                        ", partitions=all, token_ranges={}, streams={}",
+                        self.spec.token_ranges.len(),
+                        self.streams
+                    )?,
                 }
                 if let Some(limit) = self.spec.limit {
                     write!(f, ", limit={limit}")?;
@@ -173,11 +218,13 @@ impl ExecutionPlan for CassandraScanExec {
         partition: usize,
         _context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        if partition != 0 {
+        if partition >= self.streams {
             return datafusion::common::internal_err!(
-                "CassandraScanExec has one partition, asked for {partition}"
+                "CassandraScanExec has {} partitions, asked for {partition}",
+                self.streams
             );
         }
+        let queries = self.queries(partition);
         let metrics = ScanMetrics::new(&self.metrics, partition);
         // Two pages in flight at most: the scan waits for a slow consumer.
         let mut builder = RecordBatchReceiverStreamBuilder::new(self.spec.schema.clone(), 2);
@@ -187,7 +234,7 @@ impl ExecutionPlan for CassandraScanExec {
         let span = tracing::debug_span!("cassandra_scan", table = %spec.qualified_name());
         builder.spawn(
             async move {
-                if let Err(err) = run_scan(&connection, &spec, &metrics, &tx).await {
+                if let Err(err) = run_scan(&connection, &spec, queries, &metrics, &tx).await {
                     // The receiver may be gone already; then nobody is waiting.
                     let _ = tx.send(Err(err)).await;
                 }
@@ -224,6 +271,7 @@ impl ScanMetrics {
 async fn run_scan(
     connection: &SharedConnection,
     spec: &ScanSpec,
+    queries: Vec<Vec<CqlValue>>,
     metrics: &ScanMetrics,
     tx: &tokio::sync::mpsc::Sender<Result<RecordBatch>>,
 ) -> Result<()> {
@@ -237,12 +285,8 @@ async fn run_scan(
         .map(|c| ColumnDecoder::try_new(&c.cql_type, types))
         .collect::<Result<Vec<_>, Error>>()?;
 
-    // One bound-value tuple per query: each partition's key, or nothing for
-    // a whole-table scan; `LIMIT ?` comes last when set.
-    let queries: Vec<Vec<CqlValue>> = match &spec.partitions {
-        Some(p) => p.keys.clone(),
-        None => vec![Vec::new()],
-    };
+    // One bound-value tuple per query (a partition's key, a token range, or
+    // nothing); `LIMIT ?` comes last when set.
     let mut remaining = spec.limit;
     for key in queries {
         if remaining == Some(0) {

@@ -31,6 +31,7 @@ mod error;
 mod exec;
 mod provider;
 pub mod pushdown;
+pub mod token;
 pub mod types;
 
 pub use catalog::{CassandraCatalog, KeyspaceSchemaProvider, INTERNAL_KEYSPACES};

@@ -15,6 +15,7 @@ use crate::connection::SharedConnection;
 use crate::error::Error;
 use crate::exec::{CassandraScanExec, ScanSpec};
 use crate::pushdown;
+use crate::token::split_ring;
 use crate::types::arrow_field;
 
 /// A column of a Cassandra table, in SQL order.
@@ -130,19 +131,31 @@ impl TableProvider for CassandraTableProvider {
             Some(p) => p.clone(),
             None => (0..self.columns.len()).collect(),
         };
+        let partitions = pushdown::partition_keys(filters, &self.columns, &self.partition_key);
+        // A full scan reads token ranges in parallel; a small LIMIT is served
+        // faster by one plain paged query that stops early.
+        let options = self.connection.options();
+        let token_ranges = if partitions.is_none() && limit.is_none() {
+            split_ring(options.scan_splits)
+        } else {
+            Vec::new()
+        };
         let spec = ScanSpec {
             keyspace: self.keyspace.clone(),
             table: self.table.clone(),
             columns: indices.iter().map(|i| self.columns[*i].clone()).collect(),
             // CQL cannot select nothing; `count(*)` reads the first key column.
             fallback_column: self.columns[0].name.clone(),
+            partition_key: self.partition_key.clone(),
             schema: Arc::new(self.schema.project(&indices)?),
-            partitions: pushdown::partition_keys(filters, &self.columns, &self.partition_key),
+            partitions,
+            token_ranges,
             limit,
         };
         Ok(Arc::new(CassandraScanExec::new(
             self.connection.clone(),
             spec,
+            options.scan_parallelism,
         )))
     }
 }

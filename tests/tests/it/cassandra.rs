@@ -106,8 +106,11 @@ async fn tables_are_queryable_and_listed() {
         })
         .collect();
     assert!(
-        text.contains(&format!("SELECT \"views\" FROM \"{ks}\".\"events\"")),
-        "{text}"
+        text.contains(&format!(
+            "SELECT \"views\" FROM \"{ks}\".\"events\" \
+             WHERE token(\"campaign_id\", \"day\") > ? AND token(\"campaign_id\", \"day\") <= ?"
+        )) && text.contains("token_ranges=64, streams=4"),
+        "a full scan reads token ranges in parallel: {text}"
     );
 }
 
@@ -291,4 +294,53 @@ async fn partition_key_filters_become_partition_reads() {
         "{plan}"
     );
     assert_eq!(rows_of(&client, &limited).await.len(), 2);
+}
+
+#[tokio::test]
+async fn full_scans_page_through_every_token_range() {
+    let session = cassandra().await;
+    let ks = unique_name("it_ranges");
+    create_keyspace(&session, &ks).await;
+    cql(
+        &session,
+        &format!("CREATE TABLE \"{ks}\".t (id bigint PRIMARY KEY, v bigint)"),
+    )
+    .await;
+    let insert = session
+        .prepare(format!("INSERT INTO \"{ks}\".t (id, v) VALUES (?, ?)"))
+        .await
+        .unwrap();
+    let n = 400i64;
+    futures::future::try_join_all((0..n).map(|i| session.execute_unpaged(&insert, (i, i * 3))))
+        .await
+        .unwrap();
+
+    // Tiny pages and an odd number of ranges and streams: every page
+    // boundary and range edge is crossed many times.
+    let gateway = TestGateway::start_with(|c| {
+        c.cassandra.page_size = 7;
+        c.cassandra.scan_splits = 13;
+        c.cassandra.scan_parallelism = 3;
+    })
+    .await;
+    let client = gateway.client().await;
+    let row = client
+        .query_one(
+            &format!("select count(*), sum(v), count(distinct id) from \"{ks}\".t"),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), n);
+    assert_eq!(row.get::<_, i64>(1), 3 * n * (n - 1) / 2);
+    assert_eq!(row.get::<_, i64>(2), n, "no row read twice");
+    let plan = explain(&client, &format!("select v from \"{ks}\".t")).await;
+    assert!(plan.contains("token_ranges=13, streams=3"), "{plan}");
+
+    // A LIMIT without filters is one plain query that stops early.
+    let limited = client
+        .query(&format!("select id from \"{ks}\".t limit 10"), &[])
+        .await
+        .unwrap();
+    assert_eq!(limited.len(), 10);
 }
