@@ -67,6 +67,7 @@ impl SessionFactory {
         setup_pg_catalog(&template, CATALOG_NAME, EmptyContextProvider)
             .map_err(|e| SessionError(e.to_string()))?;
 
+        smackql_udfs::register_all(&template);
         template.register_udf(create_udf(
             "version",
             vec![],

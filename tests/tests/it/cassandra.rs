@@ -344,3 +344,99 @@ async fn full_scans_page_through_every_token_range() {
         .unwrap();
     assert_eq!(limited.len(), 10);
 }
+
+#[tokio::test]
+async fn token_function_agrees_with_cassandra() {
+    let session = cassandra().await;
+    let ks = unique_name("it_token");
+    create_keyspace(&session, &ks).await;
+    cql(
+        &session,
+        &format!("CREATE TABLE \"{ks}\".by_int (k int PRIMARY KEY)"),
+    )
+    .await;
+    cql(
+        &session,
+        &format!("CREATE TABLE \"{ks}\".by_text (k text PRIMARY KEY)"),
+    )
+    .await;
+    cql(
+        &session,
+        &format!("CREATE TABLE \"{ks}\".by_pair (a bigint, d date, PRIMARY KEY ((a, d)))"),
+    )
+    .await;
+    for i in [-5i32, 0, 1, 42, 1_000_000, i32::MAX] {
+        cql(
+            &session,
+            &format!("INSERT INTO \"{ks}\".by_int (k) VALUES ({i})"),
+        )
+        .await;
+    }
+    // Lengths around the 16-byte block, and bytes >= 0x80 in the tail, where
+    // Cassandra's hash differs from the reference MurmurHash3.
+    for text in [
+        "a",
+        "é",
+        "ünïcödé",
+        "exactly sixteen!",
+        "seventeen bytes!!",
+        "日本語のキー",
+    ] {
+        cql(
+            &session,
+            &format!("INSERT INTO \"{ks}\".by_text (k) VALUES ('{text}')"),
+        )
+        .await;
+    }
+    for a in [1i64, -7, 1 << 40] {
+        for d in ["2024-10-04", "1970-01-01"] {
+            cql(
+                &session,
+                &format!("INSERT INTO \"{ks}\".by_pair (a, d) VALUES ({a}, '{d}')"),
+            )
+            .await;
+        }
+    }
+
+    let expected = |table: &'static str, key: &'static str| {
+        let session = &session;
+        let ks = ks.clone();
+        async move {
+            let mut rows: Vec<i64> = session
+                .query_unpaged(format!("SELECT token({key}) FROM \"{ks}\".{table}"), ())
+                .await
+                .unwrap()
+                .into_rows_result()
+                .unwrap()
+                .rows::<(i64,)>()
+                .unwrap()
+                .map(|r| r.unwrap().0)
+                .collect();
+            rows.sort();
+            rows
+        }
+    };
+
+    let gateway = TestGateway::start().await;
+    let client = gateway.client().await;
+    let actual = |table: &'static str, key: &'static str| {
+        let client = &client;
+        let ks = ks.clone();
+        async move {
+            let mut rows: Vec<i64> = client
+                .query(&format!("select token({key}) from \"{ks}\".{table}"), &[])
+                .await
+                .unwrap_or_else(|err| panic!("token() over {table}: {err}"))
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            rows.sort();
+            rows
+        }
+    };
+    for (table, key) in [("by_int", "k"), ("by_text", "k"), ("by_pair", "a, d")] {
+        let want = expected(table, key).await;
+        assert!(!want.is_empty());
+        assert_eq!(actual(table, key).await, want, "token({key}) of {table}");
+    }
+}
