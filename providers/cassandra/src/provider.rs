@@ -135,10 +135,20 @@ impl TableProvider for CassandraTableProvider {
         // A full scan reads token ranges in parallel; a small LIMIT is served
         // faster by one plain paged query that stops early.
         let options = self.connection.options();
-        let token_ranges = if partitions.is_none() && limit.is_none() {
-            split_ring(options.scan_splits)
-        } else {
-            Vec::new()
+        let bounds = pushdown::token_bounds(filters, &self.partition_key);
+        let token_ranges = match (&partitions, bounds) {
+            (Some(_), _) => Vec::new(),
+            (None, Some(bounds)) => bounds.split(options.scan_splits),
+            (None, None) if limit.is_none() => split_ring(options.scan_splits),
+            (None, None) => Vec::new(),
+        };
+        // token() bounds that admit no token read nothing at all.
+        let partitions = match (partitions, bounds) {
+            (None, Some(bounds)) if bounds.is_empty() => Some(pushdown::PartitionKeys {
+                columns: self.partition_key.clone(),
+                keys: Vec::new(),
+            }),
+            (partitions, _) => partitions,
         };
         let spec = ScanSpec {
             keyspace: self.keyspace.clone(),

@@ -6,7 +6,8 @@
 //! DataFusion above the scan.
 //!
 //! What is pushed down so far: `=` and `IN (...)` on every partition-key
-//! column. The cross product of the `IN` lists becomes one partition read
+//! column, and comparisons of `token(pk...)` with a constant, which narrow
+//! the token ranges a full scan reads. The cross product of the `IN` lists becomes one partition read
 //! each (a prepared `SELECT ... WHERE pk1 = ? AND pk2 = ?`, which the driver
 //! routes to a replica of that partition), up to [`MAX_PARTITION_READS`].
 //! Values are always bound, never written into the CQL text.
@@ -19,6 +20,7 @@ use scylla::cluster::metadata::{ColumnType, NativeType};
 use scylla::value::{CqlDate, CqlTimestamp, CqlValue};
 
 use crate::provider::ColumnMeta;
+use crate::token::TokenRange;
 
 /// The most partitions one scan reads by key; above it, the table is
 /// scanned and DataFusion filters.
@@ -35,20 +37,89 @@ pub struct PartitionKeys {
 }
 
 /// How DataFusion should treat each of `filters`.
+///
+/// Partition-key restrictions win: when they apply, token restrictions are
+/// left to DataFusion. Otherwise restrictions on `token(pk...)` narrow the
+/// token ranges a full scan reads.
 pub fn classify_filters(
     filters: &[&Expr],
     columns: &[ColumnMeta],
     partition_key: &[String],
 ) -> Vec<TableProviderFilterPushDown> {
-    let plan = plan_partition_keys(filters.iter().copied(), columns, partition_key);
-    filters
-        .iter()
-        .enumerate()
-        .map(|(i, _)| match &plan {
-            Some((_, used)) if used.contains(&i) => TableProviderFilterPushDown::Exact,
-            _ => TableProviderFilterPushDown::Unsupported,
+    let used: Vec<usize> =
+        match plan_partition_keys(filters.iter().copied(), columns, partition_key) {
+            Some((_, used)) => used,
+            None => filters
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| token_restriction(f, partition_key).is_some())
+                .map(|(i, _)| i)
+                .collect(),
+        };
+    (0..filters.len())
+        .map(|i| {
+            if used.contains(&i) {
+                TableProviderFilterPushDown::Exact
+            } else {
+                TableProviderFilterPushDown::Unsupported
+            }
         })
         .collect()
+}
+
+/// The token range that the `token(pk...)` restrictions among `filters`
+/// allow, or `None` when there are none.
+pub fn token_bounds(filters: &[Expr], partition_key: &[String]) -> Option<TokenRange> {
+    filters
+        .iter()
+        .filter_map(|f| token_restriction(f, partition_key))
+        .reduce(|a, b| a.intersect(&b))
+}
+
+/// `token(pk...) <op> literal` (either way round) as a token range.
+fn token_restriction(filter: &Expr, partition_key: &[String]) -> Option<TokenRange> {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = filter else {
+        return None;
+    };
+    let (call, op, value) = match (left.as_ref(), right.as_ref()) {
+        (Expr::ScalarFunction(f), Expr::Literal(v, _)) => (f, *op, v),
+        (Expr::Literal(v, _), Expr::ScalarFunction(f)) => (f, op.swap()?, v),
+        _ => return None,
+    };
+    if call.func.name() != "token" || call.args.len() != partition_key.len() {
+        return None;
+    }
+    let args_are_key = call
+        .args
+        .iter()
+        .zip(partition_key)
+        .all(|(arg, key)| matches!(arg, Expr::Column(c) if &c.name == key));
+    if !args_are_key {
+        return None;
+    }
+    let ScalarValue::Int64(Some(x)) = value else {
+        return None;
+    };
+    let x = *x;
+    let full = TokenRange::FULL;
+    // Ranges are (start, end]: `>= x` is `> x - 1`, `< x` is `<= x - 1`.
+    Some(match op {
+        Operator::Gt => TokenRange { start: x, ..full },
+        Operator::GtEq => TokenRange {
+            start: x.saturating_sub(1),
+            ..full
+        },
+        Operator::Lt => TokenRange {
+            end: x.saturating_sub(1),
+            ..full
+        },
+        Operator::LtEq => TokenRange { end: x, ..full },
+        Operator::Eq => TokenRange {
+            start: x.saturating_sub(1),
+            end: x,
+        },
+        _ => return None,
+    })
 }
 
 /// The partitions that `filters` restrict the scan to, if they pin down the
@@ -339,6 +410,51 @@ mod tests {
             col("day").eq(lit(ScalarValue::Date32(Some(1)))),
         ];
         assert!(partition_keys(&filters, &columns(), &pk()).is_none());
+    }
+
+    fn token(args: Vec<Expr>) -> Expr {
+        use datafusion::arrow::datatypes::DataType;
+        use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
+        let udf = create_udf(
+            "token",
+            vec![DataType::Int64, DataType::Date32],
+            DataType::Int64,
+            Volatility::Immutable,
+            std::sync::Arc::new(|_: &[ColumnarValue]| unreachable!("never evaluated")),
+        );
+        udf.call(args)
+    }
+
+    #[test]
+    fn token_comparisons_narrow_the_ring() {
+        let t = || token(vec![col("campaign_id"), col("day")]);
+        let filters = [t().gt_eq(lit(-100i64)), lit(50i64).gt(t())];
+        let refs: Vec<&Expr> = filters.iter().collect();
+        assert_eq!(
+            classify_filters(&refs, &columns(), &pk()),
+            vec![TableProviderFilterPushDown::Exact; 2]
+        );
+        assert_eq!(
+            token_bounds(&filters, &pk()),
+            Some(TokenRange {
+                start: -101,
+                end: 49
+            })
+        );
+        assert_eq!(
+            token_bounds(&[t().eq(lit(7i64))], &pk()),
+            Some(TokenRange { start: 6, end: 7 })
+        );
+        assert!(token_bounds(&[t().gt(lit(5i64)), t().lt(lit(3i64))], &pk())
+            .is_some_and(|r| r.is_empty()));
+        // Not the partition key, or not in key order: left to DataFusion.
+        let wrong = [token(vec![col("day"), col("campaign_id")]).gt(lit(0i64))];
+        assert_eq!(token_bounds(&wrong, &pk()), None);
+        let refs: Vec<&Expr> = wrong.iter().collect();
+        assert_eq!(
+            classify_filters(&refs, &columns(), &pk()),
+            vec![TableProviderFilterPushDown::Unsupported]
+        );
     }
 
     #[test]

@@ -9,28 +9,51 @@ pub struct TokenRange {
     pub end: i64,
 }
 
+impl TokenRange {
+    /// The whole ring. It starts at `i64::MIN`, which Murmur3 never assigns
+    /// to a key, so `token > i64::MIN` loses nothing.
+    pub const FULL: TokenRange = TokenRange {
+        start: i64::MIN,
+        end: i64::MAX,
+    };
+
+    /// Whether no token lies in the range.
+    pub fn is_empty(&self) -> bool {
+        self.start >= self.end
+    }
+
+    /// The part of this range that `other` also covers.
+    pub fn intersect(&self, other: &TokenRange) -> TokenRange {
+        TokenRange {
+            start: self.start.max(other.start),
+            end: self.end.min(other.end),
+        }
+    }
+
+    /// Splits the range into at most `n` contiguous ranges of equal width.
+    pub fn split(&self, n: usize) -> Vec<TokenRange> {
+        if self.is_empty() {
+            return Vec::new();
+        }
+        let (start, end) = (i128::from(self.start), i128::from(self.end));
+        let n = (n.max(1) as i128).min(end - start);
+        let width = (end - start) / n;
+        (0..n)
+            .map(|i| TokenRange {
+                start: (start + i * width) as i64,
+                end: if i == n - 1 {
+                    self.end
+                } else {
+                    (start + (i + 1) * width) as i64
+                },
+            })
+            .collect()
+    }
+}
+
 /// Splits the whole Murmur3 ring into `n` contiguous ranges of equal width.
-///
-/// The first range starts at `i64::MIN`, which Murmur3 never assigns to a
-/// key, so `token > i64::MIN` loses nothing; the last ends at `i64::MAX`.
 pub fn split_ring(n: usize) -> Vec<TokenRange> {
-    let n = n.max(1) as i128;
-    let min = i64::MIN as i128;
-    let width = (i64::MAX as i128 - min) / n;
-    (0..n)
-        .map(|i| {
-            let start = min + i * width;
-            let end = if i == n - 1 {
-                i64::MAX as i128
-            } else {
-                min + (i + 1) * width
-            };
-            TokenRange {
-                start: start as i64,
-                end: end as i64,
-            }
-        })
-        .collect()
+    TokenRange::FULL.split(n)
 }
 
 #[cfg(test)]
@@ -50,5 +73,26 @@ mod tests {
             }
         }
         assert_eq!(split_ring(0).len(), 1);
+    }
+
+    #[test]
+    fn small_and_empty_ranges() {
+        let r = TokenRange { start: 10, end: 13 };
+        let parts = r.split(64);
+        assert_eq!(parts.len(), 3, "no range narrower than one token");
+        assert_eq!(parts[0].start, 10);
+        assert_eq!(parts[2].end, 13);
+        assert!(TokenRange { start: 5, end: 5 }.split(4).is_empty());
+        let cut = TokenRange::FULL.intersect(&TokenRange {
+            start: -1,
+            end: 100,
+        });
+        assert_eq!(
+            cut,
+            TokenRange {
+                start: -1,
+                end: 100
+            }
+        );
     }
 }

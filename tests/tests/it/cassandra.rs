@@ -440,3 +440,66 @@ async fn token_function_agrees_with_cassandra() {
         assert_eq!(actual(table, key).await, want, "token({key}) of {table}");
     }
 }
+
+#[tokio::test]
+async fn token_ranges_go_down_and_match_cql() {
+    let session = cassandra().await;
+    let ks = unique_name("it_tokrange");
+    create_keyspace(&session, &ks).await;
+    cql(
+        &session,
+        &format!("CREATE TABLE \"{ks}\".t (id int PRIMARY KEY, v int)"),
+    )
+    .await;
+    let insert = session
+        .prepare(format!("INSERT INTO \"{ks}\".t (id, v) VALUES (?, ?)"))
+        .await
+        .unwrap();
+    futures::future::try_join_all((0..200i32).map(|i| session.execute_unpaged(&insert, (i, i))))
+        .await
+        .unwrap();
+    let (lo, hi) = (-3_000_000_000_000_000_000i64, 4_000_000_000_000_000_000i64);
+    let mut want: Vec<i32> = session
+        .query_unpaged(
+            format!("SELECT id FROM \"{ks}\".t WHERE token(id) > {lo} AND token(id) <= {hi}"),
+            (),
+        )
+        .await
+        .unwrap()
+        .into_rows_result()
+        .unwrap()
+        .rows::<(i32,)>()
+        .unwrap()
+        .map(|r| r.unwrap().0)
+        .collect();
+    want.sort();
+    assert!(!want.is_empty() && want.len() < 200);
+
+    let gateway = TestGateway::start().await;
+    let client = gateway.client().await;
+    let sql = format!(
+        "select id from \"{ks}\".t where token(id) > {lo} and token(id) <= {hi} order by id"
+    );
+    let plan = explain(&client, &sql).await;
+    assert!(
+        plan.contains("WHERE token(\"id\") > ? AND token(\"id\") <= ?"),
+        "{plan}"
+    );
+    assert!(
+        !plan.contains("FilterExec"),
+        "the token filter is exact: {plan}"
+    );
+    let got: Vec<i32> = client
+        .query(&sql, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(got, want);
+
+    // Bounds that admit no token read nothing.
+    let none = format!("select id from \"{ks}\".t where token(id) > 5 and token(id) < 3");
+    assert!(explain(&client, &none).await.contains("partitions=0"));
+    assert!(client.query(&none, &[]).await.unwrap().is_empty());
+}
