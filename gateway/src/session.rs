@@ -11,6 +11,7 @@ use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_postgres::datafusion_pg_catalog::setup_pg_catalog;
+use smackql_cassandra::CassandraSessionOptions;
 use smackql_catalog::{SmackqlCatalog, CATALOG_NAME, DEFAULT_SCHEMA};
 
 /// The PostgreSQL version smackql presents itself as. Drivers parse it
@@ -61,7 +62,8 @@ impl SessionFactory {
         let config = SessionConfig::new()
             .with_information_schema(true)
             .with_create_default_catalog_and_schema(false)
-            .with_default_catalog_and_schema(CATALOG_NAME, DEFAULT_SCHEMA);
+            .with_default_catalog_and_schema(CATALOG_NAME, DEFAULT_SCHEMA)
+            .with_option_extension(CassandraSessionOptions::default());
         let template = SessionContext::new_with_config(config);
         template.register_catalog(CATALOG_NAME, catalog);
         setup_pg_catalog(&template, CATALOG_NAME, EmptyContextProvider)

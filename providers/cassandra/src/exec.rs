@@ -22,6 +22,7 @@ use datafusion::physical_plan::{
 };
 use scylla::deserialize::row::ColumnIterator;
 use scylla::response::{PagingState, PagingStateResponse};
+use scylla::statement::Consistency;
 use scylla::value::CqlValue;
 use tracing::Instrument;
 
@@ -53,6 +54,8 @@ pub struct ScanSpec {
     /// Token ranges a whole-table scan reads, in parallel; empty for one
     /// plain paged query.
     pub token_ranges: Vec<TokenRange>,
+    /// The consistency level to read at; the driver's default when `None`.
+    pub consistency: Option<Consistency>,
     /// At most this many rows, if set.
     pub limit: Option<usize>,
 }
@@ -169,6 +172,9 @@ impl DisplayAs for CassandraScanExec {
                 if let Some(limit) = self.spec.limit {
                     write!(f, ", limit={limit}")?;
                 }
+                if let Some(consistency) = self.spec.consistency {
+                    write!(f, ", consistency={consistency}")?;
+                }
                 Ok(())
             }
             DisplayFormatType::TreeRender => {
@@ -277,7 +283,10 @@ async fn run_scan(
 ) -> Result<()> {
     let table = spec.qualified_name();
     let session = connection.session().await?;
-    let prepared = connection.prepare(&table, &spec.cql()).await?;
+    let mut prepared = connection.prepare(&table, &spec.cql()).await?;
+    if let Some(consistency) = spec.consistency {
+        prepared.set_consistency(consistency);
+    }
     let types = connection.options().types;
     let mut decoders = spec
         .columns

@@ -31,6 +31,7 @@ mod error;
 mod exec;
 mod provider;
 pub mod pushdown;
+mod session_options;
 pub mod token;
 pub mod types;
 
@@ -40,3 +41,4 @@ pub use connection::{CassandraConnection, SharedConnection};
 pub use error::{Error, Result};
 pub use exec::{CassandraScanExec, ScanSpec};
 pub use provider::{CassandraTableProvider, ColumnMeta};
+pub use session_options::{parse_consistency, CassandraSessionOptions};

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::datasource::TableType;
-use datafusion::error::Result;
+use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use scylla::cluster::metadata::{ColumnKind, ColumnType, Table};
@@ -15,6 +15,7 @@ use crate::connection::SharedConnection;
 use crate::error::Error;
 use crate::exec::{CassandraScanExec, ScanSpec};
 use crate::pushdown;
+use crate::session_options::{parse_consistency, CassandraSessionOptions};
 use crate::token::split_ring;
 use crate::types::arrow_field;
 
@@ -122,7 +123,7 @@ impl TableProvider for CassandraTableProvider {
 
     async fn scan(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
         limit: Option<usize>,
@@ -130,6 +131,16 @@ impl TableProvider for CassandraTableProvider {
         let indices: Vec<usize> = match projection {
             Some(p) => p.clone(),
             None => (0..self.columns.len()).collect(),
+        };
+        let consistency = match state
+            .config_options()
+            .extensions
+            .get::<CassandraSessionOptions>()
+        {
+            Some(session) => {
+                parse_consistency(&session.consistency).map_err(DataFusionError::Configuration)?
+            }
+            None => None,
         };
         let partitions = pushdown::partition_keys(filters, &self.columns, &self.partition_key);
         // A full scan reads token ranges in parallel; a small LIMIT is served
@@ -160,6 +171,7 @@ impl TableProvider for CassandraTableProvider {
             schema: Arc::new(self.schema.project(&indices)?),
             partitions,
             token_ranges,
+            consistency,
             limit,
         };
         Ok(Arc::new(CassandraScanExec::new(

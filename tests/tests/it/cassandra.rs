@@ -503,3 +503,48 @@ async fn token_ranges_go_down_and_match_cql() {
     assert!(explain(&client, &none).await.contains("partitions=0"));
     assert!(client.query(&none, &[]).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn consistency_is_set_per_session() {
+    let session = cassandra().await;
+    let ks = unique_name("it_cl");
+    create_keyspace(&session, &ks).await;
+    cql(
+        &session,
+        &format!("CREATE TABLE \"{ks}\".t (id int PRIMARY KEY)"),
+    )
+    .await;
+    cql(&session, &format!("INSERT INTO \"{ks}\".t (id) VALUES (1)")).await;
+
+    let gateway = TestGateway::start().await;
+    let client = gateway.client().await;
+    let other = gateway.client().await;
+    let query = format!("select id from \"{ks}\".t");
+
+    // The test keyspace has one replica: TWO cannot be met, and Cassandra
+    // says so, which proves the level reached it.
+    client
+        .batch_execute("SET cassandra.consistency = 'TWO'")
+        .await
+        .unwrap();
+    let err = client.query(&query, &[]).await.unwrap_err();
+    assert_eq!(sqlstate(&err), "08006", "{err}");
+    // Other sessions keep the default.
+    assert_eq!(other.query(&query, &[]).await.unwrap().len(), 1);
+
+    client
+        .batch_execute("SET cassandra.consistency = 'local_one'")
+        .await
+        .unwrap();
+    assert_eq!(client.query(&query, &[]).await.unwrap().len(), 1);
+    assert!(explain(&client, &query)
+        .await
+        .contains("consistency=LocalOne"));
+
+    client
+        .batch_execute("SET cassandra.consistency = 'MOST'")
+        .await
+        .unwrap();
+    let err = client.query(&query, &[]).await.unwrap_err();
+    assert_eq!(sqlstate(&err), "22023", "{err}");
+}
