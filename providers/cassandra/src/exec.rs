@@ -49,15 +49,23 @@ pub struct ScanSpec {
     pub schema: SchemaRef,
     /// The partition-key columns, in key order.
     pub partition_key: Vec<String>,
-    /// The partitions to read by key; the whole table when `None`.
-    pub partitions: Option<PartitionKeys>,
-    /// Token ranges a whole-table scan reads, in parallel; empty for one
-    /// plain paged query.
-    pub token_ranges: Vec<TokenRange>,
+    /// What part of the table to read.
+    pub target: ScanTarget,
     /// The consistency level to read at; the driver's default when `None`.
     pub consistency: Option<Consistency>,
     /// At most this many rows, if set.
     pub limit: Option<usize>,
+}
+
+/// What part of a table a scan reads.
+#[derive(Debug, Clone)]
+pub enum ScanTarget {
+    /// These partitions, by key (possibly none at all).
+    Partitions(PartitionKeys),
+    /// These token ranges, several at a time.
+    TokenRanges(Vec<TokenRange>),
+    /// The whole table, with one plain paged query (for a small `LIMIT`).
+    Table,
 }
 
 impl ScanSpec {
@@ -69,22 +77,26 @@ impl ScanSpec {
             self.columns.iter().map(|c| c.name.as_str()).collect()
         };
         let mut text = cql::select(&self.keyspace, &self.table, &names);
-        if let Some(partitions) = &self.partitions {
-            let restrictions: Vec<String> = partitions
-                .columns
-                .iter()
-                .map(|c| format!("{} = ?", cql::quote_identifier(c)))
-                .collect();
-            text.push_str(" WHERE ");
-            text.push_str(&restrictions.join(" AND "));
-        } else if !self.token_ranges.is_empty() {
-            let key = self
-                .partition_key
-                .iter()
-                .map(|c| cql::quote_identifier(c))
-                .collect::<Vec<_>>()
-                .join(", ");
-            text.push_str(&format!(" WHERE token({key}) > ? AND token({key}) <= ?"));
+        match &self.target {
+            ScanTarget::Partitions(_) => {
+                let restrictions: Vec<String> = self
+                    .partition_key
+                    .iter()
+                    .map(|c| format!("{} = ?", cql::quote_identifier(c)))
+                    .collect();
+                text.push_str(" WHERE ");
+                text.push_str(&restrictions.join(" AND "));
+            }
+            ScanTarget::TokenRanges(_) => {
+                let key = self
+                    .partition_key
+                    .iter()
+                    .map(|c| cql::quote_identifier(c))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                text.push_str(&format!(" WHERE token({key}) > ? AND token({key}) <= ?"));
+            }
+            ScanTarget::Table => {}
         }
         if self.limit.is_some() {
             text.push_str(" LIMIT ?");
@@ -112,10 +124,9 @@ impl CassandraScanExec {
     /// A scan of `spec` through `connection`, reading up to `parallelism`
     /// token ranges at once.
     pub fn new(connection: SharedConnection, spec: ScanSpec, parallelism: usize) -> Self {
-        let streams = if spec.partitions.is_none() && !spec.token_ranges.is_empty() {
-            parallelism.clamp(1, spec.token_ranges.len())
-        } else {
-            1
+        let streams = match &spec.target {
+            ScanTarget::TokenRanges(ranges) => parallelism.clamp(1, ranges.len().max(1)),
+            ScanTarget::Partitions(_) | ScanTarget::Table => 1,
         };
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(spec.schema.clone()),
@@ -134,17 +145,15 @@ impl CassandraScanExec {
 
     /// The bound values of each query output partition `partition` runs.
     fn queries(&self, partition: usize) -> Vec<Vec<CqlValue>> {
-        match &self.spec.partitions {
-            Some(p) => p.keys.clone(),
-            None if self.spec.token_ranges.is_empty() => vec![Vec::new()],
-            None => self
-                .spec
-                .token_ranges
+        match &self.spec.target {
+            ScanTarget::Partitions(keys) => keys.clone(),
+            ScanTarget::TokenRanges(ranges) => ranges
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| i % self.streams == partition)
                 .map(|(_, r)| vec![CqlValue::BigInt(r.start), CqlValue::BigInt(r.end)])
                 .collect(),
+            ScanTarget::Table => vec![Vec::new()],
         }
     }
 
@@ -159,15 +168,15 @@ impl DisplayAs for CassandraScanExec {
         match t {
             DisplayFormatType::Default | DisplayFormatType::Verbose => {
                 write!(f, "CassandraScanExec: cql=[{}]", self.spec.cql())?;
-                match &self.spec.partitions {
-                    Some(p) => write!(f, ", partitions={}", p.keys.len())?,
-                    None if self.spec.token_ranges.is_empty() => write!(f, ", partitions=all")?,
-                    None => write!(
+                match &self.spec.target {
+                    ScanTarget::Partitions(keys) => write!(f, ", partitions={}", keys.len())?,
+                    ScanTarget::TokenRanges(ranges) => write!(
                         f,
                         ", partitions=all, token_ranges={}, streams={}",
-                        self.spec.token_ranges.len(),
+                        ranges.len(),
                         self.streams
                     )?,
+                    ScanTarget::Table => write!(f, ", partitions=all")?,
                 }
                 if let Some(limit) = self.spec.limit {
                     write!(f, ", limit={limit}")?;
@@ -179,8 +188,8 @@ impl DisplayAs for CassandraScanExec {
             }
             DisplayFormatType::TreeRender => {
                 writeln!(f, "table={}", self.spec.qualified_name())?;
-                if let Some(p) = &self.spec.partitions {
-                    writeln!(f, "partitions={}", p.keys.len())?;
+                if let ScanTarget::Partitions(keys) = &self.spec.target {
+                    writeln!(f, "partitions={}", keys.len())?;
                 }
                 write!(f, "cql={}", self.spec.cql())
             }

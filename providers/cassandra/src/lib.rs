@@ -39,6 +39,6 @@ pub use catalog::{CassandraCatalog, KeyspaceSchemaProvider, INTERNAL_KEYSPACES};
 pub use config::CassandraOptions;
 pub use connection::{CassandraConnection, SharedConnection};
 pub use error::{Error, Result};
-pub use exec::{CassandraScanExec, ScanSpec};
+pub use exec::{CassandraScanExec, ScanSpec, ScanTarget};
 pub use provider::{CassandraTableProvider, ColumnMeta};
 pub use session_options::{parse_consistency, CassandraSessionOptions};

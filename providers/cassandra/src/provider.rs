@@ -13,7 +13,7 @@ use scylla::cluster::metadata::{ColumnKind, ColumnType, Table};
 
 use crate::connection::SharedConnection;
 use crate::error::Error;
-use crate::exec::{CassandraScanExec, ScanSpec};
+use crate::exec::{CassandraScanExec, ScanSpec, ScanTarget};
 use crate::pushdown;
 use crate::session_options::{parse_consistency, CassandraSessionOptions};
 use crate::token::split_ring;
@@ -142,24 +142,18 @@ impl TableProvider for CassandraTableProvider {
             }
             None => None,
         };
-        let partitions = pushdown::partition_keys(filters, &self.columns, &self.partition_key);
-        // A full scan reads token ranges in parallel; a small LIMIT is served
-        // faster by one plain paged query that stops early.
-        let options = self.connection.options();
-        let bounds = pushdown::token_bounds(filters, &self.partition_key);
-        let token_ranges = match (&partitions, bounds) {
-            (Some(_), _) => Vec::new(),
-            (None, Some(bounds)) => bounds.split(options.scan_splits),
-            (None, None) if limit.is_none() => split_ring(options.scan_splits),
-            (None, None) => Vec::new(),
-        };
-        // token() bounds that admit no token read nothing at all.
-        let partitions = match (partitions, bounds) {
-            (None, Some(bounds)) if bounds.is_empty() => Some(pushdown::PartitionKeys {
-                columns: self.partition_key.clone(),
-                keys: Vec::new(),
-            }),
-            (partitions, _) => partitions,
+        let splits = self.connection.options().scan_splits;
+        let target = match (
+            pushdown::partition_keys(filters, &self.columns, &self.partition_key),
+            pushdown::token_bounds(filters, &self.partition_key),
+        ) {
+            (Some(keys), _) => ScanTarget::Partitions(keys),
+            // token() bounds that admit no token read nothing at all.
+            (None, Some(bounds)) if bounds.is_empty() => ScanTarget::Partitions(Vec::new()),
+            (None, Some(bounds)) => ScanTarget::TokenRanges(bounds.split(splits)),
+            (None, None) if limit.is_none() => ScanTarget::TokenRanges(split_ring(splits)),
+            // A small LIMIT is served faster by one paged query that stops early.
+            (None, None) => ScanTarget::Table,
         };
         let spec = ScanSpec {
             keyspace: self.keyspace.clone(),
@@ -169,15 +163,14 @@ impl TableProvider for CassandraTableProvider {
             fallback_column: self.columns[0].name.clone(),
             partition_key: self.partition_key.clone(),
             schema: Arc::new(self.schema.project(&indices)?),
-            partitions,
-            token_ranges,
+            target,
             consistency,
             limit,
         };
         Ok(Arc::new(CassandraScanExec::new(
             self.connection.clone(),
             spec,
-            options.scan_parallelism,
+            self.connection.options().scan_parallelism,
         )))
     }
 }

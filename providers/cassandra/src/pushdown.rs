@@ -5,11 +5,14 @@
 //! evaluate it again. Everything else stays `Unsupported` and is evaluated by
 //! DataFusion above the scan.
 //!
-//! What is pushed down so far: `=` and `IN (...)` on every partition-key
-//! column, and comparisons of `token(pk...)` with a constant, which narrow
-//! the token ranges a full scan reads. The cross product of the `IN` lists becomes one partition read
-//! each (a prepared `SELECT ... WHERE pk1 = ? AND pk2 = ?`, which the driver
-//! routes to a replica of that partition), up to [`MAX_PARTITION_READS`].
+//! What is pushed down so far:
+//! - `=` and `IN (...)` on every partition-key column. The cross product of
+//!   the `IN` lists becomes one partition read each (a prepared
+//!   `SELECT ... WHERE pk1 = ? AND pk2 = ?`, which the driver routes to a
+//!   replica of that partition), up to [`MAX_PARTITION_READS`].
+//! - comparisons of `token(pk...)` with a constant, which narrow the token
+//!   ranges a full scan reads.
+//!
 //! Values are always bound, never written into the CQL text.
 
 use std::collections::HashMap;
@@ -26,15 +29,9 @@ use crate::token::TokenRange;
 /// scanned and DataFusion filters.
 pub const MAX_PARTITION_READS: usize = 1000;
 
-/// The partitions a scan reads by key: one value per partition-key column,
-/// in key order, for each partition.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PartitionKeys {
-    /// The partition-key columns, in key order.
-    pub columns: Vec<String>,
-    /// One tuple of bound values per partition.
-    pub keys: Vec<Vec<CqlValue>>,
-}
+/// The partitions a scan reads by key: for each partition, one bound value
+/// per partition-key column, in key order.
+pub type PartitionKeys = Vec<Vec<CqlValue>>;
 
 /// How DataFusion should treat each of `filters`.
 ///
@@ -189,13 +186,7 @@ fn plan_partition_keys<'a>(
             .collect();
         used.push(*filter);
     }
-    Some((
-        PartitionKeys {
-            columns: partition_key.to_vec(),
-            keys,
-        },
-        used,
-    ))
+    Some((keys, used))
 }
 
 fn dedup(values: Vec<CqlValue>) -> Vec<CqlValue> {
@@ -336,7 +327,7 @@ mod tests {
         );
         let keys = partition_keys(&filters, &columns(), &pk()).expect("keys");
         assert_eq!(
-            keys.keys,
+            keys,
             vec![vec![
                 CqlValue::BigInt(7),
                 CqlValue::Date(CqlDate((1 << 31) + 20_000))
@@ -351,7 +342,7 @@ mod tests {
             lit(ScalarValue::Date32(Some(1))).eq(col("day")),
         ];
         let keys = partition_keys(&filters, &columns(), &pk()).expect("keys");
-        assert_eq!(keys.keys.len(), 2, "duplicates read once");
+        assert_eq!(keys.len(), 2, "duplicates read once");
     }
 
     #[test]
@@ -401,7 +392,7 @@ mod tests {
             col("day").eq(lit(ScalarValue::Date32(Some(1)))),
         ];
         let keys = partition_keys(&filters, &columns(), &pk()).expect("keys");
-        assert_eq!(keys.keys.len(), 2);
+        assert_eq!(keys.len(), 2);
         // An OR across columns restricts neither.
         let filters = [
             col("campaign_id")
