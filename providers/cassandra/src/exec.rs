@@ -30,7 +30,7 @@ use crate::connection::SharedConnection;
 use crate::cql;
 use crate::error::Error;
 use crate::provider::ColumnMeta;
-use crate::pushdown::PartitionKeys;
+use crate::pushdown::KeyPlan;
 use crate::token::TokenRange;
 use crate::types::ColumnDecoder;
 
@@ -60,8 +60,9 @@ pub struct ScanSpec {
 /// What part of a table a scan reads.
 #[derive(Debug, Clone)]
 pub enum ScanTarget {
-    /// These partitions, by key (possibly none at all).
-    Partitions(PartitionKeys),
+    /// These partitions, by key (possibly none at all), and a clustering
+    /// slice of each.
+    Partitions(Box<KeyPlan>),
     /// These token ranges, several at a time.
     TokenRanges(Vec<TokenRange>),
     /// The whole table, with one plain paged query (for a small `LIMIT`).
@@ -78,12 +79,13 @@ impl ScanSpec {
         };
         let mut text = cql::select(&self.keyspace, &self.table, &names);
         match &self.target {
-            ScanTarget::Partitions(_) => {
-                let restrictions: Vec<String> = self
+            ScanTarget::Partitions(plan) => {
+                let mut restrictions: Vec<String> = self
                     .partition_key
                     .iter()
                     .map(|c| format!("{} = ?", cql::quote_identifier(c)))
                     .collect();
+                restrictions.extend(plan.slice.restrictions());
                 text.push_str(" WHERE ");
                 text.push_str(&restrictions.join(" AND "));
             }
@@ -146,7 +148,13 @@ impl CassandraScanExec {
     /// The bound values of each query output partition `partition` runs.
     fn queries(&self, partition: usize) -> Vec<Vec<CqlValue>> {
         match &self.spec.target {
-            ScanTarget::Partitions(keys) => keys.clone(),
+            ScanTarget::Partitions(plan) => {
+                let slice = plan.slice.values();
+                plan.keys
+                    .iter()
+                    .map(|key| key.iter().chain(&slice).cloned().collect())
+                    .collect()
+            }
             ScanTarget::TokenRanges(ranges) => ranges
                 .iter()
                 .enumerate()
@@ -169,7 +177,7 @@ impl DisplayAs for CassandraScanExec {
             DisplayFormatType::Default | DisplayFormatType::Verbose => {
                 write!(f, "CassandraScanExec: cql=[{}]", self.spec.cql())?;
                 match &self.spec.target {
-                    ScanTarget::Partitions(keys) => write!(f, ", partitions={}", keys.len())?,
+                    ScanTarget::Partitions(plan) => write!(f, ", partitions={}", plan.keys.len())?,
                     ScanTarget::TokenRanges(ranges) => write!(
                         f,
                         ", partitions=all, token_ranges={}, streams={}",
@@ -188,8 +196,8 @@ impl DisplayAs for CassandraScanExec {
             }
             DisplayFormatType::TreeRender => {
                 writeln!(f, "table={}", self.spec.qualified_name())?;
-                if let ScanTarget::Partitions(keys) = &self.spec.target {
-                    writeln!(f, "partitions={}", keys.len())?;
+                if let ScanTarget::Partitions(plan) = &self.spec.target {
+                    writeln!(f, "partitions={}", plan.keys.len())?;
                 }
                 write!(f, "cql={}", self.spec.cql())
             }

@@ -144,12 +144,14 @@ impl TableProvider for CassandraTableProvider {
         };
         let splits = self.connection.options().scan_splits;
         let target = match (
-            pushdown::partition_keys(filters, &self.columns, &self.partition_key),
+            pushdown::key_plan(filters, &self.columns, &self.partition_key),
             pushdown::token_bounds(filters, &self.partition_key),
         ) {
-            (Some(keys), _) => ScanTarget::Partitions(keys),
+            (Some(plan), _) => ScanTarget::Partitions(Box::new(plan)),
             // token() bounds that admit no token read nothing at all.
-            (None, Some(bounds)) if bounds.is_empty() => ScanTarget::Partitions(Vec::new()),
+            (None, Some(bounds)) if bounds.is_empty() => {
+                ScanTarget::Partitions(Box::default())
+            }
             (None, Some(bounds)) => ScanTarget::TokenRanges(bounds.split(splits)),
             (None, None) if limit.is_none() => ScanTarget::TokenRanges(split_ring(splits)),
             // A small LIMIT is served faster by one paged query that stops early.

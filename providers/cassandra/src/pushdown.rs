@@ -10,18 +10,26 @@
 //!   the `IN` lists becomes one partition read each (a prepared
 //!   `SELECT ... WHERE pk1 = ? AND pk2 = ?`, which the driver routes to a
 //!   replica of that partition), up to [`MAX_PARTITION_READS`].
+//! - within those partitions, `=` on a prefix of the clustering key and a
+//!   range (`<`, `<=`, `>`, `>=`, `BETWEEN`) on the clustering column after
+//!   it, as CQL restrictions of each partition read.
 //! - comparisons of `token(pk...)` with a constant, which narrow the token
 //!   ranges a full scan reads.
+//!
+//! Clustering restrictions without the full partition key would need
+//! `ALLOW FILTERING`, which smackql never adds on its own; DataFusion
+//! filters those rows instead.
 //!
 //! Values are always bound, never written into the CQL text.
 
 use std::collections::HashMap;
 
 use datafusion::common::ScalarValue;
-use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
-use scylla::cluster::metadata::{ColumnType, NativeType};
+use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use scylla::cluster::metadata::{ColumnKind, ColumnType, NativeType};
 use scylla::value::{CqlDate, CqlTimestamp, CqlValue};
 
+use crate::cql::quote_identifier;
 use crate::provider::ColumnMeta;
 use crate::token::TokenRange;
 
@@ -32,6 +40,83 @@ pub const MAX_PARTITION_READS: usize = 1000;
 /// The partitions a scan reads by key: for each partition, one bound value
 /// per partition-key column, in key order.
 pub type PartitionKeys = Vec<Vec<CqlValue>>;
+
+/// The rows of each partition read: `=` on a prefix of the clustering key,
+/// then at most one range on the clustering column after that prefix.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClusteringSlice {
+    /// `column = value`, in clustering-key order.
+    pub equal: Vec<(String, CqlValue)>,
+    /// A range on the next clustering column.
+    pub range: Option<ClusteringRange>,
+}
+
+/// A range on one clustering column; at least one side is set.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusteringRange {
+    /// The clustering column.
+    pub column: String,
+    /// `column > value` or `column >= value`.
+    pub lower: Option<RangeBound>,
+    /// `column < value` or `column <= value`.
+    pub upper: Option<RangeBound>,
+}
+
+/// One side of a [`ClusteringRange`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct RangeBound {
+    /// The bound value.
+    pub value: CqlValue,
+    /// Whether the bound itself is in the range.
+    pub inclusive: bool,
+}
+
+impl ClusteringSlice {
+    /// Whether the slice restricts nothing.
+    pub fn is_empty(&self) -> bool {
+        self.equal.is_empty() && self.range.is_none()
+    }
+
+    /// The CQL restrictions, each with a `?` for its value.
+    pub fn restrictions(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .equal
+            .iter()
+            .map(|(c, _)| format!("{} = ?", quote_identifier(c)))
+            .collect();
+        if let Some(range) = &self.range {
+            let column = quote_identifier(&range.column);
+            if let Some(lower) = &range.lower {
+                let op = if lower.inclusive { ">=" } else { ">" };
+                out.push(format!("{column} {op} ?"));
+            }
+            if let Some(upper) = &range.upper {
+                let op = if upper.inclusive { "<=" } else { "<" };
+                out.push(format!("{column} {op} ?"));
+            }
+        }
+        out
+    }
+
+    /// The values bound to [`ClusteringSlice::restrictions`], in order.
+    pub fn values(&self) -> Vec<CqlValue> {
+        let mut out: Vec<CqlValue> = self.equal.iter().map(|(_, v)| v.clone()).collect();
+        if let Some(range) = &self.range {
+            out.extend(range.lower.iter().map(|b| b.value.clone()));
+            out.extend(range.upper.iter().map(|b| b.value.clone()));
+        }
+        out
+    }
+}
+
+/// The partitions a scan reads by key, and the rows it reads in each.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KeyPlan {
+    /// One bound-value tuple per partition.
+    pub keys: PartitionKeys,
+    /// The clustering restrictions applied to every partition read.
+    pub slice: ClusteringSlice,
+}
 
 /// How DataFusion should treat each of `filters`.
 ///
@@ -126,15 +211,25 @@ pub fn partition_keys(
     columns: &[ColumnMeta],
     partition_key: &[String],
 ) -> Option<PartitionKeys> {
-    plan_partition_keys(filters.iter(), columns, partition_key).map(|(keys, _)| keys)
+    key_plan(filters, columns, partition_key).map(|plan| plan.keys)
+}
+
+/// The partitions `filters` restrict the scan to and the clustering slice
+/// read in each, if they pin down the whole partition key.
+pub fn key_plan(
+    filters: &[Expr],
+    columns: &[ColumnMeta],
+    partition_key: &[String],
+) -> Option<KeyPlan> {
+    plan_partition_keys(filters.iter(), columns, partition_key).map(|(plan, _)| plan)
 }
 
 /// The key plan and the positions of the filters it consumed.
 fn plan_partition_keys<'a>(
-    filters: impl Iterator<Item = &'a Expr>,
+    filters: impl Iterator<Item = &'a Expr> + Clone,
     columns: &[ColumnMeta],
     partition_key: &[String],
-) -> Option<(PartitionKeys, Vec<usize>)> {
+) -> Option<(KeyPlan, Vec<usize>)> {
     if partition_key.is_empty() {
         return None;
     }
@@ -145,7 +240,7 @@ fn plan_partition_keys<'a>(
     // For each key column, the values one filter allows; the first usable
     // filter on a column wins, later ones stay with DataFusion.
     let mut allowed: HashMap<&str, (Vec<CqlValue>, usize)> = HashMap::new();
-    for (position, filter) in filters.enumerate() {
+    for (position, filter) in filters.clone().enumerate() {
         let Some((column, values)) = key_restriction(filter) else {
             continue;
         };
@@ -186,7 +281,127 @@ fn plan_partition_keys<'a>(
             .collect();
         used.push(*filter);
     }
-    Some((keys, used))
+    let slice = plan_clustering_slice(filters, columns, &mut used);
+    Some((KeyPlan { keys, slice }, used))
+}
+
+/// The clustering slice `filters` allow, skipping the positions in `used`
+/// and adding the ones it consumes.
+fn plan_clustering_slice<'a>(
+    filters: impl Iterator<Item = &'a Expr>,
+    columns: &[ColumnMeta],
+    used: &mut Vec<usize>,
+) -> ClusteringSlice {
+    let filters: Vec<(usize, &Expr)> = filters
+        .enumerate()
+        .filter(|(i, _)| !used.contains(i))
+        .collect();
+    let mut slice = ClusteringSlice::default();
+    for column in columns
+        .iter()
+        .filter(|c| matches!(c.kind, ColumnKind::Clustering))
+    {
+        let equal = filters.iter().find_map(|(i, f)| {
+            let (name, values) = key_restriction(f)?;
+            match values.as_slice() {
+                [value] if name == column.name => Some((*i, to_cql(value, &column.cql_type)?)),
+                _ => None,
+            }
+        });
+        if let Some((position, value)) = equal {
+            slice.equal.push((column.name.clone(), value));
+            used.push(position);
+            continue;
+        }
+        // No `=` on this column: a range on it ends the slice.
+        if !orders_like_arrow(&column.cql_type) {
+            break;
+        }
+        let mut range = ClusteringRange {
+            column: column.name.clone(),
+            lower: None,
+            upper: None,
+        };
+        for (position, filter) in &filters {
+            let Some((lower, upper)) = range_restriction(filter, column) else {
+                continue;
+            };
+            // One filter per side; a second bound on a side stays with
+            // DataFusion.
+            if (lower.is_some() && range.lower.is_some())
+                || (upper.is_some() && range.upper.is_some())
+            {
+                continue;
+            }
+            range.lower = range.lower.take().or(lower);
+            range.upper = range.upper.take().or(upper);
+            used.push(*position);
+        }
+        if range.lower.is_some() || range.upper.is_some() {
+            slice.range = Some(range);
+        }
+        break;
+    }
+    slice
+}
+
+/// Whether Cassandra orders values of `cql` exactly as DataFusion compares
+/// their Arrow form, so a pushed-down range returns the same rows.
+fn orders_like_arrow(cql: &ColumnType<'_>) -> bool {
+    matches!(
+        cql,
+        ColumnType::Native(
+            NativeType::TinyInt
+                | NativeType::SmallInt
+                | NativeType::Int
+                | NativeType::BigInt
+                | NativeType::Text
+                | NativeType::Ascii
+                | NativeType::Blob
+                | NativeType::Date
+                | NativeType::Timestamp
+        )
+    )
+}
+
+/// `column <op> literal` (either way round) or `column BETWEEN a AND b`, as
+/// the lower and upper bound it sets.
+fn range_restriction(
+    filter: &Expr,
+    column: &ColumnMeta,
+) -> Option<(Option<RangeBound>, Option<RangeBound>)> {
+    let is_column = |e: &Expr| matches!(e, Expr::Column(c) if c.name == column.name);
+    let bound = |v: &ScalarValue, inclusive: bool| {
+        to_cql(v, &column.cql_type).map(|value| RangeBound { value, inclusive })
+    };
+    match filter {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+            let (op, value) = match (left.as_ref(), right.as_ref()) {
+                (c, Expr::Literal(v, _)) if is_column(c) => (*op, v),
+                (Expr::Literal(v, _), c) if is_column(c) => (op.swap()?, v),
+                _ => return None,
+            };
+            match op {
+                Operator::Gt => Some((Some(bound(value, false)?), None)),
+                Operator::GtEq => Some((Some(bound(value, true)?), None)),
+                Operator::Lt => Some((None, Some(bound(value, false)?))),
+                Operator::LtEq => Some((None, Some(bound(value, true)?))),
+                _ => None,
+            }
+        }
+        Expr::Between(Between {
+            expr,
+            negated: false,
+            low,
+            high,
+        }) if is_column(expr) => match (low.as_ref(), high.as_ref()) {
+            (Expr::Literal(low, _), Expr::Literal(high, _)) => {
+                Some((Some(bound(low, true)?), Some(bound(high, true)?)))
+            }
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 fn dedup(values: Vec<CqlValue>) -> Vec<CqlValue> {
@@ -307,6 +522,108 @@ mod tests {
 
     fn pk() -> Vec<String> {
         vec!["campaign_id".into(), "day".into()]
+    }
+
+    /// `PRIMARY KEY ((campaign_id, day), kind, ts)`
+    fn clustered() -> Vec<ColumnMeta> {
+        let mut out = columns();
+        out.insert(
+            2,
+            ColumnMeta {
+                name: "kind".into(),
+                cql_type: ColumnType::Native(NativeType::Text),
+                kind: ColumnKind::Clustering,
+            },
+        );
+        out.insert(
+            3,
+            ColumnMeta {
+                name: "ts".into(),
+                cql_type: ColumnType::Native(NativeType::Timestamp),
+                kind: ColumnKind::Clustering,
+            },
+        );
+        out
+    }
+
+    fn ts(ms: i64) -> Expr {
+        lit(ScalarValue::TimestampMillisecond(
+            Some(ms),
+            Some("UTC".into()),
+        ))
+    }
+
+    fn key() -> [Expr; 2] {
+        [
+            col("campaign_id").eq(lit(7i64)),
+            col("day").eq(lit(ScalarValue::Date32(Some(1)))),
+        ]
+    }
+
+    #[test]
+    fn clustering_prefix_and_range_go_with_the_key() {
+        let filters: Vec<Expr> = key()
+            .into_iter()
+            .chain([
+                col("ts").lt(ts(100)),
+                col("kind").eq(lit("view")),
+                ts(10).lt_eq(col("ts")),
+                col("ts").gt(ts(20)),
+                col("views").eq(lit(1i32)),
+            ])
+            .collect();
+        let refs: Vec<&Expr> = filters.iter().collect();
+        use TableProviderFilterPushDown::{Exact, Unsupported};
+        assert_eq!(
+            classify_filters(&refs, &clustered(), &pk()),
+            vec![Exact, Exact, Exact, Exact, Exact, Unsupported, Unsupported]
+        );
+        let plan = key_plan(&filters, &clustered(), &pk()).expect("plan");
+        assert_eq!(
+            plan.slice.restrictions(),
+            vec!["\"kind\" = ?", "\"ts\" >= ?", "\"ts\" < ?"]
+        );
+        assert_eq!(
+            plan.slice.values(),
+            vec![
+                CqlValue::Text("view".into()),
+                CqlValue::Timestamp(CqlTimestamp(10)),
+                CqlValue::Timestamp(CqlTimestamp(100))
+            ]
+        );
+    }
+
+    #[test]
+    fn a_range_needs_the_prefix_before_it() {
+        // `ts` comes after `kind`; without `kind = ...` it is not pushed.
+        let filters: Vec<Expr> = key().into_iter().chain([col("ts").gt(ts(1))]).collect();
+        let plan = key_plan(&filters, &clustered(), &pk()).expect("plan");
+        assert!(plan.slice.is_empty());
+        // A range on the first clustering column ends the slice.
+        let filters: Vec<Expr> = key()
+            .into_iter()
+            .chain([col("kind").between(lit("a"), lit("m")), col("ts").eq(ts(1))])
+            .collect();
+        let refs: Vec<&Expr> = filters.iter().collect();
+        assert_eq!(
+            classify_filters(&refs, &clustered(), &pk())[3],
+            TableProviderFilterPushDown::Unsupported
+        );
+        let plan = key_plan(&filters, &clustered(), &pk()).expect("plan");
+        assert_eq!(
+            plan.slice.restrictions(),
+            vec!["\"kind\" >= ?", "\"kind\" <= ?"]
+        );
+    }
+
+    #[test]
+    fn clustering_filters_without_the_key_stay_with_datafusion() {
+        let filters = [col("kind").eq(lit("view")), col("ts").gt(ts(1))];
+        let refs: Vec<&Expr> = filters.iter().collect();
+        assert_eq!(
+            classify_filters(&refs, &clustered(), &pk()),
+            vec![TableProviderFilterPushDown::Unsupported; 2]
+        );
     }
 
     #[test]

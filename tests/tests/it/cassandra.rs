@@ -294,6 +294,39 @@ async fn partition_key_filters_become_partition_reads() {
         "{plan}"
     );
     assert_eq!(rows_of(&client, &limited).await.len(), 2);
+
+    // `=` on the key plus a range on the clustering column: one partition
+    // read of a slice of it, with the same rows as DataFusion filtering.
+    let slice = |ts: &str| {
+        format!(
+            "select campaign_id, views from {table} where campaign_id = 2 \
+             and day = DATE '2024-10-05' and {ts} order by views"
+        )
+    };
+    let range = "ts >= TIMESTAMP '1970-01-01 00:00:00.001+00' and ts < TIMESTAMP '1970-01-01 00:00:00.004+00'";
+    let plan = explain(&client, &slice(range)).await;
+    assert!(
+        plan.contains(&format!(
+            "FROM \"{ks}\".\"events\" WHERE \"campaign_id\" = ? AND \"day\" = ? AND \"ts\" >= ? AND \"ts\" < ?"
+        )) && plan.contains("partitions=1"),
+        "{plan}"
+    );
+    let expected = vec![(2, 201), (2, 202), (2, 203)];
+    assert_eq!(rows_of(&client, &slice(range)).await, expected);
+    let unpushed = "ts + INTERVAL '0 seconds' >= TIMESTAMP '1970-01-01 00:00:00.001+00' \
+                    and ts + INTERVAL '0 seconds' < TIMESTAMP '1970-01-01 00:00:00.004+00'";
+    assert!(!explain(&client, &slice(unpushed))
+        .await
+        .contains("\"ts\" >= ?"));
+    assert_eq!(rows_of(&client, &slice(unpushed)).await, expected);
+    let between = "ts between TIMESTAMP '1970-01-01 00:00:00.003+00' and TIMESTAMP '1970-01-01 00:00:00.009+00'";
+    assert!(explain(&client, &slice(between))
+        .await
+        .contains("\"ts\" <= ?"));
+    assert_eq!(
+        rows_of(&client, &slice(between)).await,
+        vec![(2, 203), (2, 204)]
+    );
 }
 
 #[tokio::test]
