@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::info;
 
 use crate::config::Config;
+use crate::ddl::CassandraDdl;
 use crate::frontend::pg::{tls, PgServer};
 use crate::session::{SessionError, SessionFactory};
 
@@ -83,6 +84,10 @@ impl Application {
             sessions.clone(),
             &config.auth.users,
             tls.clone(),
+            Arc::new(CassandraDdl::new(
+                cassandra.clone(),
+                config.cassandra.allow_drop_table,
+            )),
         );
         info!(
             %pg_addr,
@@ -151,6 +156,7 @@ fn cassandra_options(config: &Config) -> CassandraOptions {
         },
         scan_splits: c.scan_splits,
         scan_parallelism: c.scan_parallelism,
+        write_parallelism: c.write_parallelism,
     }
 }
 

@@ -96,6 +96,10 @@ pub struct CassandraConfig {
     pub scan_splits: usize,
     /// Token ranges one full scan reads at once.
     pub scan_parallelism: usize,
+    /// Write requests one `INSERT` keeps in flight.
+    pub write_parallelism: usize,
+    /// Whether `DROP TABLE` may drop Cassandra tables (and their data).
+    pub allow_drop_table: bool,
 }
 
 impl Default for CassandraConfig {
@@ -113,6 +117,8 @@ impl Default for CassandraConfig {
             decimal_scale: d.types.decimal_scale,
             scan_splits: d.scan_splits,
             scan_parallelism: d.scan_parallelism,
+            write_parallelism: d.write_parallelism,
+            allow_drop_table: false,
         }
     }
 }
@@ -262,8 +268,14 @@ impl Config {
         if !(0..=38).contains(&self.cassandra.decimal_scale) {
             return invalid("cassandra.decimal_scale must be between 0 and 38".into());
         }
-        if self.cassandra.scan_splits == 0 || self.cassandra.scan_parallelism == 0 {
-            return invalid("cassandra.scan_splits and scan_parallelism must be positive".into());
+        if self.cassandra.scan_splits == 0
+            || self.cassandra.scan_parallelism == 0
+            || self.cassandra.write_parallelism == 0
+        {
+            return invalid(
+                "cassandra.scan_splits, scan_parallelism and write_parallelism must be positive"
+                    .into(),
+            );
         }
         if self.pg.max_connections == 0 {
             return invalid("pg.max_connections must be positive".into());

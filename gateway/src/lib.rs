@@ -22,6 +22,7 @@
 
 pub mod app;
 pub mod config;
+pub mod ddl;
 pub mod frontend;
 pub mod session;
 

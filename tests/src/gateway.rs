@@ -165,6 +165,53 @@ pub fn sqlstate(err: &tokio_postgres::Error) -> String {
         .unwrap_or_else(|| panic!("not a database error: {err:?}"))
 }
 
+/// What most Cassandra tests start from: a keyspace of their own, a driver
+/// session for fixtures, and a gateway with a connected client.
+pub struct KeyspaceFixture {
+    /// A driver session to the test Cassandra.
+    pub session: scylla::client::session::Session,
+    /// The test's keyspace (created, empty).
+    pub keyspace: String,
+    /// The gateway.
+    pub gateway: TestGateway,
+    /// A client of the gateway.
+    pub client: Client,
+}
+
+impl KeyspaceFixture {
+    /// A fresh keyspace named after `prefix`, and a default gateway.
+    pub async fn new(prefix: &str) -> Self {
+        Self::with_config(prefix, |_| {}).await
+    }
+
+    /// A fresh keyspace, and a gateway with `adjust` applied to its config.
+    pub async fn with_config(prefix: &str, adjust: impl FnOnce(&mut Config)) -> Self {
+        let session = services::cassandra().await;
+        let keyspace = crate::unique_name(prefix);
+        services::create_keyspace(&session, &keyspace).await;
+        let gateway = TestGateway::start_with(adjust).await;
+        let client = gateway.client().await;
+        Self {
+            session,
+            keyspace,
+            gateway,
+            client,
+        }
+    }
+
+    /// `"keyspace".name`, for SQL.
+    pub fn table(&self, name: &str) -> String {
+        format!("\"{}\".{name}", self.keyspace)
+    }
+}
+
+/// The server's message of a database error.
+pub fn db_message(err: &tokio_postgres::Error) -> String {
+    err.as_db_error()
+        .map(|e| e.message().to_string())
+        .unwrap_or_else(|| panic!("not a database error: {err:?}"))
+}
+
 /// `Path` of an `.slt` file under `tests/slt`.
 pub fn slt_path(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("slt").join(name)

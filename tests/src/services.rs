@@ -152,3 +152,22 @@ pub async fn cql(session: &Session, statement: &str) {
         .await
         .unwrap_or_else(|err| panic!("CQL failed: {statement}: {err}"));
 }
+
+/// The first row of a CQL query, for checking what Cassandra holds.
+pub async fn cql_row<R>(
+    session: &Session,
+    statement: &str,
+    values: impl scylla::serialize::row::SerializeRow,
+) -> R
+where
+    R: for<'f, 'm> scylla::deserialize::row::DeserializeRow<'f, 'm>,
+{
+    session
+        .query_unpaged(statement, values)
+        .await
+        .unwrap_or_else(|err| panic!("CQL failed: {statement}: {err}"))
+        .into_rows_result()
+        .unwrap_or_else(|err| panic!("CQL returned no rows: {statement}: {err}"))
+        .first_row::<R>()
+        .unwrap_or_else(|err| panic!("CQL returned no such row: {statement}: {err}"))
+}

@@ -31,6 +31,9 @@ pub struct CassandraOptions {
     pub scan_splits: usize,
     /// Token ranges read at once by one full scan.
     pub scan_parallelism: usize,
+    /// Write requests (each one partition's rows) in flight at once for one
+    /// `INSERT`.
+    pub write_parallelism: usize,
 }
 
 impl Default for CassandraOptions {
@@ -46,6 +49,7 @@ impl Default for CassandraOptions {
             types: TypeOptions::default(),
             scan_splits: 64,
             scan_parallelism: 4,
+            write_parallelism: 32,
         }
     }
 }
@@ -63,6 +67,7 @@ impl fmt::Debug for CassandraOptions {
             .field("types", &self.types)
             .field("scan_splits", &self.scan_splits)
             .field("scan_parallelism", &self.scan_parallelism)
+            .field("write_parallelism", &self.write_parallelism)
             .finish()
     }
 }

@@ -118,6 +118,38 @@ impl CassandraConnection {
         Ok(prepared)
     }
 
+    /// Runs a schema change (`CREATE TABLE`, `DROP TABLE`) on `table`, waits
+    /// until every node agrees on the new schema, and re-reads it, so the
+    /// change is visible to the next query.
+    pub async fn change_schema(&self, table: &str, cql: &str) -> Result<()> {
+        let session = self.session().await?;
+        let mut statement = scylla::statement::unprepared::Statement::new(cql);
+        statement.set_request_timeout(Some(self.options.request_timeout));
+        session
+            .query_unpaged(statement, ())
+            .await
+            .map_err(|e| Error::request(table, &e))?;
+        if let Err(err) = session.await_schema_agreement().await {
+            warn!(error = %err, "no schema agreement after a schema change");
+        }
+        self.refresh_schema().await
+    }
+
+    /// Whether the cluster has `keyspace`, as last read.
+    pub fn has_keyspace(&self, keyspace: &str) -> bool {
+        self.cluster_state()
+            .is_some_and(|state| state.get_keyspace(keyspace).is_some())
+    }
+
+    /// Whether the cluster has `keyspace.table`, as last read.
+    pub fn has_table(&self, keyspace: &str, table: &str) -> bool {
+        self.cluster_state().is_some_and(|state| {
+            state
+                .get_keyspace(keyspace)
+                .is_some_and(|ks| ks.tables.contains_key(table))
+        })
+    }
+
     /// Re-reads the cluster's schema now.
     pub async fn refresh_schema(&self) -> Result<()> {
         let session = self.session().await?;

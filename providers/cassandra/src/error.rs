@@ -40,6 +40,44 @@ pub enum Error {
         reason: String,
     },
 
+    /// A row to write has no value for a primary-key column.
+    #[error("cannot write to {table}: row {row} has no value for primary-key column {column}")]
+    MissingKey {
+        /// `keyspace.table`
+        table: String,
+        /// The key column.
+        column: String,
+        /// The row's position in the statement's input, from 1.
+        row: u64,
+    },
+
+    /// A value cannot be written to its column.
+    #[error("cannot write column {column} of {table}: {reason}")]
+    Encode {
+        /// `keyspace.table`
+        table: String,
+        /// The column.
+        column: String,
+        /// Why the value cannot be written.
+        reason: String,
+    },
+
+    /// The operation is disabled by the gateway's configuration.
+    #[error("{0}")]
+    Forbidden(String),
+
+    /// A keyspace or table a statement names does not exist.
+    #[error("{0}")]
+    NotFound(String),
+
+    /// A table definition Cassandra cannot accept.
+    #[error("invalid table definition: {0}")]
+    InvalidDefinition(String),
+
+    /// The statement is not one this provider can run.
+    #[error("{0}")]
+    Unsupported(String),
+
     /// A CQL type smackql cannot represent.
     #[error("unsupported CQL type {0}")]
     UnsupportedType(String),
@@ -55,7 +93,12 @@ impl Error {
         match self {
             Error::Unavailable { .. } => ErrorClass::Unavailable,
             Error::Request { class, .. } => *class,
-            Error::Decode { .. } => ErrorClass::InvalidInput,
+            Error::Decode { .. } | Error::Encode { .. } => ErrorClass::InvalidInput,
+            Error::MissingKey { .. } => ErrorClass::MissingKey,
+            Error::Unsupported(_) => ErrorClass::Unsupported,
+            Error::InvalidDefinition(_) => ErrorClass::InvalidDefinition,
+            Error::Forbidden(_) => ErrorClass::PermissionDenied,
+            Error::NotFound(_) => ErrorClass::NotFound,
             Error::UnsupportedType(_) => ErrorClass::Unsupported,
             Error::Arrow(_) => ErrorClass::Internal,
         }
@@ -108,9 +151,8 @@ fn attempt_class(err: &scylla::errors::RequestAttemptError) -> ErrorClass {
                 ErrorClass::Unavailable
             }
             DbError::ReadTimeout { .. } | DbError::WriteTimeout { .. } => ErrorClass::Timeout,
-            DbError::SyntaxError | DbError::Invalid | DbError::AlreadyExists { .. } => {
-                ErrorClass::InvalidInput
-            }
+            DbError::AlreadyExists { .. } => ErrorClass::AlreadyExists,
+            DbError::SyntaxError | DbError::Invalid => ErrorClass::InvalidInput,
             DbError::Unauthorized | DbError::AuthenticationError => ErrorClass::PermissionDenied,
             _ => ErrorClass::Internal,
         },

@@ -5,17 +5,22 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::SchemaExt;
+use datafusion::datasource::sink::DataSinkExec;
 use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use scylla::cluster::metadata::{ColumnKind, ColumnType, Table};
+use scylla::statement::Consistency;
 
 use crate::connection::SharedConnection;
 use crate::error::Error;
 use crate::exec::{CassandraScanExec, ScanSpec, ScanTarget};
 use crate::pushdown;
 use crate::session_options::{parse_consistency, CassandraSessionOptions};
+use crate::sink::CassandraDataSink;
 use crate::token::split_ring;
 use crate::types::arrow_field;
 
@@ -100,6 +105,21 @@ impl CassandraTableProvider {
     }
 }
 
+/// The consistency level the session asks for with
+/// `SET cassandra.consistency`, if any.
+fn session_consistency(state: &dyn Session) -> Result<Option<Consistency>> {
+    match state
+        .config_options()
+        .extensions
+        .get::<CassandraSessionOptions>()
+    {
+        Some(session) => {
+            parse_consistency(&session.consistency).map_err(DataFusionError::Configuration)
+        }
+        None => Ok(None),
+    }
+}
+
 #[async_trait]
 impl TableProvider for CassandraTableProvider {
     fn schema(&self) -> SchemaRef {
@@ -132,16 +152,7 @@ impl TableProvider for CassandraTableProvider {
             Some(p) => p.clone(),
             None => (0..self.columns.len()).collect(),
         };
-        let consistency = match state
-            .config_options()
-            .extensions
-            .get::<CassandraSessionOptions>()
-        {
-            Some(session) => {
-                parse_consistency(&session.consistency).map_err(DataFusionError::Configuration)?
-            }
-            None => None,
-        };
+        let consistency = session_consistency(state)?;
         let splits = self.connection.options().scan_splits;
         let target = match (
             pushdown::key_plan(filters, &self.columns, &self.partition_key),
@@ -149,9 +160,7 @@ impl TableProvider for CassandraTableProvider {
         ) {
             (Some(plan), _) => ScanTarget::Partitions(Box::new(plan)),
             // token() bounds that admit no token read nothing at all.
-            (None, Some(bounds)) if bounds.is_empty() => {
-                ScanTarget::Partitions(Box::default())
-            }
+            (None, Some(bounds)) if bounds.is_empty() => ScanTarget::Partitions(Box::default()),
             (None, Some(bounds)) => ScanTarget::TokenRanges(bounds.split(splits)),
             (None, None) if limit.is_none() => ScanTarget::TokenRanges(split_ring(splits)),
             // A small LIMIT is served faster by one paged query that stops early.
@@ -174,5 +183,32 @@ impl TableProvider for CassandraTableProvider {
             spec,
             self.connection.options().scan_parallelism,
         )))
+    }
+
+    async fn insert_into(
+        &self,
+        state: &dyn Session,
+        input: Arc<dyn ExecutionPlan>,
+        insert_op: InsertOp,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if insert_op != InsertOp::Append {
+            return Err(Error::Unsupported(format!(
+                "{insert_op} is not supported for Cassandra table {}: INSERT INTO already \
+                 replaces rows with the same primary key",
+                self.qualified_name()
+            ))
+            .into());
+        }
+        self.schema
+            .logically_equivalent_names_and_types(&input.schema())?;
+        let sink = CassandraDataSink::new(
+            self.connection.clone(),
+            &self.keyspace,
+            &self.table,
+            self.columns.clone(),
+            self.schema.clone(),
+            session_consistency(state)?,
+        );
+        Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
     }
 }

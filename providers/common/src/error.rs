@@ -15,8 +15,16 @@ pub enum ErrorClass {
     Unavailable,
     /// The backend did not answer in time; retrying may succeed.
     Timeout,
-    /// The request is wrong: bad option, value of the wrong type, missing key.
+    /// The request is wrong: bad option, value of the wrong type.
     InvalidInput,
+    /// A row to write has no value for a key column.
+    MissingKey,
+    /// A table or view definition is invalid (no key, unknown column).
+    InvalidDefinition,
+    /// What a statement creates exists already.
+    AlreadyExists,
+    /// A table or schema a statement names does not exist.
+    NotFound,
     /// The request is valid SQL that this provider does not support.
     Unsupported,
     /// The backend refused the credentials or the operation.

@@ -5,3 +5,4 @@ mod auth;
 mod cassandra;
 mod pg_wire;
 mod slt;
+mod writes;

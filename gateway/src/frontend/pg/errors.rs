@@ -41,6 +41,10 @@ pub mod sqlstate {
     pub const QUERY_CANCELED: &str = "57014";
     /// `data_exception`
     pub const DATA_EXCEPTION: &str = "22000";
+    /// `invalid_table_definition`
+    pub const INVALID_TABLE_DEFINITION: &str = "42P16";
+    /// `not_null_violation`
+    pub const NOT_NULL_VIOLATION: &str = "23502";
     /// `division_by_zero`
     pub const DIVISION_BY_ZERO: &str = "22012";
     /// `numeric_value_out_of_range`
@@ -109,6 +113,10 @@ pub fn classify(err: &DataFusionError) -> (&'static str, String) {
             ErrorClass::Unavailable => sqlstate::CONNECTION_FAILURE,
             ErrorClass::Timeout => sqlstate::QUERY_CANCELED,
             ErrorClass::InvalidInput => sqlstate::DATA_EXCEPTION,
+            ErrorClass::MissingKey => sqlstate::NOT_NULL_VIOLATION,
+            ErrorClass::InvalidDefinition => sqlstate::INVALID_TABLE_DEFINITION,
+            ErrorClass::AlreadyExists => sqlstate::DUPLICATE_TABLE,
+            ErrorClass::NotFound => sqlstate::UNDEFINED_TABLE,
             ErrorClass::Unsupported => sqlstate::FEATURE_NOT_SUPPORTED,
             ErrorClass::PermissionDenied => sqlstate::INSUFFICIENT_PRIVILEGE,
             ErrorClass::Internal => sqlstate::SYSTEM_ERROR,

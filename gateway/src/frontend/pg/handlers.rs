@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use datafusion::common::ParamValues;
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::common::{DFSchema, ParamValues};
+use datafusion::logical_expr::{EmptyRelation, LogicalPlan};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::Statement;
 use datafusion_postgres::hooks::cursor::CursorStatementHook;
@@ -27,7 +27,7 @@ use datafusion_postgres::pgwire::api::cancel::{CancelHandler, DefaultCancelHandl
 use datafusion_postgres::pgwire::api::portal::Portal;
 use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use datafusion_postgres::pgwire::api::results::{
-    DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, SendableRowStream,
+    DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, SendableRowStream, Tag,
 };
 use datafusion_postgres::pgwire::api::store::PortalStore;
 use datafusion_postgres::pgwire::api::{
@@ -42,6 +42,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::auth::Startup;
 use super::errors::ErrorMapper;
+use crate::ddl::CassandraDdl;
 use crate::session::server_version;
 
 /// Running queries by the `(pid, secret key)` their clients were given, so a
@@ -139,9 +140,11 @@ impl ConnectionHandlers {
         startup: Startup,
         registry: Arc<CancelRegistry>,
         cancel: Arc<SmackqlCancelHandler>,
+        ddl: Arc<CassandraDdl>,
     ) -> Self {
         let hooks: Vec<Arc<dyn QueryHook>> = vec![
             Arc::new(ServerVersionHook),
+            Arc::new(DdlHook(ddl)),
             Arc::new(CursorStatementHook),
             Arc::new(SetShowHook),
             Arc::new(TransactionStatementHook),
@@ -381,5 +384,58 @@ impl QueryHook for ServerVersionHook {
         _client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
         Self::matches(statement).then(Self::response)
+    }
+}
+
+/// Runs schema statements on Cassandra keyspaces (see [`CassandraDdl`]).
+#[derive(Debug)]
+struct DdlHook(Arc<CassandraDdl>);
+
+impl DdlHook {
+    async fn run(&self, statement: &Statement) -> Option<PgWireResult<Response>> {
+        let outcome = self.0.execute(statement).await?;
+        Some(
+            outcome
+                .map(|done| Response::Execution(Tag::new(done.tag())))
+                .map_err(|e| PgWireError::ApiError(Box::new(e))),
+        )
+    }
+}
+
+#[async_trait]
+impl QueryHook for DdlHook {
+    async fn handle_simple_query(
+        &self,
+        statement: &Statement,
+        _session_context: &SessionContext,
+        _client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        self.run(statement).await
+    }
+
+    async fn handle_extended_parse_query(
+        &self,
+        statement: &Statement,
+        _session_context: &SessionContext,
+        _client: &(dyn ClientInfo + Send + Sync),
+    ) -> Option<PgWireResult<LogicalPlan>> {
+        // A statement without a result: an empty plan describes it.
+        self.0.handles(statement).then(|| {
+            Ok(LogicalPlan::EmptyRelation(EmptyRelation {
+                produce_one_row: false,
+                schema: Arc::new(DFSchema::empty()),
+            }))
+        })
+    }
+
+    async fn handle_extended_query(
+        &self,
+        statement: &Statement,
+        _logical_plan: &LogicalPlan,
+        _params: &ParamValues,
+        _session_context: &SessionContext,
+        _client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        self.run(statement).await
     }
 }

@@ -25,6 +25,7 @@ use tracing::{debug, info, warn};
 use self::auth::{Startup, UserStore};
 use self::handlers::{CancelRegistry, ConnectionHandlers, SmackqlCancelHandler};
 use crate::config::{PgConfig, User};
+use crate::ddl::CassandraDdl;
 use crate::session::SessionFactory;
 
 /// The Postgres wire server.
@@ -38,6 +39,7 @@ pub struct PgServer {
     cancel_handler: Arc<SmackqlCancelHandler>,
     slots: Arc<Semaphore>,
     grace: Duration,
+    ddl: Arc<CassandraDdl>,
 }
 
 impl PgServer {
@@ -47,6 +49,7 @@ impl PgServer {
         sessions: Arc<SessionFactory>,
         users: &[User],
         tls: Option<TlsAcceptor>,
+        ddl: Arc<CassandraDdl>,
     ) -> Self {
         let connections = Arc::new(ConnectionManager::new());
         let cancels = Arc::new(CancelRegistry::default());
@@ -63,6 +66,7 @@ impl PgServer {
             cancels,
             slots: Arc::new(Semaphore::new(config.max_connections)),
             grace: config.shutdown_grace,
+            ddl,
         }
     }
 
@@ -95,6 +99,7 @@ impl PgServer {
                 Startup::for_connection(&self.users, &self.connections, &self.pids),
                 self.cancels.clone(),
                 self.cancel_handler.clone(),
+                self.ddl.clone(),
             );
             let tls = self.tls.clone();
             tasks.spawn(async move {

@@ -1,0 +1,303 @@
+//! `INSERT INTO` a Cassandra table: concurrent prepared upserts.
+//!
+//! Each input batch is checked whole before any of it is written: every
+//! primary-key column must have a value, and every value must fit its CQL
+//! type. Its rows are then grouped by partition (by token), and each group is
+//! written as one unlogged batch of the prepared `INSERT`. A single-partition
+//! batch is applied atomically by the replica that owns the partition, and the
+//! driver routes it there. A bounded number of groups is in flight at once.
+//!
+//! Cassandra has no transactions: when `INSERT ... SELECT` streams many
+//! batches and a later one fails, the rows of the earlier batches stay
+//! written. `INSERT ... VALUES` is one batch, so a bad row writes nothing.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::datasource::sink::DataSink;
+use datafusion::error::Result;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_plan::metrics::{
+    Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet, Time,
+};
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
+use futures::{StreamExt, TryStreamExt};
+use scylla::cluster::metadata::ColumnKind;
+use scylla::statement::batch::{Batch, BatchType};
+use scylla::statement::prepared::PreparedStatement;
+use scylla::statement::Consistency;
+use scylla::value::CqlValue;
+
+use crate::connection::SharedConnection;
+use crate::cql;
+use crate::encode::{approximate_size, cql_values};
+use crate::error::Error;
+use crate::provider::ColumnMeta;
+
+/// The most bytes (roughly) one write batch carries; Cassandra warns about
+/// larger batches and refuses much larger ones.
+const MAX_BATCH_BYTES: usize = 16 * 1024;
+
+/// Writes rows into one Cassandra table.
+#[derive(Debug)]
+pub struct CassandraDataSink {
+    connection: SharedConnection,
+    keyspace: String,
+    table: String,
+    columns: Vec<ColumnMeta>,
+    schema: SchemaRef,
+    consistency: Option<Consistency>,
+    metrics: ExecutionPlanMetricsSet,
+}
+
+impl CassandraDataSink {
+    /// A sink for `keyspace.table`, whose columns (in `schema` order) are
+    /// `columns`.
+    pub fn new(
+        connection: SharedConnection,
+        keyspace: &str,
+        table: &str,
+        columns: Vec<ColumnMeta>,
+        schema: SchemaRef,
+        consistency: Option<Consistency>,
+    ) -> Self {
+        Self {
+            connection,
+            keyspace: keyspace.to_string(),
+            table: table.to_string(),
+            columns,
+            schema,
+            consistency,
+            metrics: ExecutionPlanMetricsSet::new(),
+        }
+    }
+
+    /// `INSERT INTO "ks"."t" ("a", "b") VALUES (?, ?)`
+    pub fn cql(&self) -> String {
+        let names: Vec<String> = self
+            .columns
+            .iter()
+            .map(|c| cql::quote_identifier(&c.name))
+            .collect();
+        let marks = vec!["?"; names.len()].join(", ");
+        format!(
+            "INSERT INTO {} ({}) VALUES ({marks})",
+            cql::qualified_table(&self.keyspace, &self.table),
+            names.join(", ")
+        )
+    }
+
+    /// Positions of the primary-key columns.
+    fn key_columns(&self) -> Vec<usize> {
+        self.columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| matches!(c.kind, ColumnKind::PartitionKey | ColumnKind::Clustering))
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    fn qualified_name(&self) -> String {
+        format!("{}.{}", self.keyspace, self.table)
+    }
+
+    /// The rows of `batch` as bound values, or the first reason one of them
+    /// cannot be written. `first_row` numbers the batch's first row.
+    fn encode(&self, batch: &RecordBatch, first_row: u64) -> Result<Vec<Vec<Option<CqlValue>>>> {
+        let mut columns = Vec::with_capacity(self.columns.len());
+        for (meta, array) in self.columns.iter().zip(batch.columns()) {
+            let is_key = matches!(meta.kind, ColumnKind::PartitionKey | ColumnKind::Clustering);
+            if is_key && array.null_count() > 0 {
+                let row = (0..array.len()).find(|i| array.is_null(*i)).unwrap_or(0);
+                return Err(Error::MissingKey {
+                    table: self.qualified_name(),
+                    column: meta.name.clone(),
+                    row: first_row + row as u64,
+                }
+                .into());
+            }
+            let values = cql_values(array.as_ref(), &meta.cql_type).map_err(|e| Error::Encode {
+                table: self.qualified_name(),
+                column: meta.name.clone(),
+                reason: e.to_string(),
+            })?;
+            columns.push(values.into_iter());
+        }
+        Ok((0..batch.num_rows())
+            .map(|_| columns.iter_mut().map(|c| c.next().flatten()).collect())
+            .collect())
+    }
+}
+
+impl DisplayAs for CassandraDataSink {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CassandraDataSink: cql=[{}]", self.cql())?;
+        if let Some(consistency) = self.consistency {
+            write!(f, ", consistency={consistency}")?;
+        }
+        Ok(())
+    }
+}
+
+struct WriteMetrics {
+    rows: Count,
+    requests: Count,
+    remote_time: Time,
+}
+
+#[async_trait]
+impl DataSink for CassandraDataSink {
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    async fn write_all(
+        &self,
+        mut data: SendableRecordBatchStream,
+        _context: &Arc<TaskContext>,
+    ) -> Result<u64> {
+        let table = self.qualified_name();
+        let session = self.connection.session().await?;
+        let mut prepared = self.connection.prepare(&table, &self.cql()).await?;
+        if let Some(consistency) = self.consistency {
+            prepared.set_consistency(consistency);
+        }
+        let metrics = WriteMetrics {
+            rows: MetricBuilder::new(&self.metrics).counter("rows_written", 0),
+            requests: MetricBuilder::new(&self.metrics).counter("write_requests", 0),
+            remote_time: MetricBuilder::new(&self.metrics).subset_time("remote_time", 0),
+        };
+        let parallelism = self.connection.options().write_parallelism.max(1);
+        let mut written = 0u64;
+        while let Some(batch) = data.next().await {
+            let rows = self.encode(&batch?, written + 1)?;
+            let count = rows.len() as u64;
+            let groups = group_by_partition(&prepared, &self.key_columns(), rows)?;
+            futures::stream::iter(groups.into_iter().map(|group| {
+                let (session, prepared, table, metrics) = (&session, &prepared, &table, &metrics);
+                async move {
+                    let started = std::time::Instant::now();
+                    let result = if group.len() == 1 {
+                        session
+                            .execute_unpaged(prepared, &group[0])
+                            .await
+                            .map(|_| ())
+                    } else {
+                        let mut batch = Batch::new(BatchType::Unlogged);
+                        for _ in &group {
+                            batch.append_statement(prepared.clone());
+                        }
+                        if let Some(consistency) = prepared.get_consistency() {
+                            batch.set_consistency(consistency);
+                        }
+                        session.batch(&batch, &group).await.map(|_| ())
+                    };
+                    metrics.remote_time.add_elapsed(started);
+                    metrics.requests.add(1);
+                    result.map_err(|e| Error::request(table, &e))
+                }
+            }))
+            .buffer_unordered(parallelism)
+            .try_collect::<Vec<()>>()
+            .await?;
+            metrics.rows.add(count as usize);
+            written += count;
+        }
+        Ok(written)
+    }
+}
+
+/// The rows split into write batches: rows of one partition together, at
+/// most [`MAX_BATCH_BYTES`] each.
+///
+/// The writes of one batch share a timestamp, so of two rows with the same
+/// primary key Cassandra would keep the greater value, not the later row.
+/// Only the last row of each primary key is kept, as separate statements
+/// would have left it.
+fn group_by_partition(
+    prepared: &PreparedStatement,
+    key_columns: &[usize],
+    rows: Vec<Vec<Option<CqlValue>>>,
+) -> Result<Vec<Vec<Vec<Option<CqlValue>>>>> {
+    let mut by_token: HashMap<i64, Vec<Vec<Option<CqlValue>>>> = HashMap::new();
+    let mut order: Vec<i64> = Vec::new();
+    for row in rows {
+        let token = prepared
+            .calculate_token(&row)
+            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?
+            .map_or(0, |t| t.value());
+        by_token
+            .entry(token)
+            .or_insert_with(|| {
+                order.push(token);
+                Vec::new()
+            })
+            .push(row);
+    }
+    let mut out = Vec::new();
+    for token in order {
+        let Some(mut rows) = by_token.remove(&token) else {
+            continue;
+        };
+        if rows.len() > 1 {
+            rows = last_row_per_key(rows, key_columns);
+        }
+        let mut current: Vec<Vec<Option<CqlValue>>> = Vec::new();
+        let mut bytes = 0usize;
+        for row in rows {
+            let size: usize = row.iter().flatten().map(approximate_size).sum();
+            if !current.is_empty() && bytes + size > MAX_BATCH_BYTES {
+                out.push(std::mem::take(&mut current));
+                bytes = 0;
+            }
+            bytes += size;
+            current.push(row);
+        }
+        if !current.is_empty() {
+            out.push(current);
+        }
+    }
+    Ok(out)
+}
+
+fn last_row_per_key(
+    rows: Vec<Vec<Option<CqlValue>>>,
+    key_columns: &[usize],
+) -> Vec<Vec<Option<CqlValue>>> {
+    let key = |row: &[Option<CqlValue>]| -> Vec<Option<CqlValue>> {
+        key_columns.iter().map(|i| row[*i].clone()).collect()
+    };
+    let mut kept: Vec<Vec<Option<CqlValue>>> = Vec::with_capacity(rows.len());
+    let mut index: HashMap<String, usize> = HashMap::new();
+    for row in rows {
+        // CqlValue is not hashable; its debug form identifies it exactly.
+        match index.entry(format!("{:?}", key(&row))) {
+            std::collections::hash_map::Entry::Occupied(at) => kept[*at.get()] = row,
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(kept.len());
+                kept.push(row);
+            }
+        }
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_rows_of_a_key_win() {
+        let row = |k: i32, v: &str| vec![Some(CqlValue::Int(k)), Some(CqlValue::Text(v.into()))];
+        let kept = last_row_per_key(vec![row(1, "a"), row(2, "b"), row(1, "c")], &[0]);
+        assert_eq!(kept, vec![row(1, "c"), row(2, "b")]);
+    }
+}

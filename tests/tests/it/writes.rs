@@ -1,0 +1,274 @@
+//! CREATE TABLE, INSERT and DROP TABLE on Cassandra keyspaces.
+
+use smackql_tests::gateway::{db_message, sqlstate, KeyspaceFixture, TestGateway};
+use smackql_tests::services::cql_row;
+
+async fn count(client: &tokio_postgres::Client, table: &str) -> i64 {
+    client
+        .query_one(&format!("select count(*) from {table}"), &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn create_table_then_insert_values_and_select() {
+    let f = KeyspaceFixture::new("it_write").await;
+    let (session, ks, client) = (&f.session, &f.keyspace, &f.client);
+    let table = format!("\"{ks}\".events");
+
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE {table} (campaign_id bigint, day date, ts timestamptz, \
+             views int, note text, PRIMARY KEY ((campaign_id, day), ts DESC)) \
+             WITH (default_time_to_live = 86400)"
+        ))
+        .await
+        .unwrap();
+    // Cassandra has the table as defined: key, clustering order, TTL.
+    let (kind, order): (String, String) = cql_row(
+        session,
+        "SELECT kind, clustering_order FROM system_schema.columns \
+             WHERE keyspace_name = ? AND table_name = 'events' AND column_name = 'ts'",
+        (&ks,),
+    )
+    .await;
+    assert_eq!((kind.as_str(), order.as_str()), ("clustering", "desc"));
+    let (ttl,): (i32,) = cql_row(
+        session,
+        "SELECT default_time_to_live FROM system_schema.tables \
+             WHERE keyspace_name = ? AND table_name = 'events'",
+        (&ks,),
+    )
+    .await;
+    assert_eq!(ttl, 86400);
+
+    // Creating it again is a duplicate; IF NOT EXISTS is not.
+    let again = client
+        .batch_execute(&format!(
+            "CREATE TABLE {table} (campaign_id bigint PRIMARY KEY)"
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&again), "42P07", "{again}");
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE IF NOT EXISTS {table} (campaign_id bigint PRIMARY KEY)"
+        ))
+        .await
+        .unwrap();
+
+    // INSERT reports the rows written; the awkward text survives unchanged.
+    let tricky = "it's; -- \"quoted\" -- fine";
+    let written = client
+        .execute(
+            &format!(
+                "INSERT INTO {table} (campaign_id, day, ts, views, note) VALUES \
+                 (1, DATE '2024-10-01', TIMESTAMPTZ '2024-10-01 10:00:00+00', 5, 'it''s; -- fine'), \
+                 (1, DATE '2024-10-01', TIMESTAMPTZ '2024-10-01 11:00:00+00', 7, NULL), \
+                 (2, DATE '2024-10-02', TIMESTAMPTZ '2024-10-02 09:30:00+00', 1, 'x')"
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(written, 3);
+    let written = client
+        .execute(
+            &format!(
+                "INSERT INTO {table} (campaign_id, day, ts, views, note) \
+                 VALUES ($1, DATE '2024-10-03', TIMESTAMPTZ '2024-10-03 00:00:00+00', $2, $3)"
+            ),
+            &[&3i64, &9i32, &tricky],
+        )
+        .await
+        .unwrap();
+    assert_eq!(written, 1);
+
+    let rows = client
+        .query(
+            &format!("select campaign_id, views, note from {table} order by campaign_id, views"),
+            &[],
+        )
+        .await
+        .unwrap();
+    let got: Vec<(i64, i32, Option<String>)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (1, 5, Some("it's; -- fine".to_string())),
+            (1, 7, None),
+            (2, 1, Some("x".to_string())),
+            (3, 9, Some(tricky.to_string())),
+        ]
+    );
+    // Cassandra itself holds the same text.
+    let (note,): (String,) = cql_row(
+        session,
+        &format!("SELECT note FROM \"{ks}\".events WHERE campaign_id = 3 AND day = '2024-10-03'"),
+        (),
+    )
+    .await;
+    assert_eq!(note, tricky);
+
+    // An INSERT of an existing key replaces the row (Cassandra upserts).
+    client
+        .execute(
+            &format!(
+                "INSERT INTO {table} (campaign_id, day, ts, views, note) VALUES \
+                 (2, DATE '2024-10-02', TIMESTAMPTZ '2024-10-02 09:30:00+00', 100, 'y')"
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    let views: i32 = client
+        .query_one(
+            &format!("select views from {table} where campaign_id = 2 and day = DATE '2024-10-02'"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(views, 100);
+    assert_eq!(count(client, &table).await, 4);
+}
+
+#[tokio::test]
+async fn bad_rows_are_rejected_before_anything_is_written() {
+    let f = KeyspaceFixture::new("it_reject").await;
+    let (ks, client) = (&f.keyspace, &f.client);
+    let table = format!("\"{ks}\".t");
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE {table} (a int, b text, n int, PRIMARY KEY (a, b))"
+        ))
+        .await
+        .unwrap();
+
+    // The second row has no clustering key: nothing is written at all.
+    let missing = client
+        .execute(
+            &format!("INSERT INTO {table} VALUES (1, 'x', 1), (2, NULL, 2), (3, 'z', 3)"),
+            &[],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&missing), "23502", "{missing}");
+    assert!(
+        db_message(&missing).contains("row 2") && db_message(&missing).contains("column b"),
+        "{missing}"
+    );
+    let omitted = client
+        .execute(&format!("INSERT INTO {table} (a, n) VALUES (4, 4)"), &[])
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&omitted), "23502", "{omitted}");
+
+    // A value of the wrong type fails before the sink sees the batch.
+    let wrong = client
+        .execute(
+            &format!("INSERT INTO {table} VALUES (5, 'y', 5), (6, 'w', 'six')"),
+            &[],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        ["22P02", "42804"].contains(&sqlstate(&wrong).as_str()),
+        "{wrong}"
+    );
+    assert_eq!(count(client, &table).await, 0);
+
+    // Bad definitions and unknown keyspaces get their own codes.
+    let no_key = client
+        .batch_execute(&format!("CREATE TABLE \"{ks}\".nokey (a int)"))
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&no_key), "42P16", "{no_key}");
+    let nowhere = client
+        .batch_execute("CREATE TABLE no_such_keyspace_x.t (a int PRIMARY KEY)")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&nowhere), "42P01", "{nowhere}");
+}
+
+#[tokio::test]
+async fn insert_select_writes_every_row() {
+    let f = KeyspaceFixture::new("it_insel").await;
+    let (ks, client) = (&f.keyspace, &f.client);
+    let table = format!("\"{ks}\".events");
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE {table} (campaign_id bigint, day date, seq bigint, views bigint, \
+             PRIMARY KEY ((campaign_id, day), seq))"
+        ))
+        .await
+        .unwrap();
+    // 20,000 rows over 20 x 10 partitions, in several input batches.
+    let written = client
+        .execute(
+            &format!(
+                "INSERT INTO {table} SELECT value % 20, DATE '2024-10-01' + CAST(value % 10 AS INT), \
+                 value, value * 2 FROM generate_series(0, 19999)"
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(written, 20_000);
+    let row = client
+        .query_one(&format!("select count(*), sum(views) from {table}"), &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 20_000);
+    assert_eq!(
+        row.get::<_, i64>(1),
+        (0..20_000i64).map(|v| v * 2).sum::<i64>()
+    );
+}
+
+#[tokio::test]
+async fn drop_table_needs_to_be_enabled() {
+    let f = KeyspaceFixture::new("it_drop").await;
+    let (ks, client) = (&f.keyspace, &f.client);
+    let table = format!("\"{ks}\".gone");
+
+    client
+        .batch_execute(&format!("CREATE TABLE {table} (a int PRIMARY KEY)"))
+        .await
+        .unwrap();
+    let refused = client
+        .batch_execute(&format!("DROP TABLE {table}"))
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&refused), "42501", "{refused}");
+    assert!(
+        db_message(&refused).contains("allow_drop_table"),
+        "{refused}"
+    );
+    assert_eq!(count(client, &table).await, 0, "the table is still there");
+
+    let open = TestGateway::start_with(|c| c.cassandra.allow_drop_table = true).await;
+    let client = open.client().await;
+    client
+        .batch_execute(&format!("DROP TABLE {table}"))
+        .await
+        .unwrap();
+    let gone = client
+        .query(&format!("select * from {table}"), &[])
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&gone), "42P01", "{gone}");
+    let again = client
+        .batch_execute(&format!("DROP TABLE {table}"))
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&again), "42P01", "{again}");
+    client
+        .batch_execute(&format!("DROP TABLE IF EXISTS {table}"))
+        .await
+        .unwrap();
+}
