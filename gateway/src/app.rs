@@ -19,8 +19,10 @@ use tracing::info;
 
 use crate::config::Config;
 use crate::ddl::CassandraDdl;
+use crate::demo::DemoLoad;
 use crate::frontend::pg::{tls, PgServer};
 use crate::session::{SessionError, SessionFactory};
+use crate::sql::SqlRunner;
 
 /// The gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +48,7 @@ pub enum StartError {
 /// A gateway, bound and ready to serve.
 pub struct Application {
     sessions: Arc<SessionFactory>,
+    sql: SqlRunner,
     cassandra: Arc<CassandraConnection>,
     pg_listener: TcpListener,
     pg: PgServer,
@@ -79,15 +82,16 @@ impl Application {
                 addr,
                 source,
             })?;
+        let ddl = Arc::new(CassandraDdl::new(
+            cassandra.clone(),
+            config.cassandra.allow_drop_table,
+        ));
         let pg = PgServer::new(
             &config.pg,
             sessions.clone(),
             &config.auth.users,
             tls.clone(),
-            Arc::new(CassandraDdl::new(
-                cassandra.clone(),
-                config.cassandra.allow_drop_table,
-            )),
+            ddl.clone(),
         );
         info!(
             %pg_addr,
@@ -98,6 +102,7 @@ impl Application {
         );
         Ok(Self {
             sessions,
+            sql: SqlRunner::new(ddl),
             cassandra,
             pg_listener,
             pg,
@@ -113,6 +118,20 @@ impl Application {
     /// The sessions the front ends use; for in-process queries.
     pub fn sessions(&self) -> Arc<SessionFactory> {
         self.sessions.clone()
+    }
+
+    /// Runs SQL in-process as the front ends would.
+    pub fn sql(&self) -> &SqlRunner {
+        &self.sql
+    }
+
+    /// Loads the demo data set (see [`crate::demo`]) into `keyspace`.
+    pub async fn load_demo(
+        &self,
+        keyspace: &str,
+        events: u64,
+    ) -> Result<DemoLoad, datafusion::error::DataFusionError> {
+        crate::demo::load(&self.sql, &self.sessions.new_session(), keyspace, events).await
     }
 
     /// Serves until `shutdown` fires, then drains open connections.

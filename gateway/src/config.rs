@@ -350,6 +350,16 @@ pub struct ServeArgs {
     /// Trust every client even on a non-loopback address.
     #[arg(long, env = "SMACKQL_INSECURE_NO_AUTH")]
     pub insecure_no_auth: bool,
+    /// Loads the demo data set (campaigns and two months of ad events)
+    /// before serving, unless it is loaded already.
+    #[arg(long, env = "SMACKQL_DEMO")]
+    pub demo: bool,
+    /// The keyspace the demo loads into.
+    #[arg(long, env = "SMACKQL_DEMO_KEYSPACE", default_value = "ks")]
+    pub demo_keyspace: String,
+    /// Ad events the demo loads.
+    #[arg(long, env = "SMACKQL_DEMO_ROWS", default_value_t = crate::demo::DEFAULT_EVENT_ROWS)]
+    pub demo_rows: u64,
 }
 
 impl ServeArgs {

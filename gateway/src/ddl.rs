@@ -1,4 +1,5 @@
-//! `CREATE TABLE` and `DROP TABLE` on Cassandra keyspaces.
+//! `CREATE SCHEMA` (a keyspace), `CREATE TABLE` and `DROP TABLE` on
+//! Cassandra keyspaces.
 //!
 //! DataFusion would create an in-memory table, or refuse; a statement naming
 //! a Cassandra keyspace is answered here instead, before DataFusion plans it,
@@ -8,8 +9,8 @@
 use std::sync::Arc;
 
 use datafusion::error::DataFusionError;
-use datafusion::sql::sqlparser::ast::{ObjectName, ObjectType, Statement};
-use smackql_cassandra::ddl::{normalize, TableDefinition};
+use datafusion::sql::sqlparser::ast::{ObjectName, ObjectType, SchemaName, Statement};
+use smackql_cassandra::ddl::{normalize, KeyspaceDefinition, TableDefinition};
 use smackql_cassandra::{cql, CassandraConnection, Error as CassandraError};
 use smackql_catalog::{CATALOG_NAME, DEFAULT_SCHEMA};
 
@@ -23,6 +24,8 @@ pub struct CassandraDdl {
 /// What a schema statement did, as a command tag names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DdlOutcome {
+    /// `CREATE SCHEMA`
+    CreatedSchema,
     /// `CREATE TABLE`
     CreatedTable,
     /// `DROP TABLE`
@@ -33,6 +36,7 @@ impl DdlOutcome {
     /// The command tag front ends report.
     pub fn tag(self) -> &'static str {
         match self {
+            DdlOutcome::CreatedSchema => "CREATE SCHEMA",
             DdlOutcome::CreatedTable => "CREATE TABLE",
             DdlOutcome::DroppedTable => "DROP TABLE",
         }
@@ -75,7 +79,19 @@ impl CassandraDdl {
         self.target(statement).is_some()
     }
 
+    /// The keyspace and table (empty for a schema statement) of `statement`.
     fn target(&self, statement: &Statement) -> Option<(String, String)> {
+        if let Statement::CreateSchema {
+            schema_name: SchemaName::Simple(name),
+            ..
+        } = statement
+        {
+            let [part] = name.0.as_slice() else {
+                return None;
+            };
+            let keyspace = normalize(part.as_ident()?);
+            return (!is_local_schema(&keyspace)).then(|| (keyspace, String::new()));
+        }
         let name = match statement {
             Statement::CreateTable(create) => &create.name,
             Statement::Drop {
@@ -105,8 +121,24 @@ impl CassandraDdl {
         table: &str,
     ) -> Result<DdlOutcome, DataFusionError> {
         let qualified = format!("{keyspace}.{table}");
-        // Only an existing keyspace is a Cassandra schema.
         self.connection.session().await?;
+        if let Statement::CreateSchema {
+            if_not_exists,
+            with,
+            ..
+        } = statement
+        {
+            let definition = KeyspaceDefinition::from_sql(
+                keyspace,
+                *if_not_exists,
+                with.as_deref().unwrap_or(&[]),
+            )?;
+            self.connection
+                .change_schema(keyspace, &definition.cql())
+                .await?;
+            return Ok(DdlOutcome::CreatedSchema);
+        }
+        // Only an existing keyspace is a Cassandra schema.
         if !self.connection.has_keyspace(keyspace) {
             self.connection.refresh_schema().await?;
         }

@@ -23,7 +23,9 @@
 pub mod app;
 pub mod config;
 pub mod ddl;
+pub mod demo;
 pub mod frontend;
 pub mod session;
+pub mod sql;
 
 pub use app::{Application, StartError};

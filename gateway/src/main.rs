@@ -34,6 +34,11 @@ async fn main() -> anyhow::Result<()> {
     args.password = std::env::var("SMACKQL_PASSWORD").ok().map(Secret::new);
     let config = args.load().context("configuration")?;
     let app = Application::build(config).await.context("start-up")?;
+    if args.demo {
+        app.load_demo(&args.demo_keyspace, args.demo_rows)
+            .await
+            .context("loading the demo data")?;
+    }
 
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));

@@ -54,8 +54,22 @@ fn wait_for_select_1(port: u16, child: &mut Child, within: Duration, extra: &[&s
     }
 }
 
+/// A server process that is killed if a test fails before stopping it, so
+/// no gateway outlives its test.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Sends SIGTERM and expects a clean exit.
-fn terminate(mut child: Child) {
+fn terminate(mut server: Server) {
+    let child = &mut server.0;
     let pid = child.id().to_string();
     let status = Command::new("kill")
         .args(["-TERM", &pid])
@@ -154,8 +168,9 @@ fn serves_tls_with_a_certificate() {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
+        .map(Server)
         .expect("starts");
-    wait_for_select_1(port, &mut child, Duration::from_secs(30), &[]);
+    wait_for_select_1(port, &mut child.0, Duration::from_secs(30), &[]);
     // sslmode=require fails unless the server negotiates TLS.
     let out = Command::new("psql")
         .args(["-X", "-At", "-c", "select 1"])
@@ -172,19 +187,25 @@ fn serves_tls_with_a_certificate() {
     terminate(child);
 }
 
-/// The README's first command: real services, then the gateway, then psql.
+/// The README's first command: real services, the demo data, then the
+/// gateway, then psql and the README's query.
 #[test]
 fn readme_run_command_answers_psql() {
     let port = free_port();
+    let keyspace = format!("cli_demo_{}", std::process::id());
     let mut child = Command::new(repo_root().join("docker/run-local"))
         .env("SMACKQL_BIN", BIN)
         .env("SMACKQL_PG_LISTEN", format!("127.0.0.1:{port}"))
+        // A small demo in a keyspace of this test's own.
+        .env("SMACKQL_DEMO_KEYSPACE", &keyspace)
+        .env("SMACKQL_DEMO_ROWS", "24400")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
+        .map(Server)
         .expect("docker/run-local starts");
     // The first run may download Cassandra and Kafka from Maven Central.
-    wait_for_select_1(port, &mut child, Duration::from_secs(600), &[]);
+    wait_for_select_1(port, &mut child.0, Duration::from_secs(600), &[]);
     let version = psql(port, &[], "select version()");
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("PostgreSQL 14.0"));
     let tables = psql(port, &[], "\\dt");
@@ -192,6 +213,22 @@ fn readme_run_command_answers_psql() {
         tables.status.success(),
         "{}",
         String::from_utf8_lossy(&tables.stderr)
+    );
+    let month = psql(
+        port,
+        &[],
+        &format!(
+            "SELECT c.name, sum(e.views) AS views \
+             FROM {keyspace}.campaigns c JOIN {keyspace}.events e ON e.campaign_id = c.campaign_id \
+             WHERE e.day BETWEEN DATE '2024-10-01' AND DATE '2024-10-31' \
+             GROUP BY c.name ORDER BY views DESC LIMIT 10"
+        ),
+    );
+    let out = String::from_utf8_lossy(&month.stdout);
+    assert!(
+        month.status.success() && out.lines().filter(|l| l.starts_with("campaign-")).count() == 10,
+        "{out}{}",
+        String::from_utf8_lossy(&month.stderr)
     );
     terminate(child);
 }

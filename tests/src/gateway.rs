@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use smackql::config::{Config, Secret, User};
 use smackql::session::SessionFactory;
+use smackql::sql::SqlRunner;
 use smackql::Application;
 use tokio::task::JoinHandle;
 use tokio_postgres::{Client, NoTls};
@@ -22,6 +23,8 @@ pub struct TestGateway {
     pub pg_addr: SocketAddr,
     /// Its sessions, for running SQL in-process.
     pub sessions: Arc<SessionFactory>,
+    /// Its in-process SQL runner (Cassandra DDL included).
+    pub sql: SqlRunner,
     stop: CancellationToken,
     task: Option<JoinHandle<()>>,
 }
@@ -44,11 +47,13 @@ impl TestGateway {
         let app = Application::build(config).await.expect("gateway starts");
         let pg_addr = app.pg_addr();
         let sessions = app.sessions();
+        let sql = app.sql().clone();
         let stop = CancellationToken::new();
         let task = tokio::spawn(app.run_until_stopped(stop.clone()));
         Self {
             pg_addr,
             sessions,
+            sql,
             stop,
             task: Some(task),
         }

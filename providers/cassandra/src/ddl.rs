@@ -1,4 +1,5 @@
-//! SQL `CREATE TABLE` → CQL `CREATE TABLE`.
+//! SQL `CREATE TABLE` → CQL `CREATE TABLE`, and `CREATE SCHEMA` → CQL
+//! `CREATE KEYSPACE`.
 //!
 //! ```sql
 //! CREATE TABLE ks.events (
@@ -143,7 +144,7 @@ impl TableDefinition {
             };
             match key.value.to_ascii_lowercase().as_str() {
                 "default_time_to_live" | "ttl" => {
-                    default_ttl = Some(seconds(value).ok_or_else(|| {
+                    default_ttl = Some(whole_number(value).ok_or_else(|| {
                         Error::InvalidDefinition(format!(
                             "{} must be a whole number of seconds, not {value}",
                             key.value
@@ -218,6 +219,115 @@ impl TableDefinition {
     }
 }
 
+/// A Cassandra keyspace to create.
+///
+/// `CREATE SCHEMA ks` uses `SimpleStrategy` with one replica;
+/// `WITH (replication_factor = 3)` sets the count, and
+/// `WITH (class = 'NetworkTopologyStrategy', dc1 = 3, dc2 = 2)` places
+/// replicas per data centre.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyspaceDefinition {
+    /// The keyspace.
+    pub keyspace: String,
+    /// The replication strategy class.
+    pub class: String,
+    /// `replication_factor` or data-centre name, with its replica count.
+    pub replication: Vec<(String, u32)>,
+    /// `IF NOT EXISTS`
+    pub if_not_exists: bool,
+}
+
+impl KeyspaceDefinition {
+    /// The keyspace `CREATE SCHEMA keyspace WITH (options)` describes.
+    pub fn from_sql(keyspace: &str, if_not_exists: bool, options: &[SqlOption]) -> Result<Self> {
+        let invalid = |m: String| Err(Error::InvalidDefinition(m));
+        let mut class = "SimpleStrategy".to_string();
+        let mut replication = Vec::new();
+        for option in options {
+            let SqlOption::KeyValue { key, value } = option else {
+                return invalid(format!("unsupported schema option {option}"));
+            };
+            let name = key.value.clone();
+            if name.eq_ignore_ascii_case("class") {
+                class = match string(value).as_deref() {
+                    Some("SimpleStrategy") => "SimpleStrategy".into(),
+                    Some("NetworkTopologyStrategy") => "NetworkTopologyStrategy".into(),
+                    _ => {
+                        return invalid(format!(
+                        "class must be 'SimpleStrategy' or 'NetworkTopologyStrategy', not {value}"
+                    ))
+                    }
+                };
+                continue;
+            }
+            let usable = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+            if !usable {
+                return invalid(format!("{name:?} is not a data centre name"));
+            }
+            let Some(count) = whole_number(value) else {
+                return invalid(format!(
+                    "{name} must be a whole number of replicas, not {value}"
+                ));
+            };
+            replication.push((name, count));
+        }
+        if replication.is_empty() {
+            replication.push(("replication_factor".to_string(), 1));
+        }
+        if class == "SimpleStrategy"
+            && (replication.len() != 1 || replication[0].0 != "replication_factor")
+        {
+            return invalid(
+                "SimpleStrategy takes only replication_factor; name data centres with \
+                 class = 'NetworkTopologyStrategy'"
+                    .into(),
+            );
+        }
+        Ok(Self {
+            keyspace: keyspace.to_string(),
+            class,
+            replication,
+            if_not_exists,
+        })
+    }
+
+    /// The CQL statement that creates the keyspace.
+    pub fn cql(&self) -> String {
+        // The class and names were checked to be plain words, so quoting
+        // them as CQL strings is safe.
+        let mut map = vec![format!("'class': '{}'", self.class)];
+        map.extend(
+            self.replication
+                .iter()
+                .map(|(name, count)| format!("'{name}': {count}")),
+        );
+        format!(
+            "CREATE KEYSPACE {}{} WITH replication = {{{}}}",
+            if self.if_not_exists {
+                "IF NOT EXISTS "
+            } else {
+                ""
+            },
+            quote_identifier(&self.keyspace),
+            map.join(", ")
+        )
+    }
+}
+
+fn string(value: &Expr) -> Option<String> {
+    match value {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) => Some(s.clone()),
+            _ => None,
+        },
+        Expr::Identifier(ident) => Some(ident.value.clone()),
+        _ => None,
+    }
+}
+
 /// The name an identifier denotes, as DataFusion and CQL both read it:
 /// unquoted names fold to lower case, quoted ones stay as written.
 pub fn normalize(ident: &Ident) -> String {
@@ -253,7 +363,7 @@ fn key_part(column: &IndexColumn) -> Result<KeyPart> {
     }
 }
 
-fn seconds(value: &Expr) -> Option<u32> {
+fn whole_number(value: &Expr) -> Option<u32> {
     match value {
         Expr::Value(v) => match &v.value {
             Value::Number(n, _) => n.parse().ok(),
@@ -388,6 +498,40 @@ mod tests {
         );
         assert!(message("CREATE TABLE ks.t (a point, PRIMARY KEY (a))").contains("point"));
         assert!(message("CREATE TABLE ks.t (a int, PRIMARY KEY (a, (a)))").contains("first"));
+    }
+
+    fn keyspace(sql: &str) -> Result<KeyspaceDefinition> {
+        let statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).expect("parses");
+        let Statement::CreateSchema {
+            if_not_exists,
+            with,
+            ..
+        } = &statements[0]
+        else {
+            panic!("not a CREATE SCHEMA: {sql}")
+        };
+        KeyspaceDefinition::from_sql("Shop", *if_not_exists, with.as_deref().unwrap_or(&[]))
+    }
+
+    #[test]
+    fn keyspaces() {
+        assert_eq!(
+            keyspace("CREATE SCHEMA shop").unwrap().cql(),
+            "CREATE KEYSPACE \"Shop\" WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}"
+        );
+        assert_eq!(
+            keyspace(
+                "CREATE SCHEMA IF NOT EXISTS shop WITH (class = 'NetworkTopologyStrategy', dc1 = 3, \"dc-2\" = 2)"
+            )
+            .unwrap()
+            .cql(),
+            "CREATE KEYSPACE IF NOT EXISTS \"Shop\" WITH replication = \
+             {'class': 'NetworkTopologyStrategy', 'dc1': 3, 'dc-2': 2}"
+        );
+        assert!(keyspace("CREATE SCHEMA s WITH (dc1 = 3)").is_err());
+        assert!(keyspace("CREATE SCHEMA s WITH (class = 'Other')").is_err());
+        assert!(keyspace("CREATE SCHEMA s WITH (\"a'b\" = 1)").is_err());
+        assert!(keyspace("CREATE SCHEMA s WITH (replication_factor = 'x')").is_err());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod auth;
 mod cassandra;
+mod demo;
 mod pg_wire;
 mod slt;
 mod writes;

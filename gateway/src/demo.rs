@@ -1,0 +1,146 @@
+//! The demo data set: the SMACK example that smackql replaces.
+//!
+//! Campaigns live in Cassandra (`campaigns`), and ad events land in a
+//! Cassandra table partitioned by campaign and day (`events`): two months of
+//! them, September and October 2024. "Total views per campaign for a given
+//! month" is then one SQL join:
+//!
+//! ```sql
+//! SELECT c.name, sum(e.views) AS views
+//! FROM ks.campaigns c JOIN ks.events e ON e.campaign_id = c.campaign_id
+//! WHERE e.day BETWEEN DATE '2024-10-01' AND DATE '2024-10-31'
+//! GROUP BY c.name ORDER BY views DESC LIMIT 10;
+//! ```
+//!
+//! The rows are a pure function of their number, so loading twice writes the
+//! same rows, and a load that was interrupted is simply run again. A row in
+//! `demo_loads` records a finished load; with it present, loading is skipped.
+
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::Int64Type;
+use datafusion::error::DataFusionError;
+use datafusion::prelude::SessionContext;
+use smackql_cassandra::cql::quote_identifier;
+use tracing::info;
+
+use crate::sql::SqlRunner;
+
+/// Campaigns in the demo.
+pub const CAMPAIGNS: i64 = 200;
+/// Days of events: September and October 2024.
+pub const DAYS: i64 = 61;
+/// Rows of `events` loaded by default: enough that a full scan takes a few
+/// seconds.
+pub const DEFAULT_EVENT_ROWS: u64 = 2_000_000;
+
+/// 2024-09-01T00:00:00Z in seconds since the epoch.
+const FIRST_DAY_EPOCH: i64 = 1_725_148_800;
+
+/// What [`load`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DemoLoad {
+    /// The data was there already.
+    AlreadyLoaded,
+    /// This many events were written (and all campaigns).
+    Loaded(u64),
+}
+
+/// Loads the demo into `keyspace` (created if missing) with `events` rows.
+pub async fn load(
+    runner: &SqlRunner,
+    session: &SessionContext,
+    keyspace: &str,
+    events: u64,
+) -> Result<DemoLoad, DataFusionError> {
+    let ks = quote_identifier(keyspace);
+    runner
+        .run(
+            session,
+            &format!(
+                "CREATE SCHEMA IF NOT EXISTS {ks};
+                 CREATE TABLE IF NOT EXISTS {ks}.campaigns (
+                     campaign_id bigint PRIMARY KEY, advertiser text, name text,
+                     daily_budget numeric, started date);
+                 CREATE TABLE IF NOT EXISTS {ks}.events (
+                     campaign_id bigint, day date, ts timestamptz, user_id bigint,
+                     views int, cost numeric,
+                     PRIMARY KEY ((campaign_id, day), ts, user_id));
+                 CREATE TABLE IF NOT EXISTS {ks}.demo_loads (
+                     name text PRIMARY KEY, row_count bigint, loaded_at timestamptz);"
+            ),
+        )
+        .await?;
+    let done = runner
+        .run(
+            session,
+            &format!("SELECT row_count FROM {ks}.demo_loads WHERE name = 'events'"),
+        )
+        .await?;
+    if first_i64(&done) == Some(i64::try_from(events).unwrap_or(i64::MAX)) {
+        info!(keyspace, events, "demo data is loaded already");
+        return Ok(DemoLoad::AlreadyLoaded);
+    }
+
+    info!(keyspace, events, "loading demo data");
+    runner
+        .run(
+            session,
+            &format!(
+                "INSERT INTO {ks}.campaigns (campaign_id, advertiser, name, daily_budget, started)
+                 SELECT value, 'advertiser-' || CAST(value % 20 AS VARCHAR),
+                        'campaign-' || CAST(value AS VARCHAR),
+                        CAST(100 + (value * 37) % 900 AS DECIMAL(12, 2)),
+                        DATE '2024-08-01' + CAST(value % 30 AS INT)
+                 FROM generate_series(0, {last_campaign})",
+                last_campaign = CAMPAIGNS - 1
+            ),
+        )
+        .await?;
+    if events > 0 {
+        runner
+            .run(
+                session,
+                &format!(
+                    "INSERT INTO {ks}.events (campaign_id, day, ts, user_id, views, cost)
+                     SELECT value % {CAMPAIGNS},
+                            DATE '2024-09-01' + CAST((value / {CAMPAIGNS}) % {DAYS} AS INT),
+                            to_timestamp_seconds({FIRST_DAY_EPOCH}
+                                + ((value / {CAMPAIGNS}) % {DAYS}) * 86400
+                                + value / {per_round}),
+                            (value * 2654435761) % 100000,
+                            CAST(1 + (value * 7) % 10 AS INT),
+                            CAST((value * 13) % 1000 AS DECIMAL(10, 2)) / 100
+                     FROM generate_series(0, {last})",
+                    per_round = CAMPAIGNS * DAYS,
+                    last = events - 1
+                ),
+            )
+            .await?;
+    }
+    runner
+        .run(
+            session,
+            &format!(
+                "INSERT INTO {ks}.demo_loads (name, row_count, loaded_at)
+                 VALUES ('events', {events}, now())"
+            ),
+        )
+        .await?;
+    info!(keyspace, events, "demo data loaded");
+    Ok(DemoLoad::Loaded(events))
+}
+
+/// The views each campaign has on `day_index` (0 = 2024-09-01), computed
+/// from the same formulas; for checking answers.
+pub fn views_of(events: u64, campaign: i64, day_index: i64) -> i64 {
+    (0..i64::try_from(events).unwrap_or(i64::MAX))
+        .filter(|v| v % CAMPAIGNS == campaign && (v / CAMPAIGNS) % DAYS == day_index)
+        .map(|v| 1 + (v * 7) % 10)
+        .sum()
+}
+
+fn first_i64(batches: &[RecordBatch]) -> Option<i64> {
+    let batch = batches.iter().find(|b| b.num_rows() > 0)?;
+    let column = batch.column(0).as_primitive_opt::<Int64Type>()?;
+    column.is_valid(0).then(|| column.value(0))
+}

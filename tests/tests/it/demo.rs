@@ -1,0 +1,58 @@
+//! The demo data set and the question it exists to answer.
+
+use smackql::demo::{self, DemoLoad};
+use smackql_tests::gateway::TestGateway;
+use smackql_tests::unique_name;
+
+#[tokio::test]
+async fn total_views_per_campaign_for_a_month_is_one_join() {
+    let gateway = TestGateway::start().await;
+    let ks = unique_name("it_demo");
+    // Three rounds of every (campaign, day) partition.
+    let events = (demo::CAMPAIGNS * demo::DAYS * 3) as u64;
+    let session = gateway.sessions.new_session();
+    let first = demo::load(&gateway.sql, &session, &ks, events)
+        .await
+        .unwrap();
+    assert_eq!(first, DemoLoad::Loaded(events));
+    let again = demo::load(&gateway.sql, &session, &ks, events)
+        .await
+        .unwrap();
+    assert_eq!(again, DemoLoad::AlreadyLoaded, "a second load is skipped");
+
+    let client = gateway.client().await;
+    let counts = client
+        .query_one(
+            &format!(
+                "select (select count(*) from \"{ks}\".campaigns) as c, (select count(*) from \"{ks}\".events) as e"
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(counts.get::<_, i64>(0), demo::CAMPAIGNS);
+    assert_eq!(counts.get::<_, i64>(1), events as i64);
+
+    // The README's query, for October.
+    let rows = client
+        .query(
+            &format!(
+                "SELECT c.campaign_id, c.name, sum(e.views) AS views
+                 FROM \"{ks}\".campaigns c JOIN \"{ks}\".events e ON e.campaign_id = c.campaign_id
+                 WHERE e.day BETWEEN DATE '2024-10-01' AND DATE '2024-10-31'
+                 GROUP BY c.campaign_id, c.name ORDER BY c.campaign_id"
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), demo::CAMPAIGNS as usize);
+    for row in &rows {
+        let campaign: i64 = row.get(0);
+        let name: String = row.get(1);
+        assert_eq!(name, format!("campaign-{campaign}"));
+        // October is days 30..=60 after 2024-09-01.
+        let expected: i64 = (30..61).map(|d| demo::views_of(events, campaign, d)).sum();
+        assert_eq!(row.get::<_, i64>(2), expected, "campaign {campaign}");
+    }
+}
