@@ -176,6 +176,7 @@ fn cassandra_options(config: &Config) -> CassandraOptions {
         scan_splits: c.scan_splits,
         scan_parallelism: c.scan_parallelism,
         write_parallelism: c.write_parallelism,
+        max_partition_reads: c.max_partition_reads,
     }
 }
 

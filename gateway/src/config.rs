@@ -98,6 +98,8 @@ pub struct CassandraConfig {
     pub scan_parallelism: usize,
     /// Write requests one `INSERT` keeps in flight.
     pub write_parallelism: usize,
+    /// The most partitions one scan reads by key (from filters or a join).
+    pub max_partition_reads: usize,
     /// Whether `DROP TABLE` may drop Cassandra tables (and their data).
     pub allow_drop_table: bool,
 }
@@ -118,6 +120,7 @@ impl Default for CassandraConfig {
             scan_splits: d.scan_splits,
             scan_parallelism: d.scan_parallelism,
             write_parallelism: d.write_parallelism,
+            max_partition_reads: d.max_partition_reads,
             allow_drop_table: false,
         }
     }
@@ -271,9 +274,11 @@ impl Config {
         if self.cassandra.scan_splits == 0
             || self.cassandra.scan_parallelism == 0
             || self.cassandra.write_parallelism == 0
+            || self.cassandra.max_partition_reads == 0
         {
             return invalid(
-                "cassandra.scan_splits, scan_parallelism and write_parallelism must be positive"
+                "cassandra.scan_splits, scan_parallelism, write_parallelism and \
+                 max_partition_reads must be positive"
                     .into(),
             );
         }

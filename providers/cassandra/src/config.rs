@@ -34,6 +34,9 @@ pub struct CassandraOptions {
     /// Write requests (each one partition's rows) in flight at once for one
     /// `INSERT`.
     pub write_parallelism: usize,
+    /// The most partitions one scan reads by key (from its filters, or from
+    /// the other side of a join); above it, the table is scanned.
+    pub max_partition_reads: usize,
 }
 
 impl Default for CassandraOptions {
@@ -50,6 +53,7 @@ impl Default for CassandraOptions {
             scan_splits: 64,
             scan_parallelism: 4,
             write_parallelism: 32,
+            max_partition_reads: crate::pushdown::DEFAULT_MAX_PARTITION_READS,
         }
     }
 }
@@ -68,6 +72,7 @@ impl fmt::Debug for CassandraOptions {
             .field("scan_splits", &self.scan_splits)
             .field("scan_parallelism", &self.scan_parallelism)
             .field("write_parallelism", &self.write_parallelism)
+            .field("max_partition_reads", &self.max_partition_reads)
             .finish()
     }
 }

@@ -18,7 +18,7 @@ use scylla::statement::Consistency;
 use crate::connection::SharedConnection;
 use crate::error::Error;
 use crate::exec::{CassandraScanExec, ScanSpec, ScanTarget};
-use crate::pushdown;
+use crate::pushdown::{self, KeyLayout};
 use crate::session_options::{parse_consistency, CassandraSessionOptions};
 use crate::sink::CassandraDataSink;
 use crate::token::split_ring;
@@ -99,6 +99,15 @@ impl CassandraTableProvider {
         &self.columns
     }
 
+    /// The key columns, with the configured partition-read limit.
+    pub fn key_layout(&self) -> KeyLayout<'_> {
+        KeyLayout {
+            columns: &self.columns,
+            partition_key: &self.partition_key,
+            max_reads: self.connection.options().max_partition_reads,
+        }
+    }
+
     /// `keyspace.table`
     pub fn qualified_name(&self) -> String {
         format!("{}.{}", self.keyspace, self.table)
@@ -134,11 +143,7 @@ impl TableProvider for CassandraTableProvider {
         &self,
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>> {
-        Ok(pushdown::classify_filters(
-            filters,
-            &self.columns,
-            &self.partition_key,
-        ))
+        Ok(pushdown::classify_filters(filters, &self.key_layout()))
     }
 
     async fn scan(
@@ -155,7 +160,7 @@ impl TableProvider for CassandraTableProvider {
         let consistency = session_consistency(state)?;
         let splits = self.connection.options().scan_splits;
         let target = match (
-            pushdown::key_plan(filters, &self.columns, &self.partition_key),
+            pushdown::key_plan(filters, &self.key_layout()),
             pushdown::token_bounds(filters, &self.partition_key),
         ) {
             (Some(plan), _) => ScanTarget::Partitions(Box::new(plan)),

@@ -6,10 +6,12 @@
 //! DataFusion above the scan.
 //!
 //! What is pushed down so far:
-//! - `=` and `IN (...)` on every partition-key column. The cross product of
-//!   the `IN` lists becomes one partition read each (a prepared
-//!   `SELECT ... WHERE pk1 = ? AND pk2 = ?`, which the driver routes to a
-//!   replica of that partition), up to [`MAX_PARTITION_READS`].
+//! - `=` and `IN (...)` on every partition-key column, or a bounded range
+//!   (`BETWEEN`, or `>=` with `<=`) on an integer or date key column, which
+//!   is the list of values in it. The cross product of the lists becomes one
+//!   partition read each (a prepared `SELECT ... WHERE pk1 = ? AND pk2 = ?`,
+//!   which the driver routes to a replica of that partition), up to
+//!   [`KeyLayout::max_reads`].
 //! - within those partitions, `=` on a prefix of the clustering key and a
 //!   range (`<`, `<=`, `>`, `>=`, `BETWEEN`) on the clustering column after
 //!   it, as CQL restrictions of each partition read.
@@ -33,9 +35,35 @@ use crate::cql::quote_identifier;
 use crate::provider::ColumnMeta;
 use crate::token::TokenRange;
 
-/// The most partitions one scan reads by key; above it, the table is
-/// scanned and DataFusion filters.
-pub const MAX_PARTITION_READS: usize = 1000;
+/// The most partitions one scan reads by key unless configured otherwise;
+/// above it, the table is scanned and DataFusion filters.
+pub const DEFAULT_MAX_PARTITION_READS: usize = 1000;
+
+/// A table's key columns, and how many partition reads one scan may make.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyLayout<'a> {
+    /// Every column of the table.
+    pub columns: &'a [ColumnMeta],
+    /// The partition-key columns, in key order.
+    pub partition_key: &'a [String],
+    /// The most partitions one scan reads by key.
+    pub max_reads: usize,
+}
+
+impl<'a> KeyLayout<'a> {
+    /// The layout of a table, with the default read limit.
+    pub fn new(columns: &'a [ColumnMeta], partition_key: &'a [String]) -> Self {
+        Self {
+            columns,
+            partition_key,
+            max_reads: DEFAULT_MAX_PARTITION_READS,
+        }
+    }
+
+    fn column(&self, name: &str) -> Option<&'a ColumnMeta> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
 
 /// The partitions a scan reads by key: for each partition, one bound value
 /// per partition-key column, in key order.
@@ -125,19 +153,17 @@ pub struct KeyPlan {
 /// token ranges a full scan reads.
 pub fn classify_filters(
     filters: &[&Expr],
-    columns: &[ColumnMeta],
-    partition_key: &[String],
+    layout: &KeyLayout<'_>,
 ) -> Vec<TableProviderFilterPushDown> {
-    let used: Vec<usize> =
-        match plan_partition_keys(filters.iter().copied(), columns, partition_key) {
-            Some((_, used)) => used,
-            None => filters
-                .iter()
-                .enumerate()
-                .filter(|(_, f)| token_restriction(f, partition_key).is_some())
-                .map(|(i, _)| i)
-                .collect(),
-        };
+    let used: Vec<usize> = match plan_partition_keys(filters.iter().copied(), layout) {
+        Some((_, used)) => used,
+        None => filters
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| token_restriction(f, layout.partition_key).is_some())
+            .map(|(i, _)| i)
+            .collect(),
+    };
     (0..filters.len())
         .map(|i| {
             if used.contains(&i) {
@@ -206,67 +232,150 @@ fn token_restriction(filter: &Expr, partition_key: &[String]) -> Option<TokenRan
 
 /// The partitions that `filters` restrict the scan to, if they pin down the
 /// whole partition key.
-pub fn partition_keys(
-    filters: &[Expr],
-    columns: &[ColumnMeta],
-    partition_key: &[String],
-) -> Option<PartitionKeys> {
-    key_plan(filters, columns, partition_key).map(|plan| plan.keys)
+pub fn partition_keys(filters: &[Expr], layout: &KeyLayout<'_>) -> Option<PartitionKeys> {
+    key_plan(filters, layout).map(|plan| plan.keys)
 }
 
 /// The partitions `filters` restrict the scan to and the clustering slice
 /// read in each, if they pin down the whole partition key.
-pub fn key_plan(
-    filters: &[Expr],
-    columns: &[ColumnMeta],
-    partition_key: &[String],
-) -> Option<KeyPlan> {
-    plan_partition_keys(filters.iter(), columns, partition_key).map(|(plan, _)| plan)
+pub fn key_plan(filters: &[Expr], layout: &KeyLayout<'_>) -> Option<KeyPlan> {
+    plan_partition_keys(filters.iter(), layout).map(|(plan, _)| plan)
+}
+
+/// For each partition-key column, the values `filters` allow and the
+/// positions of the filters that say so; columns they leave open are absent.
+pub fn allowed_key_values<'a>(
+    filters: impl Iterator<Item = &'a Expr> + Clone,
+    layout: &KeyLayout<'_>,
+) -> HashMap<String, (Vec<CqlValue>, Vec<usize>)> {
+    let mut allowed: HashMap<String, (Vec<CqlValue>, Vec<usize>)> = HashMap::new();
+    // `=` and `IN`: the first usable filter on a column wins, later ones
+    // stay with DataFusion.
+    for (position, filter) in filters.clone().enumerate() {
+        let Some((column, values)) = key_restriction(filter) else {
+            continue;
+        };
+        if !layout.partition_key.iter().any(|k| k == column) || allowed.contains_key(column) {
+            continue;
+        }
+        let Some(meta) = layout.column(column) else {
+            continue;
+        };
+        let Some(bound) = values
+            .iter()
+            .map(|v| to_cql(v, &meta.cql_type))
+            .collect::<Option<Vec<_>>>()
+        else {
+            continue;
+        };
+        allowed.insert(column.to_string(), (dedup(bound), vec![position]));
+    }
+    // A bounded range on a column of integers or dates is a list too.
+    for key in layout.partition_key {
+        if allowed.contains_key(key) {
+            continue;
+        }
+        let Some(meta) = layout.column(key) else {
+            continue;
+        };
+        let mut lower: Option<RangeBound> = None;
+        let mut upper: Option<RangeBound> = None;
+        let mut positions = Vec::new();
+        for (position, filter) in filters.clone().enumerate() {
+            let Some((l, u)) = range_restriction(filter, meta) else {
+                continue;
+            };
+            // A filter is used whole or not at all.
+            if (l.is_some() && lower.is_some()) || (u.is_some() && upper.is_some()) {
+                continue;
+            }
+            lower = lower.or(l);
+            upper = upper.or(u);
+            positions.push(position);
+        }
+        let (Some(lower), Some(upper)) = (lower, upper) else {
+            continue;
+        };
+        if let Some(values) = enumerate_range(&lower, &upper, &meta.cql_type, layout.max_reads) {
+            allowed.insert(key.clone(), (values, positions));
+        }
+    }
+    allowed
+}
+
+/// Every value of a discrete key type between two bounds, if there are at
+/// most `max` of them.
+fn enumerate_range(
+    lower: &RangeBound,
+    upper: &RangeBound,
+    cql: &ColumnType<'_>,
+    max: usize,
+) -> Option<Vec<CqlValue>> {
+    let as_i64 = |v: &CqlValue| -> Option<i64> {
+        Some(match v {
+            CqlValue::TinyInt(x) => i64::from(*x),
+            CqlValue::SmallInt(x) => i64::from(*x),
+            CqlValue::Int(x) => i64::from(*x),
+            CqlValue::BigInt(x) => *x,
+            CqlValue::Date(CqlDate(x)) => i64::from(*x),
+            _ => return None,
+        })
+    };
+    let from = as_i64(&lower.value)?.checked_add(i64::from(!lower.inclusive))?;
+    let to = as_i64(&upper.value)?.checked_sub(i64::from(!upper.inclusive))?;
+    if to < from {
+        return Some(Vec::new());
+    }
+    if u64::try_from(to - from).ok()? >= max as u64 {
+        return None;
+    }
+    let ColumnType::Native(native) = cql else {
+        return None;
+    };
+    (from..=to)
+        .map(|x| {
+            Some(match native {
+                NativeType::TinyInt => CqlValue::TinyInt(i8::try_from(x).ok()?),
+                NativeType::SmallInt => CqlValue::SmallInt(i16::try_from(x).ok()?),
+                NativeType::Int => CqlValue::Int(i32::try_from(x).ok()?),
+                NativeType::BigInt => CqlValue::BigInt(x),
+                NativeType::Date => CqlValue::Date(CqlDate(u32::try_from(x).ok()?)),
+                _ => return None,
+            })
+        })
+        .collect()
 }
 
 /// The key plan and the positions of the filters it consumed.
 fn plan_partition_keys<'a>(
     filters: impl Iterator<Item = &'a Expr> + Clone,
-    columns: &[ColumnMeta],
-    partition_key: &[String],
+    layout: &KeyLayout<'_>,
 ) -> Option<(KeyPlan, Vec<usize>)> {
-    if partition_key.is_empty() {
+    if layout.partition_key.is_empty() {
         return None;
     }
-    let types: HashMap<&str, &ColumnType<'static>> = columns
+    let allowed = allowed_key_values(filters.clone(), layout);
+    let columns: Vec<&[CqlValue]> = layout
+        .partition_key
         .iter()
-        .map(|c| (c.name.as_str(), &c.cql_type))
+        .map(|k| allowed.get(k).map(|(values, _)| values.as_slice()))
+        .collect::<Option<_>>()?;
+    let keys = cross_product(&columns, layout.max_reads)?;
+    let mut used: Vec<usize> = layout
+        .partition_key
+        .iter()
+        .flat_map(|k| allowed[k].1.iter().copied())
         .collect();
-    // For each key column, the values one filter allows; the first usable
-    // filter on a column wins, later ones stay with DataFusion.
-    let mut allowed: HashMap<&str, (Vec<CqlValue>, usize)> = HashMap::new();
-    for (position, filter) in filters.clone().enumerate() {
-        let Some((column, values)) = key_restriction(filter) else {
-            continue;
-        };
-        let Some(key) = partition_key.iter().find(|k| k.as_str() == column) else {
-            continue;
-        };
-        if allowed.contains_key(key.as_str()) {
-            continue;
-        }
-        let Some(cql_type) = types.get(key.as_str()) else {
-            continue;
-        };
-        let Some(bound) = values
-            .iter()
-            .map(|v| to_cql(v, cql_type))
-            .collect::<Option<Vec<_>>>()
-        else {
-            continue;
-        };
-        allowed.insert(key.as_str(), (dedup(bound), position));
-    }
+    let slice = plan_clustering_slice(filters, layout.columns, &mut used);
+    Some((KeyPlan { keys, slice }, used))
+}
+
+/// One key per combination of a value of each column, in order; `None`
+/// when there would be more than `max`.
+pub fn cross_product(columns: &[&[CqlValue]], max: usize) -> Option<PartitionKeys> {
     let mut keys: Vec<Vec<CqlValue>> = vec![Vec::new()];
-    let mut used = Vec::new();
-    for column in partition_key {
-        let (values, filter) = allowed.get(column.as_str())?;
-        if keys.len().checked_mul(values.len())? > MAX_PARTITION_READS {
+    for values in columns {
+        if keys.len().checked_mul(values.len())? > max {
             return None;
         }
         keys = keys
@@ -279,10 +388,8 @@ fn plan_partition_keys<'a>(
                 })
             })
             .collect();
-        used.push(*filter);
     }
-    let slice = plan_clustering_slice(filters, columns, &mut used);
-    Some((KeyPlan { keys, slice }, used))
+    Some(keys)
 }
 
 /// The clustering slice `filters` allow, skipping the positions in `used`
@@ -575,10 +682,10 @@ mod tests {
         let refs: Vec<&Expr> = filters.iter().collect();
         use TableProviderFilterPushDown::{Exact, Unsupported};
         assert_eq!(
-            classify_filters(&refs, &clustered(), &pk()),
+            classify_filters(&refs, &KeyLayout::new(&clustered(), &pk())),
             vec![Exact, Exact, Exact, Exact, Exact, Unsupported, Unsupported]
         );
-        let plan = key_plan(&filters, &clustered(), &pk()).expect("plan");
+        let plan = key_plan(&filters, &KeyLayout::new(&clustered(), &pk())).expect("plan");
         assert_eq!(
             plan.slice.restrictions(),
             vec!["\"kind\" = ?", "\"ts\" >= ?", "\"ts\" < ?"]
@@ -597,7 +704,7 @@ mod tests {
     fn a_range_needs_the_prefix_before_it() {
         // `ts` comes after `kind`; without `kind = ...` it is not pushed.
         let filters: Vec<Expr> = key().into_iter().chain([col("ts").gt(ts(1))]).collect();
-        let plan = key_plan(&filters, &clustered(), &pk()).expect("plan");
+        let plan = key_plan(&filters, &KeyLayout::new(&clustered(), &pk())).expect("plan");
         assert!(plan.slice.is_empty());
         // A range on the first clustering column ends the slice.
         let filters: Vec<Expr> = key()
@@ -606,13 +713,59 @@ mod tests {
             .collect();
         let refs: Vec<&Expr> = filters.iter().collect();
         assert_eq!(
-            classify_filters(&refs, &clustered(), &pk())[3],
+            classify_filters(&refs, &KeyLayout::new(&clustered(), &pk()))[3],
             TableProviderFilterPushDown::Unsupported
         );
-        let plan = key_plan(&filters, &clustered(), &pk()).expect("plan");
+        let plan = key_plan(&filters, &KeyLayout::new(&clustered(), &pk())).expect("plan");
         assert_eq!(
             plan.slice.restrictions(),
             vec!["\"kind\" >= ?", "\"kind\" <= ?"]
+        );
+    }
+
+    #[test]
+    fn bounded_date_ranges_on_the_key_are_value_lists() {
+        let day = |d: i32| lit(ScalarValue::Date32(Some(d)));
+        let filters = [
+            col("campaign_id").in_list(vec![lit(1i64), lit(2i64)], false),
+            col("day").between(day(10), day(12)),
+        ];
+        let refs: Vec<&Expr> = filters.iter().collect();
+        let (columns, pk) = (columns(), pk());
+        let layout = KeyLayout::new(&columns, &pk);
+        let classified = classify_filters(&refs, &layout);
+        assert_eq!(classified, vec![TableProviderFilterPushDown::Exact; 2]);
+        let keys = partition_keys(&filters, &layout).expect("keys");
+        assert_eq!(keys.len(), 6);
+        assert_eq!(keys[5][1], CqlValue::Date(CqlDate((1 << 31) + 12)));
+
+        // `>` and `<` from two filters; exclusive bounds drop the ends.
+        let filters = [
+            col("campaign_id").eq(lit(1i64)),
+            col("day").gt(day(10)),
+            col("day").lt(day(13)),
+        ];
+        assert_eq!(partition_keys(&filters, &layout).expect("keys").len(), 2);
+
+        // One side only, or too many values: not a list.
+        let filters = [col("campaign_id").eq(lit(1i64)), col("day").gt(day(10))];
+        assert!(partition_keys(&filters, &layout).is_none());
+        let filters = [
+            col("campaign_id").eq(lit(1i64)),
+            col("day").between(day(0), day(5000)),
+        ];
+        assert!(partition_keys(&filters, &layout).is_none());
+
+        // A BETWEEN whose lower side is taken already is not half-used.
+        let filters = [
+            col("campaign_id").eq(lit(1i64)),
+            col("day").gt_eq(day(10)),
+            col("day").between(day(5), day(11)),
+        ];
+        let refs: Vec<&Expr> = filters.iter().collect();
+        assert_eq!(
+            classify_filters(&refs, &layout)[2],
+            TableProviderFilterPushDown::Unsupported
         );
     }
 
@@ -621,7 +774,7 @@ mod tests {
         let filters = [col("kind").eq(lit("view")), col("ts").gt(ts(1))];
         let refs: Vec<&Expr> = filters.iter().collect();
         assert_eq!(
-            classify_filters(&refs, &clustered(), &pk()),
+            classify_filters(&refs, &KeyLayout::new(&clustered(), &pk())),
             vec![TableProviderFilterPushDown::Unsupported; 2]
         );
     }
@@ -635,14 +788,14 @@ mod tests {
         ];
         let refs: Vec<&Expr> = filters.iter().collect();
         assert_eq!(
-            classify_filters(&refs, &columns(), &pk()),
+            classify_filters(&refs, &KeyLayout::new(&columns(), &pk())),
             vec![
                 TableProviderFilterPushDown::Exact,
                 TableProviderFilterPushDown::Exact,
                 TableProviderFilterPushDown::Unsupported
             ]
         );
-        let keys = partition_keys(&filters, &columns(), &pk()).expect("keys");
+        let keys = partition_keys(&filters, &KeyLayout::new(&columns(), &pk())).expect("keys");
         assert_eq!(
             keys,
             vec![vec![
@@ -658,7 +811,7 @@ mod tests {
             col("campaign_id").in_list(vec![lit(1i64), lit(2i64), lit(2i64)], false),
             lit(ScalarValue::Date32(Some(1))).eq(col("day")),
         ];
-        let keys = partition_keys(&filters, &columns(), &pk()).expect("keys");
+        let keys = partition_keys(&filters, &KeyLayout::new(&columns(), &pk())).expect("keys");
         assert_eq!(keys.len(), 2, "duplicates read once");
     }
 
@@ -667,10 +820,10 @@ mod tests {
         let filters = [col("campaign_id").eq(lit(7i64))];
         let refs: Vec<&Expr> = filters.iter().collect();
         assert_eq!(
-            classify_filters(&refs, &columns(), &pk()),
+            classify_filters(&refs, &KeyLayout::new(&columns(), &pk())),
             vec![TableProviderFilterPushDown::Unsupported]
         );
-        assert!(partition_keys(&filters, &columns(), &pk()).is_none());
+        assert!(partition_keys(&filters, &KeyLayout::new(&columns(), &pk())).is_none());
     }
 
     #[test]
@@ -679,12 +832,12 @@ mod tests {
             col("campaign_id").eq(lit(7i32)),
             col("day").eq(lit(ScalarValue::Date32(Some(1)))),
         ];
-        assert!(partition_keys(&filters, &columns(), &pk()).is_none());
+        assert!(partition_keys(&filters, &KeyLayout::new(&columns(), &pk())).is_none());
         let filters = [
             col("campaign_id").eq(lit(ScalarValue::Int64(None))),
             col("day").eq(lit(ScalarValue::Date32(Some(1)))),
         ];
-        assert!(partition_keys(&filters, &columns(), &pk()).is_none());
+        assert!(partition_keys(&filters, &KeyLayout::new(&columns(), &pk())).is_none());
     }
 
     #[test]
@@ -697,7 +850,7 @@ mod tests {
             col("campaign_id").in_list(many, false),
             col("day").in_list(days, false),
         ];
-        assert!(partition_keys(&filters, &columns(), &pk()).is_none());
+        assert!(partition_keys(&filters, &KeyLayout::new(&columns(), &pk())).is_none());
     }
 
     #[test]
@@ -708,7 +861,7 @@ mod tests {
                 .or(col("campaign_id").eq(lit(2i64))),
             col("day").eq(lit(ScalarValue::Date32(Some(1)))),
         ];
-        let keys = partition_keys(&filters, &columns(), &pk()).expect("keys");
+        let keys = partition_keys(&filters, &KeyLayout::new(&columns(), &pk())).expect("keys");
         assert_eq!(keys.len(), 2);
         // An OR across columns restricts neither.
         let filters = [
@@ -717,7 +870,7 @@ mod tests {
                 .or(col("day").eq(lit(ScalarValue::Date32(Some(1))))),
             col("day").eq(lit(ScalarValue::Date32(Some(1)))),
         ];
-        assert!(partition_keys(&filters, &columns(), &pk()).is_none());
+        assert!(partition_keys(&filters, &KeyLayout::new(&columns(), &pk())).is_none());
     }
 
     fn token(args: Vec<Expr>) -> Expr {
@@ -739,7 +892,7 @@ mod tests {
         let filters = [t().gt_eq(lit(-100i64)), lit(50i64).gt(t())];
         let refs: Vec<&Expr> = filters.iter().collect();
         assert_eq!(
-            classify_filters(&refs, &columns(), &pk()),
+            classify_filters(&refs, &KeyLayout::new(&columns(), &pk())),
             vec![TableProviderFilterPushDown::Exact; 2]
         );
         assert_eq!(
@@ -760,7 +913,7 @@ mod tests {
         assert_eq!(token_bounds(&wrong, &pk()), None);
         let refs: Vec<&Expr> = wrong.iter().collect();
         assert_eq!(
-            classify_filters(&refs, &columns(), &pk()),
+            classify_filters(&refs, &KeyLayout::new(&columns(), &pk())),
             vec![TableProviderFilterPushDown::Unsupported]
         );
     }
@@ -771,6 +924,6 @@ mod tests {
             col("campaign_id").in_list(vec![lit(1i64)], true),
             col("day").eq(lit(ScalarValue::Date32(Some(1)))),
         ];
-        assert!(partition_keys(&filters, &columns(), &pk()).is_none());
+        assert!(partition_keys(&filters, &KeyLayout::new(&columns(), &pk())).is_none());
     }
 }

@@ -256,6 +256,19 @@ async fn partition_key_filters_become_partition_reads() {
     assert_eq!(rows_of(&client, &pushed).await, expected);
     assert_eq!(rows_of(&client, &scanned).await, expected);
 
+    // A bounded day range is the list of its days: 2 x 2 partition reads.
+    let ranged = format!(
+        "select campaign_id, views from {table} where campaign_id in (0, 2) \
+         and day between DATE '2024-10-04' and DATE '2024-10-05' order by campaign_id, views"
+    );
+    let plan = explain(&client, &ranged).await;
+    assert!(plan.contains("partitions=4"), "{plan}");
+    let ranged_scan = ranged.replace("campaign_id in", "campaign_id + 0 in");
+    assert!(explain(&client, &ranged_scan).await.contains("partitions=all"));
+    let rows = rows_of(&client, &ranged).await;
+    assert_eq!(rows.len(), 20);
+    assert_eq!(rows, rows_of(&client, &ranged_scan).await);
+
     // A partial key is not pushed: the table is scanned and filtered.
     let partial =
         format!("select campaign_id, views from {table} where campaign_id = 3 order by views");
