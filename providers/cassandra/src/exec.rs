@@ -7,19 +7,28 @@ use std::time::Instant;
 
 use datafusion::arrow::array::{RecordBatch, RecordBatchOptions};
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
+use datafusion::physical_expr::expressions::DynamicFilterPhysicalExpr;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::apply_expression_roots;
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::filter_pushdown::{
+    ChildPushdownResult, FilterPushdownPhase, FilterPushdownPropagation, PushedDown,
+};
 use datafusion::physical_plan::metrics::{
     Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet, Time,
 };
-use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
+use datafusion::physical_plan::stream::{
+    RecordBatchReceiverStreamBuilder, RecordBatchStreamAdapter,
+};
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
     SendableRecordBatchStream,
 };
+use futures::TryStreamExt;
 use scylla::deserialize::row::ColumnIterator;
 use scylla::response::{PagingState, PagingStateResponse};
 use scylla::statement::Consistency;
@@ -29,6 +38,7 @@ use tracing::Instrument;
 use crate::connection::SharedConnection;
 use crate::cql;
 use crate::error::Error;
+use crate::lookup::LookupSpec;
 use crate::provider::ColumnMeta;
 use crate::pushdown::KeyPlan;
 use crate::token::TokenRange;
@@ -112,7 +122,7 @@ impl ScanSpec {
 }
 
 /// Reads a Cassandra table with paged, prepared CQL.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct CassandraScanExec {
     connection: SharedConnection,
     spec: ScanSpec,
@@ -120,6 +130,10 @@ pub struct CassandraScanExec {
     metrics: ExecutionPlanMetricsSet,
     /// Output partitions; token ranges are dealt out among them.
     streams: usize,
+    /// Partition reads this scan may do instead, with keys from a join.
+    lookup: Option<Arc<LookupSpec>>,
+    /// Dynamic filters that joins above pushed into this scan.
+    dynamic_filters: Vec<Arc<dyn PhysicalExpr>>,
 }
 
 impl CassandraScanExec {
@@ -142,17 +156,28 @@ impl CassandraScanExec {
             properties,
             metrics: ExecutionPlanMetricsSet::new(),
             streams,
+            lookup: None,
+            dynamic_filters: Vec::new(),
         }
     }
 
-    /// The bound values of each query output partition `partition` runs.
-    fn queries(&self, partition: usize) -> Vec<Vec<CqlValue>> {
-        match &self.spec.target {
+    /// Lets the scan read by key once a join supplies the open key columns.
+    pub fn with_lookup(mut self, lookup: Option<LookupSpec>) -> Self {
+        self.lookup = lookup.map(Arc::new);
+        self
+    }
+
+    /// The bound values of each query output partition `partition` runs to
+    /// read `target`.
+    fn queries_of(&self, target: &ScanTarget, partition: usize) -> Vec<Vec<CqlValue>> {
+        match target {
             ScanTarget::Partitions(plan) => {
                 let slice = plan.slice.values();
                 plan.keys
                     .iter()
-                    .map(|key| key.iter().chain(&slice).cloned().collect())
+                    .enumerate()
+                    .filter(|(i, _)| i % self.streams == partition)
+                    .map(|(_, key)| key.iter().chain(&slice).cloned().collect())
                     .collect()
             }
             ScanTarget::TokenRanges(ranges) => ranges
@@ -192,6 +217,14 @@ impl DisplayAs for CassandraScanExec {
                 if let Some(consistency) = self.spec.consistency {
                     write!(f, ", consistency={consistency}")?;
                 }
+                if let (Some(lookup), false) = (&self.lookup, self.dynamic_filters.is_empty()) {
+                    write!(
+                        f,
+                        ", lookup=[{}], join_filters={}",
+                        lookup.describe(),
+                        self.dynamic_filters.len()
+                    )?;
+                }
                 Ok(())
             }
             DisplayFormatType::TreeRender => {
@@ -220,9 +253,40 @@ impl ExecutionPlan for CassandraScanExec {
 
     fn apply_expressions(
         &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
     ) -> Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
+        // Joins publish their dynamic filter only when a consumer holds it.
+        apply_expression_roots(self.dynamic_filters.iter(), f)
+    }
+
+    fn handle_child_pushdown_result(
+        &self,
+        _phase: FilterPushdownPhase,
+        child_pushdown_result: ChildPushdownResult,
+        _config: &ConfigOptions,
+    ) -> Result<FilterPushdownPropagation<Arc<dyn ExecutionPlan>>> {
+        // Filters are never applied here (DataFusion keeps evaluating them);
+        // a join's dynamic filter is only kept to choose partitions to read.
+        let filters = child_pushdown_result.parent_filters;
+        let mut propagation = FilterPushdownPropagation::with_parent_pushdown_result(vec![
+                PushedDown::No;
+                filters.len()
+            ]);
+        if self.lookup.is_some() {
+            let dynamic: Vec<Arc<dyn PhysicalExpr>> = filters
+                .into_iter()
+                .map(|f| f.filter)
+                .filter(|f| f.downcast_ref::<DynamicFilterPhysicalExpr>().is_some())
+                .collect();
+            if !dynamic.is_empty() {
+                let mut updated = self.clone();
+                updated.metrics = ExecutionPlanMetricsSet::new();
+                updated.dynamic_filters.extend(dynamic);
+                let updated: Arc<dyn ExecutionPlan> = Arc::new(updated);
+                propagation = propagation.with_updated_node(updated);
+            }
+        }
+        Ok(propagation)
     }
 
     fn with_new_children(
@@ -247,13 +311,47 @@ impl ExecutionPlan for CassandraScanExec {
                 self.streams
             );
         }
-        let queries = self.queries(partition);
+        if self.lookup.is_some() && !self.dynamic_filters.is_empty() {
+            // The join's keys are known only once its build side is done,
+            // which is after this call and before the first poll.
+            let exec = self.clone();
+            let schema = self.spec.schema.clone();
+            let stream =
+                futures::stream::once(async move { exec.start(partition, true) }).try_flatten();
+            return Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)));
+        }
+        self.start(partition, false)
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+}
+
+impl CassandraScanExec {
+    /// Starts reading output partition `partition`, by the keys a join
+    /// published if `use_join_keys` and they are usable.
+    fn start(&self, partition: usize, use_join_keys: bool) -> Result<SendableRecordBatchStream> {
+        let mut spec = self.spec.clone();
+        let join_keys = match (&self.lookup, use_join_keys) {
+            (Some(lookup), true) => lookup.keys(&self.dynamic_filters, &self.spec.schema),
+            _ => None,
+        };
+        if let Some(keys) = join_keys {
+            spec.target = ScanTarget::Partitions(Box::new(KeyPlan {
+                keys,
+                ..KeyPlan::default()
+            }));
+        }
+        let queries = self.queries_of(&spec.target, partition);
         let metrics = ScanMetrics::new(&self.metrics, partition);
+        if matches!(spec.target, ScanTarget::Partitions(_)) {
+            metrics.partition_reads.add(queries.len());
+        }
         // Two pages in flight at most: the scan waits for a slow consumer.
-        let mut builder = RecordBatchReceiverStreamBuilder::new(self.spec.schema.clone(), 2);
+        let mut builder = RecordBatchReceiverStreamBuilder::new(spec.schema.clone(), 2);
         let tx = builder.tx();
         let connection = self.connection.clone();
-        let spec = self.spec.clone();
         let span = tracing::debug_span!("cassandra_scan", table = %spec.qualified_name());
         builder.spawn(
             async move {
@@ -267,15 +365,12 @@ impl ExecutionPlan for CassandraScanExec {
         );
         Ok(builder.build())
     }
-
-    fn metrics(&self) -> Option<MetricsSet> {
-        Some(self.metrics.clone_inner())
-    }
 }
 
 struct ScanMetrics {
     output_rows: Count,
     pages: Count,
+    partition_reads: Count,
     remote_time: Time,
     decode_time: Time,
 }
@@ -285,6 +380,7 @@ impl ScanMetrics {
         Self {
             output_rows: MetricBuilder::new(set).output_rows(partition),
             pages: MetricBuilder::new(set).counter("pages", partition),
+            partition_reads: MetricBuilder::new(set).counter("partition_reads", partition),
             remote_time: MetricBuilder::new(set).subset_time("remote_time", partition),
             decode_time: MetricBuilder::new(set).subset_time("decode_time", partition),
         }

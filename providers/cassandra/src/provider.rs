@@ -18,6 +18,7 @@ use scylla::statement::Consistency;
 use crate::connection::SharedConnection;
 use crate::error::Error;
 use crate::exec::{CassandraScanExec, ScanSpec, ScanTarget};
+use crate::lookup::LookupSpec;
 use crate::pushdown::{self, KeyLayout};
 use crate::session_options::{parse_consistency, CassandraSessionOptions};
 use crate::sink::CassandraDataSink;
@@ -183,11 +184,22 @@ impl TableProvider for CassandraTableProvider {
             consistency,
             limit,
         };
-        Ok(Arc::new(CassandraScanExec::new(
-            self.connection.clone(),
-            spec,
-            self.connection.options().scan_parallelism,
-        )))
+        // A scan of token ranges may become partition reads when a join
+        // supplies the key columns its filters leave open.
+        let lookup = match &spec.target {
+            ScanTarget::TokenRanges(_) => {
+                LookupSpec::plan(filters, &self.key_layout(), &spec.schema)
+            }
+            ScanTarget::Partitions(_) | ScanTarget::Table => None,
+        };
+        Ok(Arc::new(
+            CassandraScanExec::new(
+                self.connection.clone(),
+                spec,
+                self.connection.options().scan_parallelism,
+            )
+            .with_lookup(lookup),
+        ))
     }
 
     async fn insert_into(

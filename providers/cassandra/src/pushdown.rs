@@ -155,19 +155,31 @@ pub fn classify_filters(
     filters: &[&Expr],
     layout: &KeyLayout<'_>,
 ) -> Vec<TableProviderFilterPushDown> {
-    let used: Vec<usize> = match plan_partition_keys(filters.iter().copied(), layout) {
-        Some((_, used)) => used,
-        None => filters
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| token_restriction(f, layout.partition_key).is_some())
-            .map(|(i, _)| i)
-            .collect(),
-    };
+    let (used, hints): (Vec<usize>, Vec<usize>) =
+        match plan_partition_keys(filters.iter().copied(), layout) {
+            Some((_, used)) => (used, Vec::new()),
+            None => (
+                filters
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, f)| token_restriction(f, layout.partition_key).is_some())
+                    .map(|(i, _)| i)
+                    .collect(),
+                // Restrictions on part of the partition key cannot be
+                // applied alone, but a join may supply the rest of the key
+                // (see `lookup`); they reach the scan as hints.
+                allowed_key_values(filters.iter().copied(), layout)
+                    .into_values()
+                    .flat_map(|(_, positions)| positions)
+                    .collect(),
+            ),
+        };
     (0..filters.len())
         .map(|i| {
             if used.contains(&i) {
                 TableProviderFilterPushDown::Exact
+            } else if hints.contains(&i) {
+                TableProviderFilterPushDown::Inexact
             } else {
                 TableProviderFilterPushDown::Unsupported
             }
@@ -817,11 +829,12 @@ mod tests {
 
     #[test]
     fn partial_keys_are_not_pushed() {
+        // Only as a hint for lookup joins, which DataFusion checks again.
         let filters = [col("campaign_id").eq(lit(7i64))];
         let refs: Vec<&Expr> = filters.iter().collect();
         assert_eq!(
             classify_filters(&refs, &KeyLayout::new(&columns(), &pk())),
-            vec![TableProviderFilterPushDown::Unsupported]
+            vec![TableProviderFilterPushDown::Inexact]
         );
         assert!(partition_keys(&filters, &KeyLayout::new(&columns(), &pk())).is_none());
     }

@@ -1,6 +1,6 @@
 //! Cassandra keyspaces and tables as SQL schemas and tables.
 
-use smackql_tests::gateway::{sqlstate, TestGateway};
+use smackql_tests::gateway::{sqlstate, KeyspaceFixture, TestGateway};
 use smackql_tests::services::{cassandra, cql, create_keyspace};
 use smackql_tests::unique_name;
 
@@ -264,7 +264,9 @@ async fn partition_key_filters_become_partition_reads() {
     let plan = explain(&client, &ranged).await;
     assert!(plan.contains("partitions=4"), "{plan}");
     let ranged_scan = ranged.replace("campaign_id in", "campaign_id + 0 in");
-    assert!(explain(&client, &ranged_scan).await.contains("partitions=all"));
+    assert!(explain(&client, &ranged_scan)
+        .await
+        .contains("partitions=all"));
     let rows = rows_of(&client, &ranged).await;
     assert_eq!(rows.len(), 20);
     assert_eq!(rows, rows_of(&client, &ranged_scan).await);
@@ -593,4 +595,59 @@ async fn consistency_is_set_per_session() {
         .unwrap();
     let err = client.query(&query, &[]).await.unwrap_err();
     assert_eq!(sqlstate(&err), "22023", "{err}");
+}
+
+#[tokio::test]
+async fn joins_read_only_the_partitions_of_the_other_side() {
+    let f = KeyspaceFixture::new("it_lookup").await;
+    let (ks, client) = (&f.keyspace, &f.client);
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE \"{ks}\".campaigns (campaign_id bigint PRIMARY KEY, advertiser text);
+             CREATE TABLE \"{ks}\".events (campaign_id bigint, day date, seq int, views bigint,
+                 PRIMARY KEY ((campaign_id, day), seq));
+             INSERT INTO \"{ks}\".campaigns SELECT value,
+                 CASE WHEN value % 10 = 3 THEN 'acme' ELSE 'other' END
+                 FROM generate_series(0, 49);
+             INSERT INTO \"{ks}\".events SELECT value % 50,
+                 DATE '2024-09-25' + CAST((value / 50) % 20 AS INT), CAST(value / 1000 AS INT), value
+                 FROM generate_series(0, 2999);"
+        ))
+        .await
+        .unwrap();
+    let query = format!(
+        "SELECT c.campaign_id, count(*), sum(e.views) \
+         FROM \"{ks}\".campaigns c JOIN \"{ks}\".events e ON e.campaign_id = c.campaign_id \
+         WHERE c.advertiser = 'acme' AND e.day BETWEEN DATE '2024-10-01' AND DATE '2024-10-10' \
+         GROUP BY c.campaign_id ORDER BY c.campaign_id"
+    );
+    let plan = explain(client, &query).await;
+    assert!(
+        plan.contains("lookup=[campaign_id: from join, day: 10 values], join_filters=1"),
+        "{plan}"
+    );
+    // 5 campaigns of acme x 10 days, not the 1,000 partitions of the table.
+    let analyzed = explain(client, &format!("ANALYZE {query}")).await;
+    assert!(analyzed.contains("partition_reads=50"), "{analyzed}");
+    let looked_up = rows3(client, &query).await;
+    assert_eq!(looked_up.len(), 5);
+
+    // The same answer without the join's filter: a full scan.
+    client
+        .batch_execute("SET datafusion.optimizer.enable_join_dynamic_filter_pushdown = false")
+        .await
+        .unwrap();
+    let analyzed = explain(client, &format!("ANALYZE {query}")).await;
+    assert!(!analyzed.contains("partition_reads=50"), "{analyzed}");
+    assert_eq!(rows3(client, &query).await, looked_up);
+}
+
+async fn rows3(client: &tokio_postgres::Client, sql: &str) -> Vec<(i64, i64, i64)> {
+    client
+        .query(sql, &[])
+        .await
+        .unwrap_or_else(|err| panic!("{sql}: {err}"))
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
 }
