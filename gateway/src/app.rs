@@ -177,6 +177,12 @@ fn cassandra_options(config: &Config) -> CassandraOptions {
         scan_parallelism: c.scan_parallelism,
         write_parallelism: c.write_parallelism,
         max_partition_reads: c.max_partition_reads,
+        // Validated at start-up; an invalid entry never gets here.
+        tables: c
+            .tables
+            .iter()
+            .filter_map(|(name, t)| Some((name.clone(), t.request_options().ok()?)))
+            .collect(),
     }
 }
 

@@ -23,6 +23,7 @@
 //! key = "/etc/smackql/server.key"
 //! ```
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -102,6 +103,33 @@ pub struct CassandraConfig {
     pub max_partition_reads: usize,
     /// Whether `DROP TABLE` may drop Cassandra tables (and their data).
     pub allow_drop_table: bool,
+    /// Request options of single tables, by `keyspace.table`.
+    pub tables: HashMap<String, CassandraTableConfig>,
+}
+
+/// How requests to one Cassandra table are sent, unless a session says
+/// otherwise (`SET cassandra.consistency`, `SET cassandra.request_timeout_ms`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CassandraTableConfig {
+    /// Consistency level: ONE, LOCAL_QUORUM, ...
+    pub consistency: Option<String>,
+    /// How long one request to the table may take.
+    #[serde(deserialize_with = "optional_duration")]
+    pub request_timeout: Option<Duration>,
+}
+
+impl CassandraTableConfig {
+    /// The provider's request options, or why the consistency is invalid.
+    pub fn request_options(&self) -> Result<smackql_cassandra::RequestOptions, String> {
+        Ok(smackql_cassandra::RequestOptions {
+            consistency: match &self.consistency {
+                Some(level) => smackql_cassandra::parse_consistency(level)?,
+                None => None,
+            },
+            timeout: self.request_timeout,
+        })
+    }
 }
 
 impl Default for CassandraConfig {
@@ -122,6 +150,7 @@ impl Default for CassandraConfig {
             write_parallelism: d.write_parallelism,
             max_partition_reads: d.max_partition_reads,
             allow_drop_table: false,
+            tables: HashMap::new(),
         }
     }
 }
@@ -268,6 +297,17 @@ impl Config {
         if self.cassandra.page_size <= 0 {
             return invalid("cassandra.page_size must be positive".into());
         }
+        for (name, table) in &self.cassandra.tables {
+            let parts: Vec<&str> = name.split('.').collect();
+            if parts.len() != 2 || parts.iter().any(|p| p.is_empty()) {
+                return invalid(format!(
+                    "cassandra.tables key {name:?} must be keyspace.table"
+                ));
+            }
+            table
+                .request_options()
+                .map_err(|e| ConfigError::Invalid(format!("cassandra.tables.{name:?}: {e}")))?;
+        }
         if !(0..=38).contains(&self.cassandra.decimal_scale) {
             return invalid("cassandra.decimal_scale must be between 0 and 38".into());
         }
@@ -320,6 +360,12 @@ fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::E
         Raw::Seconds(s) => Ok(Duration::from_secs(s)),
         Raw::Text(t) => parse_duration(&t).map_err(serde::de::Error::custom),
     }
+}
+
+fn optional_duration<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Duration>, D::Error> {
+    duration(deserializer).map(Some)
 }
 
 /// Flags of `smackql serve`. Each also reads an environment variable; a flag
@@ -444,6 +490,27 @@ mod tests {
 
         let err = Config::from_toml("[cassandra]\ncontact_pionts = []\n").unwrap_err();
         assert!(err.to_string().contains("contact_pionts"), "{err}");
+    }
+
+    #[test]
+    fn table_options_are_checked() {
+        let config = Config::from_toml(
+            "[cassandra.tables.\"ks.events\"]\nconsistency = \"local_one\"\nrequest_timeout = \"2s\"\n",
+        )
+        .unwrap();
+        config.validate().unwrap();
+        let options = config.cassandra.tables["ks.events"]
+            .request_options()
+            .unwrap();
+        assert_eq!(options.timeout, Some(Duration::from_secs(2)));
+        for bad in [
+            "[cassandra.tables.\"ks.events\"]\nconsistency = \"MOST\"\n",
+            "[cassandra.tables.events]\nconsistency = \"ONE\"\n",
+        ] {
+            let err = Config::from_toml(bad).unwrap().validate().unwrap_err();
+            assert!(err.to_string().contains("cassandra.tables"), "{err}");
+        }
+        assert!(Config::from_toml("[cassandra.tables.\"ks.t\"]\nconsistancy = \"ONE\"\n").is_err());
     }
 
     #[test]

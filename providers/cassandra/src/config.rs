@@ -4,6 +4,9 @@
 use std::fmt;
 use std::time::Duration;
 
+use std::collections::HashMap;
+
+use crate::session_options::RequestOptions;
 use crate::types::TypeOptions;
 
 /// How to connect to a Cassandra cluster and read from it.
@@ -37,6 +40,9 @@ pub struct CassandraOptions {
     /// The most partitions one scan reads by key (from its filters, or from
     /// the other side of a join); above it, the table is scanned.
     pub max_partition_reads: usize,
+    /// Per-table request options, by `keyspace.table`; a session's
+    /// settings win over them.
+    pub tables: HashMap<String, RequestOptions>,
 }
 
 impl Default for CassandraOptions {
@@ -54,6 +60,7 @@ impl Default for CassandraOptions {
             scan_parallelism: 4,
             write_parallelism: 32,
             max_partition_reads: crate::pushdown::DEFAULT_MAX_PARTITION_READS,
+            tables: HashMap::new(),
         }
     }
 }
@@ -73,6 +80,7 @@ impl fmt::Debug for CassandraOptions {
             .field("scan_parallelism", &self.scan_parallelism)
             .field("write_parallelism", &self.write_parallelism)
             .field("max_partition_reads", &self.max_partition_reads)
+            .field("tables", &self.tables)
             .finish()
     }
 }

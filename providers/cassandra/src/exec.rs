@@ -31,7 +31,6 @@ use datafusion::physical_plan::{
 use futures::TryStreamExt;
 use scylla::deserialize::row::ColumnIterator;
 use scylla::response::{PagingState, PagingStateResponse};
-use scylla::statement::Consistency;
 use scylla::value::CqlValue;
 use tracing::Instrument;
 
@@ -41,6 +40,7 @@ use crate::error::Error;
 use crate::lookup::LookupSpec;
 use crate::provider::ColumnMeta;
 use crate::pushdown::KeyPlan;
+use crate::session_options::RequestOptions;
 use crate::token::TokenRange;
 use crate::types::ColumnDecoder;
 
@@ -61,8 +61,8 @@ pub struct ScanSpec {
     pub partition_key: Vec<String>,
     /// What part of the table to read.
     pub target: ScanTarget,
-    /// The consistency level to read at; the driver's default when `None`.
-    pub consistency: Option<Consistency>,
+    /// Consistency level and timeout of each request.
+    pub request: RequestOptions,
     /// At most this many rows, if set.
     pub limit: Option<usize>,
 }
@@ -214,9 +214,7 @@ impl DisplayAs for CassandraScanExec {
                 if let Some(limit) = self.spec.limit {
                     write!(f, ", limit={limit}")?;
                 }
-                if let Some(consistency) = self.spec.consistency {
-                    write!(f, ", consistency={consistency}")?;
-                }
+                write!(f, "{}", self.spec.request)?;
                 if let (Some(lookup), false) = (&self.lookup, self.dynamic_filters.is_empty()) {
                     write!(
                         f,
@@ -397,9 +395,7 @@ async fn run_scan(
     let table = spec.qualified_name();
     let session = connection.session().await?;
     let mut prepared = connection.prepare(&table, &spec.cql()).await?;
-    if let Some(consistency) = spec.consistency {
-        prepared.set_consistency(consistency);
-    }
+    spec.request.apply(&mut prepared);
     let types = connection.options().types;
     let mut decoders = spec
         .columns

@@ -45,5 +45,5 @@ pub use connection::{CassandraConnection, SharedConnection};
 pub use error::{Error, Result};
 pub use exec::{CassandraScanExec, ScanSpec, ScanTarget};
 pub use provider::{CassandraTableProvider, ColumnMeta};
-pub use session_options::{parse_consistency, CassandraSessionOptions};
+pub use session_options::{parse_consistency, CassandraSessionOptions, RequestOptions};
 pub use sink::CassandraDataSink;

@@ -13,14 +13,13 @@ use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use scylla::cluster::metadata::{ColumnKind, ColumnType, Table};
-use scylla::statement::Consistency;
 
 use crate::connection::SharedConnection;
 use crate::error::Error;
 use crate::exec::{CassandraScanExec, ScanSpec, ScanTarget};
 use crate::lookup::LookupSpec;
 use crate::pushdown::{self, KeyLayout};
-use crate::session_options::{parse_consistency, CassandraSessionOptions};
+use crate::session_options::{CassandraSessionOptions, RequestOptions};
 use crate::sink::CassandraDataSink;
 use crate::token::split_ring;
 use crate::types::arrow_field;
@@ -115,18 +114,28 @@ impl CassandraTableProvider {
     }
 }
 
-/// The consistency level the session asks for with
-/// `SET cassandra.consistency`, if any.
-fn session_consistency(state: &dyn Session) -> Result<Option<Consistency>> {
-    match state
-        .config_options()
-        .extensions
-        .get::<CassandraSessionOptions>()
-    {
-        Some(session) => {
-            parse_consistency(&session.consistency).map_err(DataFusionError::Configuration)
-        }
-        None => Ok(None),
+impl CassandraTableProvider {
+    /// How requests to this table are sent: the session's settings, then
+    /// the table's.
+    fn request_options(&self, state: &dyn Session) -> Result<RequestOptions> {
+        let session = match state
+            .config_options()
+            .extensions
+            .get::<CassandraSessionOptions>()
+        {
+            Some(session) => {
+                RequestOptions::from_session(session).map_err(DataFusionError::Configuration)?
+            }
+            None => RequestOptions::default(),
+        };
+        let table = self
+            .connection
+            .options()
+            .tables
+            .get(&self.qualified_name())
+            .copied()
+            .unwrap_or_default();
+        Ok(session.or(table))
     }
 }
 
@@ -158,7 +167,7 @@ impl TableProvider for CassandraTableProvider {
             Some(p) => p.clone(),
             None => (0..self.columns.len()).collect(),
         };
-        let consistency = session_consistency(state)?;
+        let request = self.request_options(state)?;
         let splits = self.connection.options().scan_splits;
         let target = match (
             pushdown::key_plan(filters, &self.key_layout()),
@@ -181,7 +190,7 @@ impl TableProvider for CassandraTableProvider {
             partition_key: self.partition_key.clone(),
             schema: Arc::new(self.schema.project(&indices)?),
             target,
-            consistency,
+            request,
             limit,
         };
         // A scan of token ranges may become partition reads when a join
@@ -224,7 +233,7 @@ impl TableProvider for CassandraTableProvider {
             &self.table,
             self.columns.clone(),
             self.schema.clone(),
-            session_consistency(state)?,
+            self.request_options(state)?,
         );
         Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
     }

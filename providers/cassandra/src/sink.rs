@@ -29,7 +29,6 @@ use futures::{StreamExt, TryStreamExt};
 use scylla::cluster::metadata::ColumnKind;
 use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
-use scylla::statement::Consistency;
 use scylla::value::CqlValue;
 
 use crate::connection::SharedConnection;
@@ -37,6 +36,7 @@ use crate::cql;
 use crate::encode::{approximate_size, cql_values};
 use crate::error::Error;
 use crate::provider::ColumnMeta;
+use crate::session_options::RequestOptions;
 
 /// The most bytes (roughly) one write batch carries; Cassandra warns about
 /// larger batches and refuses much larger ones.
@@ -50,7 +50,7 @@ pub struct CassandraDataSink {
     table: String,
     columns: Vec<ColumnMeta>,
     schema: SchemaRef,
-    consistency: Option<Consistency>,
+    request: RequestOptions,
     metrics: ExecutionPlanMetricsSet,
 }
 
@@ -63,7 +63,7 @@ impl CassandraDataSink {
         table: &str,
         columns: Vec<ColumnMeta>,
         schema: SchemaRef,
-        consistency: Option<Consistency>,
+        request: RequestOptions,
     ) -> Self {
         Self {
             connection,
@@ -71,7 +71,7 @@ impl CassandraDataSink {
             table: table.to_string(),
             columns,
             schema,
-            consistency,
+            request,
             metrics: ExecutionPlanMetricsSet::new(),
         }
     }
@@ -135,11 +135,7 @@ impl CassandraDataSink {
 
 impl DisplayAs for CassandraDataSink {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CassandraDataSink: cql=[{}]", self.cql())?;
-        if let Some(consistency) = self.consistency {
-            write!(f, ", consistency={consistency}")?;
-        }
-        Ok(())
+        write!(f, "CassandraDataSink: cql=[{}]{}", self.cql(), self.request)
     }
 }
 
@@ -167,9 +163,7 @@ impl DataSink for CassandraDataSink {
         let table = self.qualified_name();
         let session = self.connection.session().await?;
         let mut prepared = self.connection.prepare(&table, &self.cql()).await?;
-        if let Some(consistency) = self.consistency {
-            prepared.set_consistency(consistency);
-        }
+        self.request.apply(&mut prepared);
         let metrics = WriteMetrics {
             rows: MetricBuilder::new(&self.metrics).counter("rows_written", 0),
             requests: MetricBuilder::new(&self.metrics).counter("write_requests", 0),
@@ -198,6 +192,7 @@ impl DataSink for CassandraDataSink {
                         if let Some(consistency) = prepared.get_consistency() {
                             batch.set_consistency(consistency);
                         }
+                        batch.set_request_timeout(prepared.get_request_timeout());
                         session.batch(&batch, &group).await.map(|_| ())
                     };
                     metrics.remote_time.add_elapsed(started);

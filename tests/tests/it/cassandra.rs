@@ -553,31 +553,58 @@ async fn token_ranges_go_down_and_match_cql() {
 }
 
 #[tokio::test]
-async fn consistency_is_set_per_session() {
+async fn consistency_and_timeouts_are_set_per_table_and_session() {
     let session = cassandra().await;
     let ks = unique_name("it_cl");
     create_keyspace(&session, &ks).await;
-    cql(
-        &session,
-        &format!("CREATE TABLE \"{ks}\".t (id int PRIMARY KEY)"),
-    )
-    .await;
-    cql(&session, &format!("INSERT INTO \"{ks}\".t (id) VALUES (1)")).await;
-
-    let gateway = TestGateway::start().await;
-    let client = gateway.client().await;
-    let other = gateway.client().await;
-    let query = format!("select id from \"{ks}\".t");
+    for table in ["t", "strict"] {
+        cql(
+            &session,
+            &format!("CREATE TABLE \"{ks}\".{table} (id int PRIMARY KEY)"),
+        )
+        .await;
+        cql(
+            &session,
+            &format!("INSERT INTO \"{ks}\".{table} (id) VALUES (1)"),
+        )
+        .await;
+    }
 
     // The test keyspace has one replica: TWO cannot be met, and Cassandra
     // says so, which proves the level reached it.
+    let strict_table = format!("{ks}.strict");
+    let gateway = TestGateway::start_with(|c| {
+        c.cassandra.tables.insert(
+            strict_table,
+            smackql::config::CassandraTableConfig {
+                consistency: Some("TWO".into()),
+                request_timeout: Some(std::time::Duration::from_secs(7)),
+            },
+        );
+    })
+    .await;
+    let client = gateway.client().await;
+    let other = gateway.client().await;
+    let query = format!("select id from \"{ks}\".t");
+    let strict = format!("select id from \"{ks}\".strict");
+
+    // The table's own level applies, and shows in EXPLAIN.
+    let err = client.query(&strict, &[]).await.unwrap_err();
+    assert_eq!(sqlstate(&err), "08006", "{err}");
+    let plan = explain(&client, &strict).await;
+    assert!(
+        plan.contains("consistency=Two, request_timeout=7s"),
+        "{plan}"
+    );
+    assert_eq!(client.query(&query, &[]).await.unwrap().len(), 1);
+
+    // A session's level wins, for this session only.
     client
         .batch_execute("SET cassandra.consistency = 'TWO'")
         .await
         .unwrap();
     let err = client.query(&query, &[]).await.unwrap_err();
     assert_eq!(sqlstate(&err), "08006", "{err}");
-    // Other sessions keep the default.
     assert_eq!(other.query(&query, &[]).await.unwrap().len(), 1);
 
     client
@@ -585,9 +612,16 @@ async fn consistency_is_set_per_session() {
         .await
         .unwrap();
     assert_eq!(client.query(&query, &[]).await.unwrap().len(), 1);
-    assert!(explain(&client, &query)
+    assert_eq!(client.query(&strict, &[]).await.unwrap().len(), 1);
+    client
+        .batch_execute("SET cassandra.request_timeout_ms = 1500")
         .await
-        .contains("consistency=LocalOne"));
+        .unwrap();
+    let plan = explain(&client, &strict).await;
+    assert!(
+        plan.contains("consistency=LocalOne, request_timeout=1.5s"),
+        "{plan}"
+    );
 
     client
         .batch_execute("SET cassandra.consistency = 'MOST'")
