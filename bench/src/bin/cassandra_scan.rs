@@ -1,0 +1,261 @@
+//! Full scans and point queries of a Cassandra table: smackql against the
+//! raw driver, in one run.
+//!
+//! ```sh
+//! bench/cassandra_scan/run                 # 5,000,000 rows
+//! BENCH_ROWS=1000000 bench/cassandra_scan/run
+//! ```
+//!
+//! It loads `BENCH_ROWS` demo events into keyspace `bench_scan` (once; later
+//! runs reuse them), starts the release `smackql` binary as its own process,
+//! and measures, for `count(*)` and for `sum(views) GROUP BY campaign_id`:
+//! - rows/s through the gateway, over the Postgres wire protocol;
+//! - rows/s through DataFusion in this process (same provider, no wire);
+//! - rows/s of a raw `scylla` token-range scan of the same columns that does
+//!   nothing with the rows (the baseline).
+//!
+//! Then the p50 and p99 latency of a partition-key point query over the wire
+//! against the same prepared CQL through the driver, and the gateway's peak
+//! RSS (VmHWM) after all of it.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use futures::StreamExt;
+use scylla::client::session::Session;
+use scylla::response::{PagingState, PagingStateResponse};
+use smackql::config::Config;
+use smackql::Application;
+use smackql_cassandra::token::split_ring;
+
+const KEYSPACE: &str = "bench_scan";
+
+/// Kills the gateway if the benchmark stops early.
+struct Gateway(Child);
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let rows: u64 = env_or("BENCH_ROWS", 5_000_000)?;
+    let point_queries: usize = env_or("BENCH_POINT_QUERIES", 2_000)?;
+    let bin = std::env::var("SMACKQL_BIN").context("set SMACKQL_BIN to a release smackql")?;
+    let services = smackql_tests::services::ensure().await;
+
+    // Load through smackql's own INSERT path, in process.
+    let mut config = Config::default();
+    config.pg.listen = "127.0.0.1:0".parse()?;
+    config.cassandra.contact_points = vec![services.cassandra.clone()];
+    let app = Application::build(config.clone()).await?;
+    let started = Instant::now();
+    let loaded = app.load_demo(KEYSPACE, rows).await?;
+    println!(
+        "load: {loaded:?} in {:.1}s ({:.0} rows/s)",
+        started.elapsed().as_secs_f64(),
+        rows as f64 / started.elapsed().as_secs_f64()
+    );
+
+    let session = smackql_tests::services::cassandra().await;
+    let port = free_port()?;
+    let mut gateway = Gateway(
+        Command::new(&bin)
+            .args(["serve", "--pg-listen", &format!("127.0.0.1:{port}")])
+            .args(["--cassandra", &services.cassandra])
+            .env("SMACKQL_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {bin}"))?,
+    );
+    let client = connect(port, &mut gateway).await?;
+    let events = format!("{KEYSPACE}.events");
+
+    println!("\n| query | path | rows | seconds | rows/s | vs raw |");
+    println!("|---|---|---:|---:|---:|---:|");
+    let queries = [
+        (
+            "count(*)",
+            format!("SELECT count(*) FROM {events}"),
+            "\"campaign_id\"",
+        ),
+        (
+            "sum(views) group by campaign_id",
+            format!("SELECT campaign_id, sum(views) FROM {events} GROUP BY campaign_id"),
+            "\"campaign_id\", \"views\"",
+        ),
+    ];
+    for (name, sql, columns) in &queries {
+        // Warm caches once, so each path reads the same warm table.
+        raw_scan(&session, columns).await?;
+        let (raw_rows, raw) = timed(raw_scan(&session, columns)).await?;
+        let (_, in_process) = timed(async {
+            let ctx = app.sessions().new_session();
+            let batches = ctx.sql(sql).await?.collect().await?;
+            anyhow::Ok(batches.len())
+        })
+        .await?;
+        let (_, wire) = timed(async {
+            let rows = client.query(sql.as_str(), &[]).await?;
+            anyhow::Ok(rows.len())
+        })
+        .await?;
+        let rate = |d: Duration| raw_rows as f64 / d.as_secs_f64();
+        for (path, d) in [
+            ("raw scylla token-range scan", raw),
+            ("DataFusion in-process", in_process),
+            ("gateway, Postgres wire", wire),
+        ] {
+            println!(
+                "| {name} | {path} | {raw_rows} | {:.2} | {:.0} | {:.2}x |",
+                d.as_secs_f64(),
+                rate(d),
+                rate(d) / rate(raw)
+            );
+        }
+    }
+
+    // Point queries: one partition, by key, prepared on both sides.
+    let statement = client
+        .prepare(&format!(
+            "SELECT ts, views FROM {events} WHERE campaign_id = $1 AND day = DATE '2024-10-01'"
+        ))
+        .await?;
+    let cql = session
+        .prepare(format!(
+            "SELECT ts, views FROM {KEYSPACE}.events WHERE campaign_id = ? AND day = '2024-10-01'"
+        ))
+        .await?;
+    let mut wire = Vec::with_capacity(point_queries);
+    let mut raw = Vec::with_capacity(point_queries);
+    for i in 0..point_queries {
+        let campaign = (i % 200) as i64;
+        let started = Instant::now();
+        client.query(&statement, &[&campaign]).await?;
+        wire.push(started.elapsed());
+        let started = Instant::now();
+        session.execute_unpaged(&cql, (campaign,)).await?;
+        raw.push(started.elapsed());
+    }
+    let (wire50, wire99) = percentiles(&mut wire);
+    let (raw50, raw99) = percentiles(&mut raw);
+    println!("\n| point query | p50 ms | p99 ms |");
+    println!("|---|---:|---:|");
+    println!("| raw scylla prepared | {raw50:.3} | {raw99:.3} |");
+    println!("| gateway, Postgres wire | {wire50:.3} | {wire99:.3} |");
+    println!(
+        "| difference | {:.3} | {:.3} |",
+        wire50 - raw50,
+        wire99 - raw99
+    );
+
+    let peak = peak_rss_mib(gateway.0.id())?;
+    println!("\ngateway peak RSS (VmHWM): {peak:.0} MiB");
+    Ok(())
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .map_err(|_| anyhow::anyhow!("{name}={v} is not a number")),
+        Err(_) => Ok(default),
+    }
+}
+
+async fn timed<T>(work: impl std::future::Future<Output = Result<T>>) -> Result<(T, Duration)> {
+    let started = Instant::now();
+    let out = work.await?;
+    Ok((out, started.elapsed()))
+}
+
+/// Counts the rows of every token range, 8 ranges in flight, as a Spark
+/// connector would; the rows themselves are not decoded.
+async fn raw_scan(session: &Session, columns: &str) -> Result<u64> {
+    let cql = format!(
+        "SELECT {columns} FROM {KEYSPACE}.events \
+         WHERE token(campaign_id, day) > ? AND token(campaign_id, day) <= ?"
+    );
+    let mut prepared = session.prepare(cql).await?;
+    prepared.set_page_size(5000);
+    let prepared = Arc::new(prepared);
+    let counts = futures::stream::iter(split_ring(64))
+        .map(|range| {
+            let prepared = prepared.clone();
+            async move {
+                let mut count = 0u64;
+                let mut paging = PagingState::start();
+                loop {
+                    let (result, next) = session
+                        .execute_single_page(&prepared, (range.start, range.end), paging)
+                        .await?;
+                    count += result.into_rows_result()?.rows_num() as u64;
+                    match next {
+                        PagingStateResponse::HasMorePages { state } => paging = state,
+                        PagingStateResponse::NoMorePages => break,
+                    }
+                }
+                anyhow::Ok(count)
+            }
+        })
+        .buffer_unordered(8)
+        .collect::<Vec<_>>()
+        .await;
+    counts.into_iter().sum()
+}
+
+fn percentiles(samples: &mut [Duration]) -> (f64, f64) {
+    samples.sort_unstable();
+    let at = |q: f64| {
+        let i = ((samples.len() as f64 - 1.0) * q).round() as usize;
+        samples[i].as_secs_f64() * 1000.0
+    };
+    (at(0.50), at(0.99))
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+async fn connect(port: u16, gateway: &mut Gateway) -> Result<tokio_postgres::Client> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let conninfo = format!("host=127.0.0.1 port={port} user=bench dbname=smackql");
+        match tokio_postgres::connect(&conninfo, tokio_postgres::NoTls).await {
+            Ok((client, connection)) => {
+                tokio::spawn(connection);
+                return Ok(client);
+            }
+            Err(err) => {
+                if let Some(status) = gateway.0.try_wait()? {
+                    bail!("the gateway exited with {status}");
+                }
+                if Instant::now() > deadline {
+                    bail!("the gateway does not answer: {err}");
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+fn peak_rss_mib(pid: u32) -> Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .context("no VmHWM in /proc status")?;
+    let kib: f64 = line
+        .split_whitespace()
+        .nth(1)
+        .context("VmHWM has no value")?
+        .parse()?;
+    Ok(kib / 1024.0)
+}
