@@ -11,11 +11,13 @@ use std::sync::{Arc, Mutex, RwLock};
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::cluster::ClusterState;
+use scylla::policies::load_balancing::{DefaultPolicy, LoadBalancingPolicy};
 use scylla::statement::prepared::PreparedStatement;
 use tracing::{info, warn};
 
 use crate::config::CassandraOptions;
 use crate::error::{Error, Result};
+use crate::routing::TokenRangeRouting;
 
 /// The cluster connection every Cassandra table shares.
 #[derive(Debug)]
@@ -26,6 +28,8 @@ pub struct CassandraConnection {
     /// cluster makes one attempt, not one each.
     connecting: tokio::sync::Mutex<()>,
     prepared: Mutex<HashMap<String, PreparedStatement>>,
+    /// The driver's default plan, which token-range routing falls back to.
+    default_routing: Arc<DefaultPolicy>,
 }
 
 impl CassandraConnection {
@@ -36,7 +40,24 @@ impl CassandraConnection {
             session: RwLock::new(None),
             connecting: tokio::sync::Mutex::new(()),
             prepared: Mutex::new(HashMap::new()),
+            default_routing: Arc::new(DefaultPolicy::default()),
         }
+    }
+
+    /// A load-balancing policy that sends a read of the token range ending
+    /// at `end` of `keyspace.table` to a replica of that range.
+    pub fn token_range_routing(
+        &self,
+        keyspace: &str,
+        table: &str,
+        end: i64,
+    ) -> Arc<dyn LoadBalancingPolicy> {
+        Arc::new(TokenRangeRouting::new(
+            keyspace,
+            table,
+            end,
+            self.default_routing.clone(),
+        ))
     }
 
     /// The connection profile.

@@ -1,6 +1,7 @@
 //! The scan [`ExecutionPlan`]: paged, prepared CQL decoded straight into
 //! Arrow batches, one batch per page.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
@@ -142,7 +143,9 @@ impl CassandraScanExec {
     pub fn new(connection: SharedConnection, spec: ScanSpec, parallelism: usize) -> Self {
         let streams = match &spec.target {
             ScanTarget::TokenRanges(ranges) => parallelism.clamp(1, ranges.len().max(1)),
-            ScanTarget::Partitions(_) | ScanTarget::Table => 1,
+            // Partitions are read several at a time too.
+            ScanTarget::Partitions(plan) => parallelism.clamp(1, plan.keys.len().max(1)),
+            ScanTarget::Table => 1,
         };
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(spec.schema.clone()),
@@ -410,6 +413,19 @@ async fn run_scan(
         if remaining == Some(0) {
             break;
         }
+        // A token range goes to a replica that owns it.
+        let statement = match (&spec.target, key.get(1)) {
+            (ScanTarget::TokenRanges(_), Some(CqlValue::BigInt(end))) => {
+                let mut routed = prepared.clone();
+                routed.set_load_balancing_policy(Some(connection.token_range_routing(
+                    &spec.keyspace,
+                    &spec.table,
+                    *end,
+                )));
+                Cow::Owned(routed)
+            }
+            _ => Cow::Borrowed(&prepared),
+        };
         let mut values = key;
         if let Some(left) = remaining {
             values.push(CqlValue::Int(i32::try_from(left).unwrap_or(i32::MAX)));
@@ -418,7 +434,7 @@ async fn run_scan(
         loop {
             let started = Instant::now();
             let (result, next) = session
-                .execute_single_page(&prepared, &values, paging)
+                .execute_single_page(&statement, &values, paging)
                 .await
                 .map_err(|e| Error::request(&table, &e))?;
             metrics.remote_time.add_elapsed(started);

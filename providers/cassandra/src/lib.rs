@@ -34,6 +34,7 @@ mod exec;
 pub mod lookup;
 mod provider;
 pub mod pushdown;
+mod routing;
 mod session_options;
 mod sink;
 pub mod token;
