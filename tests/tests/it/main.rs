@@ -6,4 +6,5 @@ mod cassandra;
 mod demo;
 mod pg_wire;
 mod slt;
+mod types;
 mod writes;
