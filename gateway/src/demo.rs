@@ -133,8 +133,13 @@ pub async fn load(
 /// The views each campaign has on `day_index` (0 = 2024-09-01), computed
 /// from the same formulas; for checking answers.
 pub fn views_of(events: u64, campaign: i64, day_index: i64) -> i64 {
-    (0..i64::try_from(events).unwrap_or(i64::MAX))
-        .filter(|v| v % CAMPAIGNS == campaign && (v / CAMPAIGNS) % DAYS == day_index)
+    // Row v is campaign v % CAMPAIGNS on day (v / CAMPAIGNS) % DAYS, so the
+    // rows of one (campaign, day) are CAMPAIGNS * (day_index + DAYS * j) +
+    // campaign for j = 0, 1, ...
+    let events = i64::try_from(events).unwrap_or(i64::MAX);
+    (0..)
+        .map(|j| CAMPAIGNS * (day_index + DAYS * j) + campaign)
+        .take_while(|v| *v < events)
         .map(|v| 1 + (v * 7) % 10)
         .sum()
 }

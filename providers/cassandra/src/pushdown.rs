@@ -155,8 +155,9 @@ pub fn classify_filters(
     filters: &[&Expr],
     layout: &KeyLayout<'_>,
 ) -> Vec<TableProviderFilterPushDown> {
+    let allowed = allowed_key_values(filters.iter().copied(), layout);
     let (used, hints): (Vec<usize>, Vec<usize>) =
-        match plan_partition_keys(filters.iter().copied(), layout) {
+        match plan_partition_keys(filters.iter().copied(), layout, &allowed) {
             Some((_, used)) => (used, Vec::new()),
             None => (
                 filters
@@ -168,7 +169,7 @@ pub fn classify_filters(
                 // Restrictions on part of the partition key cannot be
                 // applied alone, but a join may supply the rest of the key
                 // (see `lookup`); they reach the scan as hints.
-                allowed_key_values(filters.iter().copied(), layout)
+                allowed
                     .into_values()
                     .flat_map(|(_, positions)| positions)
                     .collect(),
@@ -251,7 +252,8 @@ pub fn partition_keys(filters: &[Expr], layout: &KeyLayout<'_>) -> Option<Partit
 /// The partitions `filters` restrict the scan to and the clustering slice
 /// read in each, if they pin down the whole partition key.
 pub fn key_plan(filters: &[Expr], layout: &KeyLayout<'_>) -> Option<KeyPlan> {
-    plan_partition_keys(filters.iter(), layout).map(|(plan, _)| plan)
+    let allowed = allowed_key_values(filters.iter(), layout);
+    plan_partition_keys(filters.iter(), layout, &allowed).map(|(plan, _)| plan)
 }
 
 /// For each partition-key column, the values `filters` allow and the
@@ -360,23 +362,23 @@ fn enumerate_range(
 
 /// The key plan and the positions of the filters it consumed.
 fn plan_partition_keys<'a>(
-    filters: impl Iterator<Item = &'a Expr> + Clone,
+    filters: impl Iterator<Item = &'a Expr>,
     layout: &KeyLayout<'_>,
+    allowed: &HashMap<String, (Vec<CqlValue>, Vec<usize>)>,
 ) -> Option<(KeyPlan, Vec<usize>)> {
     if layout.partition_key.is_empty() {
         return None;
     }
-    let allowed = allowed_key_values(filters.clone(), layout);
-    let columns: Vec<&[CqlValue]> = layout
+    let restrictions: Vec<&(Vec<CqlValue>, Vec<usize>)> = layout
         .partition_key
         .iter()
-        .map(|k| allowed.get(k).map(|(values, _)| values.as_slice()))
+        .map(|k| allowed.get(k))
         .collect::<Option<_>>()?;
+    let columns: Vec<&[CqlValue]> = restrictions.iter().map(|(v, _)| v.as_slice()).collect();
     let keys = cross_product(&columns, layout.max_reads)?;
-    let mut used: Vec<usize> = layout
-        .partition_key
+    let mut used: Vec<usize> = restrictions
         .iter()
-        .flat_map(|k| allowed[k].1.iter().copied())
+        .flat_map(|(_, positions)| positions.iter().copied())
         .collect();
     let slice = plan_clustering_slice(filters, layout.columns, &mut used);
     Some((KeyPlan { keys, slice }, used))
