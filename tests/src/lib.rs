@@ -10,6 +10,7 @@
 //! - every test works in a keyspace or topic of its own ([`unique_name`]).
 
 pub mod gateway;
+pub mod pg_types;
 pub mod services;
 pub mod slt;
 

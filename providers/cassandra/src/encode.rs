@@ -285,6 +285,7 @@ fn native_values(
                 .iter()
                 .map(|v| {
                     v.map(|unscaled| {
+                        let (unscaled, scale) = without_trailing_zeros(unscaled, scale);
                         CqlValue::Decimal(CqlDecimal::from_signed_be_bytes_slice_and_exponent(
                             &minimal_be_bytes(unscaled),
                             scale,
@@ -329,6 +330,20 @@ fn strings(
 
 /// Two's-complement big-endian bytes of `n`, without redundant sign bytes,
 /// as CQL's varint and decimal encodings expect.
+/// The same number with the fewest fractional digits. Arrow decimals have
+/// one scale per column, so `0.5` read into a scale-10 column is
+/// `0.5000000000`; Cassandra keeps a scale per value, and gets `0.5` back.
+fn without_trailing_zeros(mut unscaled: i128, mut scale: i32) -> (i128, i32) {
+    if unscaled == 0 {
+        return (0, 0);
+    }
+    while scale > 0 && unscaled % 10 == 0 {
+        unscaled /= 10;
+        scale -= 1;
+    }
+    (unscaled, scale)
+}
+
 fn minimal_be_bytes(n: i128) -> Vec<u8> {
     let bytes = n.to_be_bytes();
     let mut start = 0;
@@ -411,8 +426,16 @@ mod tests {
     }
 
     #[test]
+    fn decimals_drop_only_trailing_zeros() {
+        assert_eq!(without_trailing_zeros(5_000_000_000, 10), (5, 1));
+        assert_eq!(without_trailing_zeros(-1_200, 2), (-12, 0));
+        assert_eq!(without_trailing_zeros(1_200, 0), (1_200, 0));
+        assert_eq!(without_trailing_zeros(0, 10), (0, 0));
+    }
+
+    #[test]
     fn decimals_keep_their_digits() {
-        let decimals = Decimal128Array::from(vec![Some(-12_345_678_901_234_567_890i128)])
+        let decimals = Decimal128Array::from(vec![Some(-12_345_678_901_234_567_891i128)])
             .with_precision_and_scale(38, 10)
             .unwrap();
         let decimal = ColumnType::Native(NativeType::Decimal);
@@ -428,7 +451,7 @@ mod tests {
                 full[16 - bytes.len()..].copy_from_slice(bytes);
                 full
             }),
-            -12_345_678_901_234_567_890i128
+            -12_345_678_901_234_567_891i128
         );
     }
 

@@ -128,7 +128,7 @@ fn native_type(native: &NativeType, opts: TypeOptions) -> Result<DataType> {
 
 fn map_type(key: &ColumnType<'_>, value: &ColumnType<'_>, opts: TypeOptions) -> Result<DataType> {
     let entries = Fields::from(vec![
-        Field::new("key", arrow_type(key, opts)?, false),
+        field_with_metadata("key", key, opts)?.with_nullable(false),
         field_with_metadata("value", value, opts)?,
     ]);
     Ok(DataType::Map(

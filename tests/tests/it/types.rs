@@ -3,7 +3,9 @@
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Decimal128Type, Int64Type};
 use smackql_tests::gateway::KeyspaceFixture;
+use smackql_tests::pg_types::{ExactNumeric, JsonOrText, Uuid16};
 use smackql_tests::services::{cql, cql_row};
+use tokio_postgres::types::Type;
 
 /// Columns of every CQL type but counter, with one value each in CQL.
 const COLUMNS: &[(&str, &str, &str)] = &[
@@ -41,6 +43,16 @@ const COLUMNS: &[(&str, &str, &str)] = &[
     ("c_udt", "frozen<point>", "{x: 1.5, y: -2.5}"),
     ("c_vector", "vector<float, 3>", "[0.5, 1.5, 2.5]"),
     ("c_nested", "frozen<list<list<int>>>", "[[1], [2, 3]]"),
+    (
+        "c_uuids",
+        "set<uuid>",
+        "{123e4567-e89b-12d3-a456-426614174000, 50554d6e-29bb-11e5-b345-feff819cdc9f}",
+    ),
+    (
+        "c_costs",
+        "map<uuid, decimal>",
+        "{123e4567-e89b-12d3-a456-426614174000: 0.5}",
+    ),
 ];
 
 #[tokio::test]
@@ -87,7 +99,8 @@ async fn every_type_reads_exactly_and_writes_back_unchanged() {
         .collect()
         .await
         .unwrap();
-    let row = &batches[0];
+    let batch = &batches[0];
+    let row = batch;
     assert_eq!(row.num_rows(), 1);
     let decimal = column(row, "c_decimal").as_primitive::<Decimal128Type>();
     assert_eq!(
@@ -120,25 +133,28 @@ async fn every_type_reads_exactly_and_writes_back_unchanged() {
         DataType::Map(..)
     ));
 
-    // Over the wire, in Postgres text form.
+    // Over the wire, in Postgres text form (simple protocol) ...
+    let wire_columns = "c_ascii, c_decimal, c_varint, c_smallint, c_inet, c_text, c_date, \
+                        c_time, c_bigint, c_uuid, c_uuids, c_map, c_costs";
     let text = f
         .client
         .simple_query(&format!(
-            "SELECT c_ascii, c_decimal - 12345678900000000000, \
-             c_smallint, c_inet, c_text, c_date, c_time, c_bigint \
-             FROM \"{ks}\".source WHERE id = 1"
+            "SELECT {wire_columns} FROM \"{ks}\".source WHERE id = 1"
         ))
         .await
         .unwrap();
     let tokio_postgres::SimpleQueryMessage::Row(wire) = &text[1] else {
         panic!("no row: {text:?}")
     };
-    let got: Vec<&str> = (0..8).map(|i| wire.get(i).unwrap_or("NULL")).collect();
+    let got: Vec<&str> = (0..wire.len())
+        .map(|i| wire.get(i).unwrap_or("NULL"))
+        .collect();
     assert_eq!(
         got,
         vec![
             "plain ascii",
-            "1234567890.1234567891",
+            "12345678901234567890.1234567891",
+            "-123456789012345678901234567890123456",
             "-32768",
             "2001:db8::1",
             "it's; -- ünïcödé",
@@ -146,19 +162,73 @@ async fn every_type_reads_exactly_and_writes_back_unchanged() {
             // PostgreSQL's time has microseconds.
             "13:14:15.123456",
             "-9223372036854775808",
+            "123e4567-e89b-12d3-a456-426614174000",
+            // In Cassandra's set order.
+            "{50554d6e-29bb-11e5-b345-feff819cdc9f,123e4567-e89b-12d3-a456-426614174000}",
+            r#"{"x":1,"y":2}"#,
+            r#"{"123e4567-e89b-12d3-a456-426614174000":0.5000000000}"#,
         ]
     );
 
-    // The wire encoding holds up to 28 significant digits; more is an
-    // error (22003), never a rounded number.
-    let too_long = f
+    // ... and in binary form (extended protocol), typed as Postgres types.
+    let statement = f
         .client
-        .simple_query(&format!(
-            "SELECT c_varint FROM \"{ks}\".source WHERE id = 1"
+        .prepare(&format!(
+            "SELECT {wire_columns} FROM \"{ks}\".source WHERE id = $1"
         ))
         .await
-        .unwrap_err();
-    assert_eq!(smackql_tests::gateway::sqlstate(&too_long), "22003");
+        .unwrap();
+    let types: Vec<&Type> = statement.columns().iter().map(|c| c.type_()).collect();
+    assert_eq!(
+        types,
+        vec![
+            &Type::TEXT,
+            &Type::NUMERIC,
+            &Type::NUMERIC,
+            &Type::INT2,
+            &Type::INET,
+            &Type::TEXT,
+            &Type::DATE,
+            &Type::TIME,
+            &Type::INT8,
+            &Type::UUID,
+            &Type::UUID_ARRAY,
+            &Type::JSON,
+            &Type::JSON,
+        ]
+    );
+    let rows = f.client.query(&statement, &[&1i32]).await.unwrap();
+    let row = &rows[0];
+    assert_eq!(
+        row.get::<_, ExactNumeric>(1).0,
+        "12345678901234567890.1234567891"
+    );
+    assert_eq!(
+        row.get::<_, ExactNumeric>(2).0,
+        "-123456789012345678901234567890123456"
+    );
+    assert_eq!(
+        row.get::<_, std::net::IpAddr>(4),
+        "2001:db8::1".parse::<std::net::IpAddr>().unwrap()
+    );
+    let uuid: [u8; 16] = row.get::<_, Uuid16>(9).0;
+    assert_eq!(
+        &uuid,
+        column(batch, "c_uuid").as_fixed_size_binary().value(0)
+    );
+    assert_eq!(row.get::<_, Vec<Uuid16>>(10).len(), 2);
+    assert_eq!(
+        row.get::<_, serde_json::Value>(11),
+        serde_json::json!({"x": 1, "y": 2})
+    );
+    // Nulls stay nulls in every encoding.
+    let rows = f.client.query(&statement, &[&2i32]).await.unwrap();
+    for i in [1, 2, 4, 9, 10, 11, 12] {
+        assert!(
+            rows[0].get::<_, Option<JsonOrText>>(i).is_none(),
+            "column {i}"
+        );
+    }
 
     // Written back through smackql, Cassandra holds the same values: its
     // own JSON rendering of both rows is identical.

@@ -6,7 +6,9 @@
 //! - each connection gets its own `SessionContext`, so `SET` stays local;
 //! - a cancel request stops the running query even after its rows started
 //!   streaming (datafusion-postgres only races the planning step);
-//! - `SHOW server_version` agrees with the start-up parameter and `version()`.
+//! - `SHOW server_version` agrees with the start-up parameter and `version()`;
+//! - query results are encoded by [`super::encoding`], so UUIDs, exact
+//!   decimals, addresses and maps reach clients in their Postgres types.
 
 use std::collections::HashMap;
 use std::fmt::Debug;
@@ -14,33 +16,39 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{DFSchema, ParamValues};
 use datafusion::logical_expr::{EmptyRelation, LogicalPlan};
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{DataFrame, SessionContext};
 use datafusion::sql::sqlparser::ast::Statement;
+use datafusion_postgres::arrow_pg::datatypes::df::deserialize_parameters_with_server_types;
 use datafusion_postgres::hooks::cursor::CursorStatementHook;
 use datafusion_postgres::hooks::set_show::SetShowHook;
 use datafusion_postgres::hooks::transactions::TransactionStatementHook;
 use datafusion_postgres::hooks::HookClient;
 use datafusion_postgres::pgwire::api::auth::StartupHandler;
 use datafusion_postgres::pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
+use datafusion_postgres::pgwire::api::portal::Format;
 use datafusion_postgres::pgwire::api::portal::Portal;
 use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use datafusion_postgres::pgwire::api::results::{
     DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, SendableRowStream, Tag,
 };
+use datafusion_postgres::pgwire::api::stmt::QueryParser;
 use datafusion_postgres::pgwire::api::store::PortalStore;
 use datafusion_postgres::pgwire::api::{
     ClientInfo, ClientPortalStore, ConnectionManager, ErrorHandler, PgWireServerHandlers, Type,
 };
-use datafusion_postgres::pgwire::error::{PgWireError, PgWireResult};
+use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::cancel::CancelRequest;
 use datafusion_postgres::pgwire::messages::PgWireBackendMessage;
-use datafusion_postgres::{DfSessionService, QueryHook};
+use datafusion_postgres::pgwire::types::format::FormatOptions;
+use datafusion_postgres::{DfSessionService, Parser, QueryHook};
 use futures::{Sink, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use super::auth::Startup;
+use super::encoding;
 use super::errors::ErrorMapper;
 use crate::ddl::CassandraDdl;
 use crate::session::server_version;
@@ -148,11 +156,16 @@ impl ConnectionHandlers {
             Arc::new(CursorStatementHook),
             Arc::new(SetShowHook),
             Arc::new(TransactionStatementHook),
+            // Last: every other query.
+            Arc::new(SelectHook),
         ];
-        let inner = DfSessionService::new_with_hooks(Arc::new(session), hooks);
+        let session = Arc::new(session);
+        let inner = DfSessionService::new_with_hooks(session.clone(), hooks);
         Self {
             queries: Arc::new(QueryService {
+                parser: Arc::new(WireParser(inner.query_parser())),
                 inner,
+                session,
                 cancel: Arc::new(QueryCancel::default()),
                 registry,
                 key: Mutex::new(None),
@@ -188,6 +201,8 @@ impl PgWireServerHandlers for ConnectionHandlers {
 /// datafusion-postgres's service, with cancellable result streams.
 pub(crate) struct QueryService {
     inner: DfSessionService,
+    parser: Arc<WireParser>,
+    session: Arc<SessionContext>,
     cancel: Arc<QueryCancel>,
     registry: Arc<CancelRegistry>,
     key: Mutex<Option<(i32, Bytes)>>,
@@ -282,10 +297,10 @@ impl SimpleQueryHandler for QueryService {
 #[async_trait]
 impl ExtendedQueryHandler for QueryService {
     type Statement = <DfSessionService as ExtendedQueryHandler>::Statement;
-    type QueryParser = <DfSessionService as ExtendedQueryHandler>::QueryParser;
+    type QueryParser = WireParser;
 
     fn query_parser(&self) -> Arc<Self::QueryParser> {
-        self.inner.query_parser()
+        self.parser.clone()
     }
 
     async fn do_query<C>(
@@ -301,17 +316,184 @@ impl ExtendedQueryHandler for QueryService {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let token = self.begin(client);
-        let response = until_cancelled(
-            &token,
-            <DfSessionService as ExtendedQueryHandler>::do_query(
-                &self.inner,
-                client,
-                portal,
-                max_rows,
-            ),
-        )
-        .await?;
+        let response = match &portal.statement.statement {
+            (_, Some((Statement::Query(_), plan)))
+                if encoding::needs_own_encoding(plan.schema().as_arrow()) =>
+            {
+                until_cancelled(&token, self.query_with_parameters(client, portal, plan)).await?
+            }
+            _ => {
+                until_cancelled(
+                    &token,
+                    <DfSessionService as ExtendedQueryHandler>::do_query(
+                        &self.inner,
+                        client,
+                        portal,
+                        max_rows,
+                    ),
+                )
+                .await?
+            }
+        };
         Ok(with_cancel(response, &token))
+    }
+}
+
+impl QueryService {
+    /// Binds the portal's parameters into `plan` and runs it, for results
+    /// that arrow-pg cannot encode in their Postgres types.
+    async fn query_with_parameters<C: ClientInfo>(
+        &self,
+        client: &C,
+        portal: &Portal<<Self as ExtendedQueryHandler>::Statement>,
+        plan: &LogicalPlan,
+    ) -> PgWireResult<Response> {
+        let api = |e: datafusion::error::DataFusionError| PgWireError::ApiError(Box::new(e));
+        let wire_types = self
+            .parser
+            .get_parameter_types(&portal.statement.statement)?;
+        let mut inferred: Vec<_> = plan
+            .get_parameter_types()
+            .map_err(api)?
+            .into_iter()
+            .collect();
+        inferred.sort_by_key(|(id, _)| {
+            id.trim_start_matches('$')
+                .parse::<u32>()
+                .unwrap_or(u32::MAX)
+        });
+        let inferred: Vec<Option<&DataType>> = inferred.iter().map(|(_, t)| t.as_ref()).collect();
+        let wire_types: Vec<Option<&Type>> = wire_types.iter().map(Some).collect();
+        let params = deserialize_parameters_with_server_types(portal, &inferred, &wire_types)?;
+        let plan = plan
+            .clone()
+            .replace_params_with_values(&params)
+            .map_err(api)?;
+        let df = with_statement_timeout(client, self.session.execute_logical_plan(plan)).await?;
+        let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
+        let response =
+            encoding::encode_dataframe(df, &portal.result_column_format, Some(options)).await?;
+        Ok(Response::Query(response))
+    }
+}
+
+/// Runs `planning` within the client's `statement_timeout`, if one is set.
+async fn with_statement_timeout<C: ClientInfo + ?Sized>(
+    client: &C,
+    planning: impl std::future::Future<Output = datafusion::error::Result<DataFrame>>,
+) -> PgWireResult<DataFrame> {
+    let timeout = client
+        .metadata()
+        .get(STATEMENT_TIMEOUT_METADATA)
+        .and_then(|ms| ms.parse::<u64>().ok())
+        .filter(|&ms| ms > 0)
+        .map(std::time::Duration::from_millis);
+    let planned = match timeout {
+        Some(timeout) => tokio::time::timeout(timeout, planning).await.map_err(|_| {
+            PgWireError::UserError(Box::new(ErrorInfo::new(
+                "ERROR".into(),
+                "57014".into(),
+                "canceling statement due to statement timeout".into(),
+            )))
+        })?,
+        None => planning.await,
+    };
+    planned.map_err(|e| PgWireError::ApiError(Box::new(e)))
+}
+
+/// The client metadata key where datafusion-postgres keeps `SET
+/// statement_timeout`, in milliseconds.
+const STATEMENT_TIMEOUT_METADATA: &str = "statement_timeout_ms";
+
+/// datafusion-postgres's parser, describing results in the Postgres types
+/// that [`encoding`] sends.
+pub(crate) struct WireParser(Arc<Parser>);
+
+#[async_trait]
+impl QueryParser for WireParser {
+    type Statement = <Parser as QueryParser>::Statement;
+
+    async fn parse_sql<C>(
+        &self,
+        client: &C,
+        sql: &str,
+        types: &[Option<Type>],
+    ) -> PgWireResult<Option<Self::Statement>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        self.0.parse_sql(client, sql, types).await
+    }
+
+    fn get_parameter_types(&self, statement: &Self::Statement) -> PgWireResult<Vec<Type>> {
+        self.0.get_parameter_types(statement)
+    }
+
+    fn get_result_schema(
+        &self,
+        statement: &Self::Statement,
+        format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        match statement {
+            (_, Some((_, plan))) if !matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Dml(_)) => {
+                encoding::pg_fields(
+                    plan.schema().as_arrow(),
+                    format.unwrap_or(&Format::UnifiedText),
+                    None,
+                )
+            }
+            _ => self.0.get_result_schema(statement, format),
+        }
+    }
+}
+
+/// Runs queries in the simple protocol, encoding their results with
+/// [`encoding`].
+#[derive(Debug)]
+struct SelectHook;
+
+#[async_trait]
+impl QueryHook for SelectHook {
+    async fn handle_simple_query(
+        &self,
+        statement: &Statement,
+        session_context: &SessionContext,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        if !matches!(statement, Statement::Query(_)) {
+            return None;
+        }
+        let statement = datafusion::sql::parser::Statement::Statement(Box::new(statement.clone()));
+        let planning = async {
+            let plan = session_context.state().statement_to_plan(statement).await?;
+            session_context.execute_logical_plan(plan).await
+        };
+        let response = async {
+            let df = with_statement_timeout(&*client, planning).await?;
+            let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
+            encoding::encode_dataframe(df, &Format::UnifiedText, Some(options)).await
+        };
+        Some(response.await.map(Response::Query))
+    }
+
+    async fn handle_extended_parse_query(
+        &self,
+        _statement: &Statement,
+        _session_context: &SessionContext,
+        _client: &(dyn ClientInfo + Send + Sync),
+    ) -> Option<PgWireResult<LogicalPlan>> {
+        None
+    }
+
+    async fn handle_extended_query(
+        &self,
+        _statement: &Statement,
+        _logical_plan: &LogicalPlan,
+        _params: &ParamValues,
+        _session_context: &SessionContext,
+        _client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        None
     }
 }
 

@@ -7,6 +7,7 @@
 //! closes them.
 
 mod auth;
+mod encoding;
 pub mod errors;
 mod handlers;
 pub mod tls;
