@@ -221,3 +221,33 @@ pub fn db_message(err: &tokio_postgres::Error) -> String {
 pub fn slt_path(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("slt").join(name)
 }
+
+/// The plan text of `EXPLAIN sql`, over the wire.
+pub async fn explain(client: &Client, sql: &str) -> String {
+    client
+        .simple_query(&format!("explain {sql}"))
+        .await
+        .unwrap_or_else(|err| panic!("explain {sql}: {err}"))
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => r.get(1).map(str::to_string),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The rows of `sql`, each turned into a value by `row`.
+pub async fn query_rows<T>(
+    client: &Client,
+    sql: &str,
+    row: impl Fn(&tokio_postgres::Row) -> T,
+) -> Vec<T> {
+    client
+        .query(sql, &[])
+        .await
+        .unwrap_or_else(|err| panic!("{sql}: {err}"))
+        .iter()
+        .map(row)
+        .collect()
+}

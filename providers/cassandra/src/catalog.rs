@@ -83,7 +83,7 @@ pub struct KeyspaceSchemaProvider {
 }
 
 impl KeyspaceSchemaProvider {
-    fn lookup(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+    async fn lookup(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         let Some(state) = self.connection.cluster_state() else {
             return Ok(None);
         };
@@ -93,8 +93,14 @@ impl KeyspaceSchemaProvider {
         else {
             return Ok(None);
         };
-        let provider =
-            CassandraTableProvider::try_new(self.connection.clone(), &self.keyspace, name, table)?;
+        let indexed = self.connection.indexes(&self.keyspace, name).await?;
+        let provider = CassandraTableProvider::try_new(
+            self.connection.clone(),
+            &self.keyspace,
+            name,
+            table,
+            indexed,
+        )?;
         Ok(Some(Arc::new(provider)))
     }
 }
@@ -117,12 +123,12 @@ impl SchemaProvider for KeyspaceSchemaProvider {
         // Connects first if needed, so an unreachable cluster is an error
         // that says so, not a missing table.
         self.connection.session().await?;
-        if let Some(found) = self.lookup(name)? {
+        if let Some(found) = self.lookup(name).await? {
             return Ok(Some(found));
         }
         // Unknown as of the last read: the table may be new.
         self.connection.refresh_schema().await?;
-        self.lookup(name)
+        self.lookup(name).await
     }
 
     fn table_exist(&self, name: &str) -> bool {

@@ -17,6 +17,7 @@ use tracing::{info, warn};
 
 use crate::config::CassandraOptions;
 use crate::error::{Error, Result};
+use crate::indexes::{IndexCache, IndexedColumn};
 use crate::routing::TokenRangeRouting;
 
 /// The cluster connection every Cassandra table shares.
@@ -27,9 +28,10 @@ pub struct CassandraConnection {
     /// Serialises connection attempts, so a burst of queries against a down
     /// cluster makes one attempt, not one each.
     connecting: tokio::sync::Mutex<()>,
-    prepared: Mutex<HashMap<String, PreparedStatement>>,
+    prepared: Mutex<PreparedCache<PreparedStatement>>,
     /// The driver's default plan, which token-range routing falls back to.
     default_routing: Arc<DefaultPolicy>,
+    indexes: IndexCache,
 }
 
 impl CassandraConnection {
@@ -39,8 +41,9 @@ impl CassandraConnection {
             options,
             session: RwLock::new(None),
             connecting: tokio::sync::Mutex::new(()),
-            prepared: Mutex::new(HashMap::new()),
+            prepared: Mutex::new(PreparedCache::default()),
             default_routing: Arc::new(DefaultPolicy::default()),
+            indexes: IndexCache::default(),
         }
     }
 
@@ -123,7 +126,7 @@ impl CassandraConnection {
 
     /// A prepared statement for `cql`, prepared once per session.
     pub async fn prepare(&self, table: &str, cql: &str) -> Result<PreparedStatement> {
-        if let Some(found) = self.prepared.lock().ok().and_then(|m| m.get(cql).cloned()) {
+        if let Some(found) = self.prepared.lock().ok().and_then(|mut m| m.get(cql)) {
             return Ok(found);
         }
         let session = self.session().await?;
@@ -134,7 +137,7 @@ impl CassandraConnection {
         prepared.set_request_timeout(Some(self.options.request_timeout));
         prepared.set_page_size(self.options.page_size);
         if let Ok(mut cache) = self.prepared.lock() {
-            cache.insert(cql.to_string(), prepared.clone());
+            cache.insert(cql, prepared.clone());
         }
         Ok(prepared)
     }
@@ -154,6 +157,13 @@ impl CassandraConnection {
             warn!(error = %err, "no schema agreement after a schema change");
         }
         self.refresh_schema().await
+    }
+
+    /// The columns of `keyspace.table` with an SAI index that answers
+    /// predicates exactly (see [`crate::indexes`]).
+    pub async fn indexes(&self, keyspace: &str, table: &str) -> Result<Arc<[IndexedColumn]>> {
+        let session = self.session().await?;
+        self.indexes.get(&session, keyspace, table).await
     }
 
     /// Whether the cluster has `keyspace`, as last read.
@@ -181,5 +191,76 @@ impl CassandraConnection {
     }
 }
 
+/// The most prepared statements kept per connection. Query shapes, not
+/// values, make statements, so a working set is far smaller; the bound
+/// keeps ad-hoc shapes from growing memory without end.
+const MAX_PREPARED: usize = 1024;
+
+/// Prepared statements by CQL text; the least recently used goes first.
+#[derive(Debug)]
+struct PreparedCache<T> {
+    statements: HashMap<String, (T, u64)>,
+    clock: u64,
+    capacity: usize,
+}
+
+impl<T: Clone> Default for PreparedCache<T> {
+    fn default() -> Self {
+        Self {
+            statements: HashMap::new(),
+            clock: 0,
+            capacity: MAX_PREPARED,
+        }
+    }
+}
+
+impl<T: Clone> PreparedCache<T> {
+    fn get(&mut self, cql: &str) -> Option<T> {
+        self.clock += 1;
+        let clock = self.clock;
+        self.statements.get_mut(cql).map(|(statement, used)| {
+            *used = clock;
+            statement.clone()
+        })
+    }
+
+    fn insert(&mut self, cql: &str, statement: T) {
+        if self.statements.len() >= self.capacity && !self.statements.contains_key(cql) {
+            let oldest = self
+                .statements
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| k.clone());
+            if let Some(oldest) = oldest {
+                self.statements.remove(&oldest);
+            }
+        }
+        self.clock += 1;
+        self.statements
+            .insert(cql.to_string(), (statement, self.clock));
+    }
+}
+
 /// Shared handle to a [`CassandraConnection`].
 pub type SharedConnection = Arc<CassandraConnection>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prepared_cache_drops_the_least_recently_used() {
+        let mut cache = PreparedCache {
+            capacity: 2,
+            ..PreparedCache::default()
+        };
+        cache.insert("a", 1);
+        cache.insert("b", 2);
+        assert_eq!(cache.get("a"), Some(1));
+        cache.insert("c", 3);
+        assert_eq!(cache.get("b"), None, "b was used least recently");
+        assert_eq!(cache.get("a"), Some(1));
+        assert_eq!(cache.get("c"), Some(3));
+        assert_eq!(cache.statements.len(), 2);
+    }
+}

@@ -113,6 +113,15 @@ impl Error {
         }
     }
 
+    /// A response that does not have the shape asked for.
+    pub(crate) fn response(table: &str, err: &dyn std::fmt::Display) -> Self {
+        Error::Request {
+            table: table.to_string(),
+            class: ErrorClass::Internal,
+            reason: err.to_string(),
+        }
+    }
+
     /// A preparation error, classified from the driver's error.
     pub(crate) fn prepare(table: &str, err: &scylla::errors::PrepareError) -> Self {
         use scylla::errors::PrepareError;

@@ -40,7 +40,7 @@ use crate::cql;
 use crate::error::Error;
 use crate::lookup::LookupSpec;
 use crate::provider::ColumnMeta;
-use crate::pushdown::KeyPlan;
+use crate::pushdown::{IndexFilter, KeyPlan};
 use crate::session_options::RequestOptions;
 use crate::token::TokenRange;
 use crate::types::ColumnDecoder;
@@ -62,6 +62,8 @@ pub struct ScanSpec {
     pub partition_key: Vec<String>,
     /// What part of the table to read.
     pub target: ScanTarget,
+    /// Restrictions that SAI indexes answer, added to every query.
+    pub index: IndexFilter,
     /// Consistency level and timeout of each request.
     pub request: RequestOptions,
     /// At most this many rows, if set.
@@ -97,6 +99,7 @@ impl ScanSpec {
                     .map(|c| format!("{} = ?", cql::quote_identifier(c)))
                     .collect();
                 restrictions.extend(plan.slice.restrictions());
+                restrictions.extend(self.index.restrictions());
                 text.push_str(" WHERE ");
                 text.push_str(&restrictions.join(" AND "));
             }
@@ -108,6 +111,14 @@ impl ScanSpec {
                     .collect::<Vec<_>>()
                     .join(", ");
                 text.push_str(&format!(" WHERE token({key}) > ? AND token({key}) <= ?"));
+                for restriction in self.index.restrictions() {
+                    text.push_str(" AND ");
+                    text.push_str(&restriction);
+                }
+            }
+            ScanTarget::Table if !self.index.is_empty() => {
+                text.push_str(" WHERE ");
+                text.push_str(&self.index.restrictions().join(" AND "));
             }
             ScanTarget::Table => {}
         }
@@ -173,6 +184,7 @@ impl CassandraScanExec {
     /// The bound values of each query output partition `partition` runs to
     /// read `target`.
     fn queries_of(&self, target: &ScanTarget, partition: usize) -> Vec<Vec<CqlValue>> {
+        let index = self.spec.index.values();
         match target {
             ScanTarget::Partitions(plan) => {
                 let slice = plan.slice.values();
@@ -180,16 +192,21 @@ impl CassandraScanExec {
                     .iter()
                     .enumerate()
                     .filter(|(i, _)| i % self.streams == partition)
-                    .map(|(_, key)| key.iter().chain(&slice).cloned().collect())
+                    .map(|(_, key)| key.iter().chain(&slice).chain(&index).cloned().collect())
                     .collect()
             }
             ScanTarget::TokenRanges(ranges) => ranges
                 .iter()
                 .enumerate()
                 .filter(|(i, _)| i % self.streams == partition)
-                .map(|(_, r)| vec![CqlValue::BigInt(r.start), CqlValue::BigInt(r.end)])
+                .map(|(_, r)| {
+                    [CqlValue::BigInt(r.start), CqlValue::BigInt(r.end)]
+                        .into_iter()
+                        .chain(index.iter().cloned())
+                        .collect()
+                })
                 .collect(),
-            ScanTarget::Table => vec![Vec::new()],
+            ScanTarget::Table => vec![index],
         }
     }
 

@@ -31,6 +31,7 @@ pub mod ddl;
 pub mod encode;
 mod error;
 mod exec;
+pub mod indexes;
 pub mod lookup;
 mod provider;
 pub mod pushdown;

@@ -17,6 +17,7 @@ use scylla::cluster::metadata::{ColumnKind, ColumnType, Table};
 use crate::connection::SharedConnection;
 use crate::error::Error;
 use crate::exec::{CassandraScanExec, ScanSpec, ScanTarget};
+use crate::indexes::IndexedColumn;
 use crate::lookup::LookupSpec;
 use crate::pushdown::{self, KeyLayout};
 use crate::session_options::{CassandraSessionOptions, RequestOptions};
@@ -43,11 +44,14 @@ pub struct CassandraTableProvider {
     table: String,
     columns: Vec<ColumnMeta>,
     partition_key: Vec<String>,
+    /// Columns with an exact SAI index.
+    indexed: Arc<[IndexedColumn]>,
     schema: SchemaRef,
 }
 
 impl CassandraTableProvider {
-    /// The provider of `keyspace.table`, described by the driver's metadata.
+    /// The provider of `keyspace.table`, described by the driver's metadata
+    /// and the table's usable SAI indexes.
     ///
     /// Columns come in Cassandra's own order: partition key, clustering key,
     /// then the other columns by name.
@@ -56,6 +60,7 @@ impl CassandraTableProvider {
         keyspace: &str,
         table: &str,
         meta: &Table,
+        indexed: Arc<[IndexedColumn]>,
     ) -> Result<Self, Error> {
         let mut columns: Vec<ColumnMeta> = Vec::with_capacity(meta.columns.len());
         for name in meta.partition_key.iter().chain(&meta.clustering_key) {
@@ -90,6 +95,7 @@ impl CassandraTableProvider {
             table: table.to_string(),
             columns,
             partition_key: meta.partition_key.clone(),
+            indexed,
             schema: Arc::new(Schema::new(fields)),
         })
     }
@@ -105,6 +111,7 @@ impl CassandraTableProvider {
             columns: &self.columns,
             partition_key: &self.partition_key,
             max_reads: self.connection.options().max_partition_reads,
+            indexed: &self.indexed,
         }
     }
 
@@ -169,6 +176,7 @@ impl TableProvider for CassandraTableProvider {
         };
         let request = self.request_options(state)?;
         let splits = self.connection.options().scan_splits;
+        let index = pushdown::index_filter(filters, &self.key_layout());
         let target = match (
             pushdown::key_plan(filters, &self.key_layout()),
             pushdown::token_bounds(filters, &self.partition_key),
@@ -177,9 +185,10 @@ impl TableProvider for CassandraTableProvider {
             // token() bounds that admit no token read nothing at all.
             (None, Some(bounds)) if bounds.is_empty() => ScanTarget::Partitions(Box::default()),
             (None, Some(bounds)) => ScanTarget::TokenRanges(bounds.split(splits)),
-            (None, None) if limit.is_none() => ScanTarget::TokenRanges(split_ring(splits)),
-            // A small LIMIT is served faster by one paged query that stops early.
-            (None, None) => ScanTarget::Table,
+            // An index query finds its rows in one request; so does a
+            // small LIMIT, which stops early.
+            (None, None) if !index.is_empty() || limit.is_some() => ScanTarget::Table,
+            (None, None) => ScanTarget::TokenRanges(split_ring(splits)),
         };
         let spec = ScanSpec {
             keyspace: self.keyspace.clone(),
@@ -190,13 +199,17 @@ impl TableProvider for CassandraTableProvider {
             partition_key: self.partition_key.clone(),
             schema: Arc::new(self.schema.project(&indices)?),
             target,
+            index,
             request,
             limit,
         };
-        // A scan of token ranges may become partition reads when a join
-        // supplies the key columns its filters leave open.
+        // A scan of token ranges, or an index query, may become partition
+        // reads when a join supplies the key columns its filters leave open.
         let lookup = match &spec.target {
             ScanTarget::TokenRanges(_) => {
+                LookupSpec::plan(filters, &self.key_layout(), &spec.schema)
+            }
+            ScanTarget::Table if !spec.index.is_empty() => {
                 LookupSpec::plan(filters, &self.key_layout(), &spec.schema)
             }
             ScanTarget::Partitions(_) | ScanTarget::Table => None,

@@ -17,6 +17,8 @@
 //!   it, as CQL restrictions of each partition read.
 //! - comparisons of `token(pk...)` with a constant, which narrow the token
 //!   ranges a full scan reads.
+//! - `=` and ranges on columns with an SAI index that answers them exactly
+//!   (see [`crate::indexes`]), added to whatever else the scan reads.
 //!
 //! Clustering restrictions without the full partition key would need
 //! `ALLOW FILTERING`, which smackql never adds on its own; DataFusion
@@ -32,6 +34,7 @@ use scylla::cluster::metadata::{ColumnKind, ColumnType, NativeType};
 use scylla::value::{CqlDate, CqlTimestamp, CqlValue};
 
 use crate::cql::quote_identifier;
+use crate::indexes::IndexedColumn;
 use crate::provider::ColumnMeta;
 use crate::token::TokenRange;
 
@@ -48,6 +51,8 @@ pub struct KeyLayout<'a> {
     pub partition_key: &'a [String],
     /// The most partitions one scan reads by key.
     pub max_reads: usize,
+    /// Columns with an SAI index that answers predicates exactly.
+    pub indexed: &'a [IndexedColumn],
 }
 
 impl<'a> KeyLayout<'a> {
@@ -57,6 +62,7 @@ impl<'a> KeyLayout<'a> {
             columns,
             partition_key,
             max_reads: DEFAULT_MAX_PARTITION_READS,
+            indexed: &[],
         }
     }
 
@@ -76,12 +82,12 @@ pub struct ClusteringSlice {
     /// `column = value`, in clustering-key order.
     pub equal: Vec<(String, CqlValue)>,
     /// A range on the next clustering column.
-    pub range: Option<ClusteringRange>,
+    pub range: Option<ColumnRange>,
 }
 
 /// A range on one clustering column; at least one side is set.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ClusteringRange {
+pub struct ColumnRange {
     /// The clustering column.
     pub column: String,
     /// `column > value` or `column >= value`.
@@ -90,7 +96,7 @@ pub struct ClusteringRange {
     pub upper: Option<RangeBound>,
 }
 
-/// One side of a [`ClusteringRange`].
+/// One side of a [`ColumnRange`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct RangeBound {
     /// The bound value.
@@ -107,33 +113,87 @@ impl ClusteringSlice {
 
     /// The CQL restrictions, each with a `?` for its value.
     pub fn restrictions(&self) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .equal
-            .iter()
-            .map(|(c, _)| format!("{} = ?", quote_identifier(c)))
-            .collect();
-        if let Some(range) = &self.range {
-            let column = quote_identifier(&range.column);
-            if let Some(lower) = &range.lower {
-                let op = if lower.inclusive { ">=" } else { ">" };
-                out.push(format!("{column} {op} ?"));
-            }
-            if let Some(upper) = &range.upper {
-                let op = if upper.inclusive { "<=" } else { "<" };
-                out.push(format!("{column} {op} ?"));
-            }
-        }
-        out
+        restrictions_of(&self.equal, self.range.iter())
     }
 
     /// The values bound to [`ClusteringSlice::restrictions`], in order.
     pub fn values(&self) -> Vec<CqlValue> {
-        let mut out: Vec<CqlValue> = self.equal.iter().map(|(_, v)| v.clone()).collect();
-        if let Some(range) = &self.range {
-            out.extend(range.lower.iter().map(|b| b.value.clone()));
-            out.extend(range.upper.iter().map(|b| b.value.clone()));
+        values_of(&self.equal, self.range.iter())
+    }
+}
+
+/// `column = ?` for each equality, then each range's bounds.
+fn restrictions_of<'a>(
+    equal: &[(String, CqlValue)],
+    ranges: impl Iterator<Item = &'a ColumnRange>,
+) -> Vec<String> {
+    let mut out: Vec<String> = equal
+        .iter()
+        .map(|(c, _)| format!("{} = ?", quote_identifier(c)))
+        .collect();
+    for range in ranges {
+        range.restrictions(&mut out);
+    }
+    out
+}
+
+/// The values bound to [`restrictions_of`], in order.
+fn values_of<'a>(
+    equal: &[(String, CqlValue)],
+    ranges: impl Iterator<Item = &'a ColumnRange>,
+) -> Vec<CqlValue> {
+    let mut out: Vec<CqlValue> = equal.iter().map(|(_, v)| v.clone()).collect();
+    for range in ranges {
+        range.values(&mut out);
+    }
+    out
+}
+
+impl ColumnRange {
+    /// Appends the CQL restrictions, each with a `?` for its value.
+    fn restrictions(&self, out: &mut Vec<String>) {
+        let column = quote_identifier(&self.column);
+        if let Some(lower) = &self.lower {
+            let op = if lower.inclusive { ">=" } else { ">" };
+            out.push(format!("{column} {op} ?"));
         }
-        out
+        if let Some(upper) = &self.upper {
+            let op = if upper.inclusive { "<=" } else { "<" };
+            out.push(format!("{column} {op} ?"));
+        }
+    }
+
+    /// Appends the values bound to [`ColumnRange::restrictions`].
+    fn values(&self, out: &mut Vec<CqlValue>) {
+        out.extend(self.lower.iter().map(|b| b.value.clone()));
+        out.extend(self.upper.iter().map(|b| b.value.clone()));
+    }
+}
+
+/// Restrictions on columns with an exact SAI index, added to whatever else
+/// the scan reads.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IndexFilter {
+    /// `column = value`.
+    pub equal: Vec<(String, CqlValue)>,
+    /// Ranges, at most one per column.
+    pub ranges: Vec<ColumnRange>,
+}
+
+impl IndexFilter {
+    /// Whether the filter restricts nothing.
+    pub fn is_empty(&self) -> bool {
+        self.equal.is_empty() && self.ranges.is_empty()
+    }
+
+    /// The CQL restrictions, each with a `?` for its value.
+    pub fn restrictions(&self) -> Vec<String> {
+        restrictions_of(&self.equal, self.ranges.iter())
+    }
+
+    /// The values bound to [`IndexFilter::restrictions`], in order.
+    pub fn values(&self) -> Vec<CqlValue> {
+        values_of(&self.equal, self.ranges.iter())
     }
 }
 
@@ -156,25 +216,27 @@ pub fn classify_filters(
     layout: &KeyLayout<'_>,
 ) -> Vec<TableProviderFilterPushDown> {
     let allowed = allowed_key_values(filters.iter().copied(), layout);
-    let (used, hints): (Vec<usize>, Vec<usize>) =
-        match plan_partition_keys(filters.iter().copied(), layout, &allowed) {
-            Some((_, used)) => (used, Vec::new()),
-            None => (
-                filters
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, f)| token_restriction(f, layout.partition_key).is_some())
-                    .map(|(i, _)| i)
-                    .collect(),
-                // Restrictions on part of the partition key cannot be
-                // applied alone, but a join may supply the rest of the key
-                // (see `lookup`); they reach the scan as hints.
-                allowed
-                    .into_values()
-                    .flat_map(|(_, positions)| positions)
-                    .collect(),
-            ),
-        };
+    let key_plan = plan_partition_keys(filters.iter().copied(), layout, &allowed);
+    let has_key = key_plan.is_some();
+    let (mut used, hints): (Vec<usize>, Vec<usize>) = match key_plan {
+        Some((_, used)) => (used, Vec::new()),
+        None => (
+            filters
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| token_restriction(f, layout.partition_key).is_some())
+                .map(|(i, _)| i)
+                .collect(),
+            // Restrictions on part of the partition key cannot be
+            // applied alone, but a join may supply the rest of the key
+            // (see `lookup`); they reach the scan as hints.
+            allowed
+                .into_values()
+                .flat_map(|(_, positions)| positions)
+                .collect(),
+        ),
+    };
+    plan_index_filter(filters.iter().copied(), layout, has_key, &mut used);
     (0..filters.len())
         .map(|i| {
             if used.contains(&i) {
@@ -254,6 +316,28 @@ pub fn partition_keys(filters: &[Expr], layout: &KeyLayout<'_>) -> Option<Partit
 pub fn key_plan(filters: &[Expr], layout: &KeyLayout<'_>) -> Option<KeyPlan> {
     let allowed = allowed_key_values(filters.iter(), layout);
     plan_partition_keys(filters.iter(), layout, &allowed).map(|(plan, _)| plan)
+}
+
+/// The restrictions among `filters` that SAI indexes answer, given what the
+/// partition key and `token()` restrictions already take.
+pub fn index_filter(filters: &[Expr], layout: &KeyLayout<'_>) -> IndexFilter {
+    if layout.indexed.is_empty() {
+        return IndexFilter::default();
+    }
+    let allowed = allowed_key_values(filters.iter(), layout);
+    let (has_key, mut used) = match plan_partition_keys(filters.iter(), layout, &allowed) {
+        Some((_, used)) => (true, used),
+        None => (
+            false,
+            filters
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| token_restriction(f, layout.partition_key).is_some())
+                .map(|(i, _)| i)
+                .collect(),
+        ),
+    };
+    plan_index_filter(filters.iter(), layout, has_key, &mut used)
 }
 
 /// For each partition-key column, the values `filters` allow and the
@@ -435,35 +519,128 @@ fn plan_clustering_slice<'a>(
             continue;
         }
         // No `=` on this column: a range on it ends the slice.
-        if !orders_like_arrow(&column.cql_type) {
-            break;
-        }
-        let mut range = ClusteringRange {
-            column: column.name.clone(),
-            lower: None,
-            upper: None,
-        };
-        for (position, filter) in &filters {
-            let Some((lower, upper)) = range_restriction(filter, column) else {
-                continue;
-            };
-            // One filter per side; a second bound on a side stays with
-            // DataFusion.
-            if (lower.is_some() && range.lower.is_some())
-                || (upper.is_some() && range.upper.is_some())
-            {
-                continue;
-            }
-            range.lower = range.lower.take().or(lower);
-            range.upper = range.upper.take().or(upper);
-            used.push(*position);
-        }
-        if range.lower.is_some() || range.upper.is_some() {
-            slice.range = Some(range);
+        if orders_like_arrow(&column.cql_type) {
+            slice.range = column_range(&filters, column, used);
         }
         break;
     }
     slice
+}
+
+/// The range that `filters` (other than those in `used`) set on `column`,
+/// adding the positions it consumes to `used`. One filter per side; a
+/// second bound on a side stays with DataFusion.
+fn column_range(
+    filters: &[(usize, &Expr)],
+    column: &ColumnMeta,
+    used: &mut Vec<usize>,
+) -> Option<ColumnRange> {
+    let mut range = ColumnRange {
+        column: column.name.clone(),
+        lower: None,
+        upper: None,
+    };
+    for (position, filter) in filters {
+        if used.contains(position) {
+            continue;
+        }
+        let Some((lower, upper)) = range_restriction(filter, column) else {
+            continue;
+        };
+        if (lower.is_some() && range.lower.is_some()) || (upper.is_some() && range.upper.is_some())
+        {
+            continue;
+        }
+        range.lower = range.lower.take().or(lower);
+        range.upper = range.upper.take().or(upper);
+        used.push(*position);
+    }
+    (range.lower.is_some() || range.upper.is_some()).then_some(range)
+}
+
+/// `=` and ranges on columns with an exact SAI index, among the filters not
+/// in `used`; adds the positions it consumes to `used`.
+///
+/// Regular columns qualify, and clustering columns when no partition key
+/// is given (with one, the clustering slice covers them). Equality needs a
+/// type whose CQL equality is SQL's (not floating point: `NaN`, `-0`);
+/// ranges need a numeric, date or timestamp column, which SAI indexes
+/// in order.
+fn plan_index_filter<'a>(
+    filters: impl Iterator<Item = &'a Expr>,
+    layout: &KeyLayout<'_>,
+    has_key: bool,
+    used: &mut Vec<usize>,
+) -> IndexFilter {
+    let filters: Vec<(usize, &Expr)> = filters.enumerate().collect();
+    let mut out = IndexFilter::default();
+    for indexed in layout.indexed {
+        let Some(column) = layout.column(&indexed.column) else {
+            continue;
+        };
+        let usable = match column.kind {
+            ColumnKind::Regular => true,
+            ColumnKind::Clustering => !has_key,
+            _ => false,
+        };
+        let seen = out.equal.iter().any(|(c, _)| *c == column.name)
+            || out.ranges.iter().any(|r| r.column == column.name);
+        if !usable || seen || !index_equality_is_exact(&column.cql_type) {
+            continue;
+        }
+        let equal = filters.iter().find_map(|(i, f)| {
+            if used.contains(i) {
+                return None;
+            }
+            let (name, values) = key_restriction(f)?;
+            match values.as_slice() {
+                [value] if name == column.name => Some((*i, to_cql(value, &column.cql_type)?)),
+                _ => None,
+            }
+        });
+        if let Some((position, value)) = equal {
+            out.equal.push((column.name.clone(), value));
+            used.push(position);
+        } else if index_orders_exactly(&column.cql_type) {
+            out.ranges.extend(column_range(&filters, column, used));
+        }
+    }
+    out
+}
+
+/// Whether an SAI `=` on a column of type `cql` matches what SQL's `=`
+/// matches.
+fn index_equality_is_exact(cql: &ColumnType<'_>) -> bool {
+    matches!(
+        cql,
+        ColumnType::Native(
+            NativeType::TinyInt
+                | NativeType::SmallInt
+                | NativeType::Int
+                | NativeType::BigInt
+                | NativeType::Text
+                | NativeType::Ascii
+                | NativeType::Boolean
+                | NativeType::Date
+                | NativeType::Timestamp
+        )
+    )
+}
+
+/// Whether SAI answers ranges on a column of type `cql`, in the order SQL
+/// compares them.
+fn index_orders_exactly(cql: &ColumnType<'_>) -> bool {
+    matches!(
+        cql,
+        ColumnType::Native(
+            NativeType::TinyInt
+                | NativeType::SmallInt
+                | NativeType::Int
+                | NativeType::BigInt
+                | NativeType::Date
+                | NativeType::Timestamp
+        )
+    )
 }
 
 /// Whether Cassandra orders values of `cql` exactly as DataFusion compares
@@ -679,6 +856,107 @@ mod tests {
             col("campaign_id").eq(lit(7i64)),
             col("day").eq(lit(ScalarValue::Date32(Some(1)))),
         ]
+    }
+
+    /// [`clustered`] plus `city text` and `score double`; `views`, `city`,
+    /// `score` and the clustering column `ts` have SAI indexes.
+    fn indexed_columns() -> (Vec<ColumnMeta>, Vec<IndexedColumn>) {
+        let mut columns = clustered();
+        for (name, native) in [("city", NativeType::Text), ("score", NativeType::Double)] {
+            columns.push(ColumnMeta {
+                name: name.into(),
+                cql_type: ColumnType::Native(native),
+                kind: ColumnKind::Regular,
+            });
+        }
+        let indexed = ["views", "city", "score", "ts"]
+            .into_iter()
+            .map(|c| IndexedColumn {
+                column: c.into(),
+                index: format!("{c}_idx"),
+            })
+            .collect();
+        (columns, indexed)
+    }
+
+    #[test]
+    fn indexed_columns_take_equality_and_ranges() {
+        let (columns, indexed) = indexed_columns();
+        let pk = pk();
+        let layout = KeyLayout {
+            indexed: &indexed,
+            ..KeyLayout::new(&columns, &pk)
+        };
+        let filters = [
+            col("city").eq(lit("Paris")),
+            col("views").gt_eq(lit(10i32)),
+            col("views").lt(lit(20i32)),
+            col("views").lt(lit(30i32)),
+            // Floating-point equality is not SQL's: stays with DataFusion.
+            col("score").eq(lit(1.5f64)),
+            // Text has no order in SAI.
+            col("city").gt(lit("A")),
+            col("ts").gt(ts(5)),
+        ];
+        let refs: Vec<&Expr> = filters.iter().collect();
+        use TableProviderFilterPushDown::{Exact, Unsupported};
+        assert_eq!(
+            classify_filters(&refs, &layout),
+            vec![
+                Exact,
+                Exact,
+                Exact,
+                Unsupported,
+                Unsupported,
+                Unsupported,
+                Exact
+            ]
+        );
+        let index = index_filter(&filters, &layout);
+        assert_eq!(
+            index.restrictions(),
+            vec![
+                "\"city\" = ?",
+                "\"views\" >= ?",
+                "\"views\" < ?",
+                "\"ts\" > ?"
+            ]
+        );
+        assert_eq!(
+            index.values(),
+            vec![
+                CqlValue::Text("Paris".into()),
+                CqlValue::Int(10),
+                CqlValue::Int(20),
+                CqlValue::Timestamp(CqlTimestamp(5))
+            ]
+        );
+
+        // With the partition key, the clustering slice takes `ts`, and the
+        // index adds the regular columns to each partition read.
+        let filters: Vec<Expr> = key()
+            .into_iter()
+            .chain([
+                col("city").eq(lit("Paris")),
+                col("kind").eq(lit("click")),
+                col("ts").gt(ts(5)),
+            ])
+            .collect();
+        let refs: Vec<&Expr> = filters.iter().collect();
+        assert!(classify_filters(&refs, &layout).iter().all(|c| *c == Exact));
+        assert_eq!(
+            index_filter(&filters, &layout).restrictions(),
+            vec!["\"city\" = ?"]
+        );
+        let plan = key_plan(&filters, &layout).unwrap();
+        assert_eq!(
+            plan.slice.restrictions(),
+            vec!["\"kind\" = ?", "\"ts\" > ?"]
+        );
+
+        // Without indexes nothing changes.
+        let plain = KeyLayout::new(&columns, &pk);
+        assert!(index_filter(&filters, &plain).is_empty());
     }
 
     #[test]

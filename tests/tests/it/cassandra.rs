@@ -1,6 +1,6 @@
 //! Cassandra keyspaces and tables as SQL schemas and tables.
 
-use smackql_tests::gateway::{sqlstate, KeyspaceFixture, TestGateway};
+use smackql_tests::gateway::{explain, query_rows, sqlstate, KeyspaceFixture, TestGateway};
 use smackql_tests::services::{cassandra, cql, create_keyspace};
 use smackql_tests::unique_name;
 
@@ -163,29 +163,8 @@ async fn new_tables_appear_without_a_restart_and_names_keep_their_case() {
     }
 }
 
-/// The text of an `EXPLAIN` over the wire.
-async fn explain(client: &tokio_postgres::Client, sql: &str) -> String {
-    client
-        .simple_query(&format!("explain {sql}"))
-        .await
-        .unwrap_or_else(|err| panic!("explain {sql}: {err}"))
-        .iter()
-        .filter_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(r) => r.get(1).map(str::to_string),
-            _ => None,
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 async fn rows_of(client: &tokio_postgres::Client, sql: &str) -> Vec<(i64, i64)> {
-    client
-        .query(sql, &[])
-        .await
-        .unwrap_or_else(|err| panic!("{sql}: {err}"))
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect()
+    query_rows(client, sql, |r| (r.get(0), r.get(1))).await
 }
 
 #[tokio::test]
@@ -677,11 +656,5 @@ async fn joins_read_only_the_partitions_of_the_other_side() {
 }
 
 async fn rows3(client: &tokio_postgres::Client, sql: &str) -> Vec<(i64, i64, i64)> {
-    client
-        .query(sql, &[])
-        .await
-        .unwrap_or_else(|err| panic!("{sql}: {err}"))
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect()
+    query_rows(client, sql, |r| (r.get(0), r.get(1), r.get(2))).await
 }
