@@ -174,6 +174,7 @@ fn cassandra_options(config: &Config) -> CassandraOptions {
             decimal_scale: c.decimal_scale,
         },
         scan_splits: c.scan_splits,
+        scan_split_bytes: c.scan_split_mb.saturating_mul(1 << 20),
         scan_parallelism: c.scan_parallelism,
         write_parallelism: c.write_parallelism,
         max_partition_reads: c.max_partition_reads,

@@ -93,8 +93,11 @@ pub struct CassandraConfig {
     pub metadata_refresh_interval: Duration,
     /// The scale CQL `decimal` columns are read at.
     pub decimal_scale: i8,
-    /// Token ranges a full scan is split into.
-    pub scan_splits: usize,
+    /// Token ranges a full scan is split into. Unset: one per
+    /// `scan_split_mb` of the table's size as Cassandra estimates it.
+    pub scan_splits: Option<usize>,
+    /// MiB of table data per token range, when `scan_splits` is unset.
+    pub scan_split_mb: u64,
     /// Token ranges one full scan reads at once.
     pub scan_parallelism: usize,
     /// Write requests one `INSERT` keeps in flight.
@@ -146,6 +149,7 @@ impl Default for CassandraConfig {
             metadata_refresh_interval: d.metadata_refresh_interval,
             decimal_scale: d.types.decimal_scale,
             scan_splits: d.scan_splits,
+            scan_split_mb: d.scan_split_bytes >> 20,
             scan_parallelism: d.scan_parallelism,
             write_parallelism: d.write_parallelism,
             max_partition_reads: d.max_partition_reads,
@@ -311,14 +315,15 @@ impl Config {
         if !(0..=38).contains(&self.cassandra.decimal_scale) {
             return invalid("cassandra.decimal_scale must be between 0 and 38".into());
         }
-        if self.cassandra.scan_splits == 0
+        if self.cassandra.scan_splits == Some(0)
+            || self.cassandra.scan_split_mb == 0
             || self.cassandra.scan_parallelism == 0
             || self.cassandra.write_parallelism == 0
             || self.cassandra.max_partition_reads == 0
         {
             return invalid(
-                "cassandra.scan_splits, scan_parallelism, write_parallelism and \
-                 max_partition_reads must be positive"
+                "cassandra.scan_splits, scan_split_mb, scan_parallelism, write_parallelism \
+                 and max_partition_reads must be positive"
                     .into(),
             );
         }

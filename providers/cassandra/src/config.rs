@@ -30,8 +30,11 @@ pub struct CassandraOptions {
     pub metadata_refresh_interval: Duration,
     /// Choices in the CQL → Arrow type mapping.
     pub types: TypeOptions,
-    /// Token ranges a full scan is split into.
-    pub scan_splits: usize,
+    /// Token ranges a full scan is split into; `None` sizes them from the
+    /// table's size estimate, one per `scan_split_bytes`.
+    pub scan_splits: Option<usize>,
+    /// Bytes of table data per token range, when `scan_splits` is not set.
+    pub scan_split_bytes: u64,
     /// Token ranges read at once by one full scan.
     pub scan_parallelism: usize,
     /// Write requests (each one partition's rows) in flight at once for one
@@ -56,7 +59,8 @@ impl Default for CassandraOptions {
             page_size: 5000,
             metadata_refresh_interval: Duration::from_secs(10),
             types: TypeOptions::default(),
-            scan_splits: 64,
+            scan_splits: None,
+            scan_split_bytes: 64 << 20,
             scan_parallelism: 4,
             write_parallelism: 32,
             max_partition_reads: crate::pushdown::DEFAULT_MAX_PARTITION_READS,
@@ -77,6 +81,7 @@ impl fmt::Debug for CassandraOptions {
             .field("metadata_refresh_interval", &self.metadata_refresh_interval)
             .field("types", &self.types)
             .field("scan_splits", &self.scan_splits)
+            .field("scan_split_bytes", &self.scan_split_bytes)
             .field("scan_parallelism", &self.scan_parallelism)
             .field("write_parallelism", &self.write_parallelism)
             .field("max_partition_reads", &self.max_partition_reads)

@@ -19,6 +19,8 @@ use crate::config::CassandraOptions;
 use crate::error::{Error, Result};
 use crate::indexes::{IndexCache, IndexedColumn};
 use crate::routing::TokenRangeRouting;
+use crate::sizes::{split_target, SizeCache};
+use crate::token::{plan_splits, ring_fraction, TokenRange};
 
 /// The cluster connection every Cassandra table shares.
 #[derive(Debug)]
@@ -32,6 +34,7 @@ pub struct CassandraConnection {
     /// The driver's default plan, which token-range routing falls back to.
     default_routing: Arc<DefaultPolicy>,
     indexes: IndexCache,
+    sizes: SizeCache,
 }
 
 impl CassandraConnection {
@@ -44,6 +47,7 @@ impl CassandraConnection {
             prepared: Mutex::new(PreparedCache::default()),
             default_routing: Arc::new(DefaultPolicy::default()),
             indexes: IndexCache::default(),
+            sizes: SizeCache::default(),
         }
     }
 
@@ -164,6 +168,38 @@ impl CassandraConnection {
     pub async fn indexes(&self, keyspace: &str, table: &str) -> Result<Arc<[IndexedColumn]>> {
         let session = self.session().await?;
         self.indexes.get(&session, keyspace, table).await
+    }
+
+    /// The token ranges a full scan of `keyspace.table` within `bounds`
+    /// reads: `scan_splits` of them, or one per `scan_split_bytes` of the
+    /// table's estimated size, never crossing a token of the ring.
+    pub async fn token_splits(
+        &self,
+        keyspace: &str,
+        table: &str,
+        bounds: TokenRange,
+    ) -> Result<Vec<TokenRange>> {
+        let session = self.session().await?;
+        let o = &self.options;
+        let whole = match o.scan_splits {
+            Some(n) => n,
+            // Several ranges per stream, so streams finish close together.
+            None => split_target(
+                self.sizes.get(&session, keyspace, table).await,
+                o.scan_split_bytes,
+                o.scan_parallelism.saturating_mul(4),
+            ),
+        };
+        // The share of the ring inside the bounds gets its share of ranges.
+        let target = ((whole as f64) * ring_fraction(&[bounds])).ceil() as usize;
+        let ring: Vec<i64> = session
+            .get_cluster_state()
+            .replica_locator()
+            .ring()
+            .iter()
+            .map(|(token, _)| token.value())
+            .collect();
+        Ok(plan_splits(bounds, &ring, target.max(1)))
     }
 
     /// Whether the cluster has `keyspace`, as last read.

@@ -38,6 +38,7 @@ pub mod pushdown;
 mod routing;
 mod session_options;
 mod sink;
+pub mod sizes;
 pub mod token;
 pub mod types;
 

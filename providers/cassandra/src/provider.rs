@@ -22,7 +22,7 @@ use crate::lookup::LookupSpec;
 use crate::pushdown::{self, KeyLayout};
 use crate::session_options::{CassandraSessionOptions, RequestOptions};
 use crate::sink::CassandraDataSink;
-use crate::token::split_ring;
+use crate::token::TokenRange;
 use crate::types::arrow_field;
 
 /// A column of a Cassandra table, in SQL order.
@@ -175,7 +175,6 @@ impl TableProvider for CassandraTableProvider {
             None => (0..self.columns.len()).collect(),
         };
         let request = self.request_options(state)?;
-        let splits = self.connection.options().scan_splits;
         let index = pushdown::index_filter(filters, &self.key_layout());
         let target = match (
             pushdown::key_plan(filters, &self.key_layout()),
@@ -184,11 +183,19 @@ impl TableProvider for CassandraTableProvider {
             (Some(plan), _) => ScanTarget::Partitions(Box::new(plan)),
             // token() bounds that admit no token read nothing at all.
             (None, Some(bounds)) if bounds.is_empty() => ScanTarget::Partitions(Box::default()),
-            (None, Some(bounds)) => ScanTarget::TokenRanges(bounds.split(splits)),
+            (None, Some(bounds)) => ScanTarget::TokenRanges(
+                self.connection
+                    .token_splits(&self.keyspace, &self.table, bounds)
+                    .await?,
+            ),
             // An index query finds its rows in one request; so does a
             // small LIMIT, which stops early.
             (None, None) if !index.is_empty() || limit.is_some() => ScanTarget::Table,
-            (None, None) => ScanTarget::TokenRanges(split_ring(splits)),
+            (None, None) => ScanTarget::TokenRanges(
+                self.connection
+                    .token_splits(&self.keyspace, &self.table, TokenRange::FULL)
+                    .await?,
+            ),
         };
         let spec = ScanSpec {
             keyspace: self.keyspace.clone(),
