@@ -183,11 +183,12 @@ impl CassandraConnection {
         let o = &self.options;
         let whole = match o.scan_splits {
             Some(n) => n,
-            // Several ranges per stream, so streams finish close together.
+            // Many ranges per stream, so streams finish close together
+            // even when ranges hold different amounts of data.
             None => split_target(
                 self.sizes.get(&session, keyspace, table).await,
                 o.scan_split_bytes,
-                o.scan_parallelism.saturating_mul(4),
+                o.scan_parallelism.saturating_mul(16),
             ),
         };
         // The share of the ring inside the bounds gets its share of ranges.

@@ -1,15 +1,17 @@
 //! `INSERT INTO` a Cassandra table: concurrent prepared upserts.
 //!
-//! Each input batch is checked whole before any of it is written: every
-//! primary-key column must have a value, and every value must fit its CQL
-//! type. Its rows are then grouped by partition (by token), and each group is
-//! written as one unlogged batch of the prepared `INSERT`. A single-partition
-//! batch is applied atomically by the replica that owns the partition, and the
+//! Rows are checked before any is written: every primary-key column must
+//! have a value, and every value must fit its CQL type. They are then
+//! grouped by partition (by token), and each group is written as one
+//! unlogged batch of the prepared `INSERT`. A single-partition batch is
+//! applied atomically by the replica that owns the partition, and the
 //! driver routes it there. A bounded number of groups is in flight at once.
 //!
-//! Cassandra has no transactions: when `INSERT ... SELECT` streams many
-//! batches and a later one fails, the rows of the earlier batches stay
-//! written. `INSERT ... VALUES` is one batch, so a bad row writes nothing.
+//! An `INSERT` whose rows come to at most [`CHECK_BEFORE_WRITE_BYTES`] is
+//! checked whole before its first write, so one bad row writes nothing. A
+//! larger one is checked that far, then written as it streams: Cassandra
+//! has no transactions, so a bad row after that point leaves the rows
+//! before it written.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -26,6 +28,7 @@ use datafusion::physical_plan::metrics::{
 };
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
 use futures::{StreamExt, TryStreamExt};
+use scylla::client::session::Session;
 use scylla::cluster::metadata::ColumnKind;
 use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
@@ -41,6 +44,9 @@ use crate::session_options::RequestOptions;
 /// The most bytes (roughly) one write batch carries; Cassandra warns about
 /// larger batches and refuses much larger ones.
 const MAX_BATCH_BYTES: usize = 16 * 1024;
+
+/// Bytes of values (roughly) an `INSERT` checks before its first write.
+pub(crate) const CHECK_BEFORE_WRITE_BYTES: usize = 16 << 20;
 
 /// Writes rows into one Cassandra table.
 #[derive(Debug)]
@@ -169,44 +175,86 @@ impl DataSink for CassandraDataSink {
             requests: MetricBuilder::new(&self.metrics).counter("write_requests", 0),
             remote_time: MetricBuilder::new(&self.metrics).subset_time("remote_time", 0),
         };
-        let parallelism = self.connection.options().write_parallelism.max(1);
-        let mut written = 0u64;
+        let writer = Writer {
+            session: &session,
+            prepared: &prepared,
+            table: &table,
+            metrics: &metrics,
+            key_columns: self.key_columns(),
+            parallelism: self.connection.options().write_parallelism.max(1),
+        };
+        // Rows checked but not written yet, while the statement may still
+        // be refused whole.
+        let mut pending: Vec<Vec<Option<CqlValue>>> = Vec::new();
+        let mut pending_bytes = 0usize;
+        let mut streaming = false;
+        let mut checked = 0u64;
         while let Some(batch) = data.next().await {
-            let rows = self.encode(&batch?, written + 1)?;
-            let count = rows.len() as u64;
-            let groups = group_by_partition(&prepared, &self.key_columns(), rows)?;
-            futures::stream::iter(groups.into_iter().map(|group| {
-                let (session, prepared, table, metrics) = (&session, &prepared, &table, &metrics);
-                async move {
-                    let started = std::time::Instant::now();
-                    let result = if group.len() == 1 {
-                        session
-                            .execute_unpaged(prepared, &group[0])
-                            .await
-                            .map(|_| ())
-                    } else {
-                        let mut batch = Batch::new(BatchType::Unlogged);
-                        for _ in &group {
-                            batch.append_statement(prepared.clone());
-                        }
-                        if let Some(consistency) = prepared.get_consistency() {
-                            batch.set_consistency(consistency);
-                        }
-                        batch.set_request_timeout(prepared.get_request_timeout());
-                        session.batch(&batch, &group).await.map(|_| ())
-                    };
-                    metrics.remote_time.add_elapsed(started);
-                    metrics.requests.add(1);
-                    result.map_err(|e| Error::request(table, &e))
-                }
-            }))
-            .buffer_unordered(parallelism)
-            .try_collect::<Vec<()>>()
-            .await?;
-            metrics.rows.add(count as usize);
-            written += count;
+            let rows = self.encode(&batch?, checked + 1)?;
+            checked += rows.len() as u64;
+            if streaming {
+                writer.write(rows).await?;
+                continue;
+            }
+            pending_bytes += rows
+                .iter()
+                .flat_map(|row| row.iter().flatten())
+                .map(approximate_size)
+                .sum::<usize>();
+            pending.extend(rows);
+            if pending_bytes > CHECK_BEFORE_WRITE_BYTES {
+                streaming = true;
+                writer.write(std::mem::take(&mut pending)).await?;
+            }
         }
-        Ok(written)
+        writer.write(pending).await?;
+        Ok(checked)
+    }
+}
+
+/// Writes checked rows, `parallelism` requests at a time.
+struct Writer<'a> {
+    session: &'a Session,
+    prepared: &'a PreparedStatement,
+    table: &'a str,
+    metrics: &'a WriteMetrics,
+    key_columns: Vec<usize>,
+    parallelism: usize,
+}
+
+impl Writer<'_> {
+    async fn write(&self, rows: Vec<Vec<Option<CqlValue>>>) -> Result<()> {
+        let count = rows.len();
+        let groups = group_by_partition(self.prepared, &self.key_columns, rows)?;
+        let (session, prepared, table, metrics) =
+            (self.session, self.prepared, self.table, self.metrics);
+        futures::stream::iter(groups.into_iter().map(|group| async move {
+            let started = std::time::Instant::now();
+            let result = if group.len() == 1 {
+                session
+                    .execute_unpaged(prepared, &group[0])
+                    .await
+                    .map(|_| ())
+            } else {
+                let mut batch = Batch::new(BatchType::Unlogged);
+                for _ in &group {
+                    batch.append_statement(prepared.clone());
+                }
+                if let Some(consistency) = prepared.get_consistency() {
+                    batch.set_consistency(consistency);
+                }
+                batch.set_request_timeout(prepared.get_request_timeout());
+                session.batch(&batch, &group).await.map(|_| ())
+            };
+            metrics.remote_time.add_elapsed(started);
+            metrics.requests.add(1);
+            result.map_err(|e| Error::request(table, &e))
+        }))
+        .buffer_unordered(self.parallelism)
+        .try_collect::<Vec<()>>()
+        .await?;
+        metrics.rows.add(count);
+        Ok(())
     }
 }
 

@@ -20,7 +20,8 @@ use crate::token::{ring_fraction, TokenRange};
 /// refreshes them every five minutes by default.
 const ESTIMATE_TTL: Duration = Duration::from_secs(60);
 
-/// Token ranges per full scan when the table's size is unknown.
+/// Token ranges per full scan when the table's size is unknown (the
+/// caller's minimum applies when higher).
 pub const DEFAULT_SPLITS: usize = 64;
 
 /// The most token ranges one full scan is split into.

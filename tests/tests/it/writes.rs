@@ -182,6 +182,23 @@ async fn bad_rows_are_rejected_before_anything_is_written() {
     );
     assert_eq!(count(client, &table).await, 0);
 
+    // INSERT ... SELECT streams many batches (8,192 rows each); a bad row
+    // in the last one still writes nothing.
+    let streamed = client
+        .execute(
+            &format!(
+                "INSERT INTO {table} SELECT CAST(value AS INT), \
+                 CASE WHEN value = 19999 THEN NULL ELSE 'v' END, 0 \
+                 FROM generate_series(0, 19999)"
+            ),
+            &[],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&streamed), "23502", "{streamed}");
+    assert!(db_message(&streamed).contains("row 20000"), "{streamed}");
+    assert_eq!(count(client, &table).await, 0);
+
     // Bad definitions and unknown keyspaces get their own codes.
     let no_key = client
         .batch_execute(&format!("CREATE TABLE \"{ks}\".nokey (a int)"))
