@@ -134,14 +134,6 @@ fn needs_json(field: &Field) -> bool {
     }
 }
 
-/// Whether any column of `schema` is encoded by smackql rather than arrow-pg.
-pub(crate) fn needs_own_encoding(schema: &Schema) -> bool {
-    schema
-        .fields()
-        .iter()
-        .any(|f| Encoding::of(f) != Encoding::ArrowPg)
-}
-
 /// The row description of `schema`.
 pub(crate) fn pg_fields(
     schema: &Schema,

@@ -317,9 +317,7 @@ impl ExtendedQueryHandler for QueryService {
     {
         let token = self.begin(client);
         let response = match &portal.statement.statement {
-            (_, Some((Statement::Query(_), plan)))
-                if encoding::needs_own_encoding(plan.schema().as_arrow()) =>
-            {
+            (_, Some((Statement::Query(_), plan))) => {
                 until_cancelled(&token, self.query_with_parameters(client, portal, plan)).await?
             }
             _ => {
@@ -340,8 +338,9 @@ impl ExtendedQueryHandler for QueryService {
 }
 
 impl QueryService {
-    /// Binds the portal's parameters into `plan` and runs it, for results
-    /// that arrow-pg cannot encode in their Postgres types.
+    /// Binds the portal's parameters into `plan` and runs it, with results
+    /// encoded by [`encoding`]. The plan is optimized once, when it is
+    /// turned into a physical plan (datafusion-postgres optimizes twice).
     async fn query_with_parameters<C: ClientInfo>(
         &self,
         client: &C,
