@@ -80,9 +80,9 @@ impl<'a> FromSql<'a> for Uuid16 {
 
 /// Any value, kept as raw bytes: for checking nulls of every type.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JsonOrText(pub Vec<u8>);
+pub struct RawValue(pub Vec<u8>);
 
-impl<'a> FromSql<'a> for JsonOrText {
+impl<'a> FromSql<'a> for RawValue {
     fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, BoxError> {
         Ok(Self(raw.to_vec()))
     }

@@ -3,7 +3,7 @@
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Decimal128Type, Int64Type};
 use smackql_tests::gateway::KeyspaceFixture;
-use smackql_tests::pg_types::{ExactNumeric, JsonOrText, Uuid16};
+use smackql_tests::pg_types::{ExactNumeric, RawValue, Uuid16};
 use smackql_tests::services::{cql, cql_row};
 use tokio_postgres::types::Type;
 
@@ -225,7 +225,7 @@ async fn every_type_reads_exactly_and_writes_back_unchanged() {
     let rows = f.client.query(&statement, &[&2i32]).await.unwrap();
     for i in [1, 2, 4, 9, 10, 11, 12] {
         assert!(
-            rows[0].get::<_, Option<JsonOrText>>(i).is_none(),
+            rows[0].get::<_, Option<RawValue>>(i).is_none(),
             "column {i}"
         );
     }

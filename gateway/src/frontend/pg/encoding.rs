@@ -214,18 +214,10 @@ fn encode_batch(
                     encode_value(&mut encoder, column, row, schema.field(col), pg)?
                 }
                 Encoding::Uuid => put(&mut encoder, &uuid_at(column, row)?, pg)?,
-                Encoding::UuidArray => {
-                    let values = list_at(column, row, |items| {
-                        (0..items.len()).map(|i| uuid_at(items, i)).collect()
-                    })?;
-                    put(&mut encoder, &values, pg)?;
-                }
+                Encoding::UuidArray => put(&mut encoder, &list_at(column, row, uuid_at)?, pg)?,
                 Encoding::Numeric => put(&mut encoder, &numeric_at(column, row)?, pg)?,
                 Encoding::NumericArray => {
-                    let values = list_at(column, row, |items| {
-                        (0..items.len()).map(|i| numeric_at(items, i)).collect()
-                    })?;
-                    put(&mut encoder, &values, pg)?;
+                    put(&mut encoder, &list_at(column, row, numeric_at)?, pg)?
                 }
                 Encoding::Inet => put(&mut encoder, &inet_at(column, row)?, pg)?,
                 Encoding::Json => {
@@ -311,12 +303,13 @@ fn inet_at(column: &dyn Array, row: usize) -> PgWireResult<Option<Inet>> {
     Ok(Some(Inet(address)))
 }
 
-/// The items of the list at `row`, or `None` for a null list.
+/// The items of the list at `row`, each read by `item`, or `None` for a
+/// null list.
 fn list_at<T>(
     column: &dyn Array,
     row: usize,
-    items: impl FnOnce(&ArrayRef) -> PgWireResult<Vec<T>>,
-) -> PgWireResult<Option<Vec<T>>> {
+    item: impl Fn(&dyn Array, usize) -> PgWireResult<Option<T>>,
+) -> PgWireResult<Option<Vec<Option<T>>>> {
     if column.is_null(row) {
         return Ok(None);
     }
@@ -326,7 +319,10 @@ fn list_at<T>(
         DataType::FixedSizeList(..) => column.as_fixed_size_list().value(row),
         _ => return Err(unexpected(column, "lists")),
     };
-    items(&values).map(Some)
+    (0..values.len())
+        .map(|i| item(values.as_ref(), i))
+        .collect::<PgWireResult<Vec<_>>>()
+        .map(Some)
 }
 
 /// A UUID: 16 bytes in binary, `8-4-4-4-12` hex digits in text.
