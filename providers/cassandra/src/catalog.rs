@@ -6,6 +6,8 @@ use async_trait::async_trait;
 use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::error::Result;
 
+use scylla::cluster::metadata::ColumnKind;
+
 use crate::connection::SharedConnection;
 use crate::provider::CassandraTableProvider;
 
@@ -90,6 +92,7 @@ impl KeyspaceSchemaProvider {
         let Some(table) = state
             .get_keyspace(&self.keyspace)
             .and_then(|k| k.tables.get(name))
+            .filter(|table| is_complete(table))
         else {
             return Ok(None);
         };
@@ -103,6 +106,26 @@ impl KeyspaceSchemaProvider {
         )?;
         Ok(Some(Arc::new(provider)))
     }
+}
+
+/// Whether the driver's metadata of a table is whole: its key columns are
+/// all among its columns and the other way round. Metadata read while a
+/// table is being created can be missing parts; such a table is looked up
+/// again after a refresh rather than shown without its key.
+fn is_complete(table: &scylla::cluster::metadata::Table) -> bool {
+    let keys = table.partition_key.len() + table.clustering_key.len();
+    let key_columns = table
+        .columns
+        .values()
+        .filter(|c| matches!(c.kind, ColumnKind::PartitionKey | ColumnKind::Clustering))
+        .count();
+    !table.partition_key.is_empty()
+        && key_columns == keys
+        && table
+            .partition_key
+            .iter()
+            .chain(&table.clustering_key)
+            .all(|k| table.columns.contains_key(k))
 }
 
 #[async_trait]
@@ -126,9 +149,19 @@ impl SchemaProvider for KeyspaceSchemaProvider {
         if let Some(found) = self.lookup(name).await? {
             return Ok(Some(found));
         }
-        // Unknown as of the last read: the table may be new.
-        self.connection.refresh_schema().await?;
-        self.lookup(name).await
+        // Unknown as of the last read: the table may be new, and its
+        // metadata may still be arriving.
+        for delay_ms in [0, 50, 200, 500] {
+            tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+            self.connection.refresh_schema().await?;
+            if let Some(found) = self.lookup(name).await? {
+                return Ok(Some(found));
+            }
+            if !self.table_exist(name) {
+                break;
+            }
+        }
+        Ok(None)
     }
 
     fn table_exist(&self, name: &str) -> bool {
