@@ -10,6 +10,7 @@ use datafusion::arrow::array::{RecordBatch, RecordBatchOptions};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::ParamValues;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::physical_expr::expressions::DynamicFilterPhysicalExpr;
@@ -39,7 +40,7 @@ use crate::connection::SharedConnection;
 use crate::cql;
 use crate::error::Error;
 use crate::lookup::LookupSpec;
-use crate::provider::ColumnMeta;
+use crate::provider::{ColumnMeta, ScanTemplate};
 use crate::pushdown::{IndexFilter, KeyPlan};
 use crate::session_options::RequestOptions;
 use crate::token::TokenRange;
@@ -146,6 +147,9 @@ pub struct CassandraScanExec {
     lookup: Option<Arc<LookupSpec>>,
     /// Dynamic filters that joins above pushed into this scan.
     dynamic_filters: Vec<Arc<dyn PhysicalExpr>>,
+    /// Set when the scan waits for its statement's parameters: it is a
+    /// template that [`Self::bind`] turns into the scan to run.
+    template: Option<Arc<ScanTemplate>>,
 }
 
 impl CassandraScanExec {
@@ -172,6 +176,34 @@ impl CassandraScanExec {
             streams,
             lookup: None,
             dynamic_filters: Vec::new(),
+            template: None,
+        }
+    }
+
+    /// Makes this scan a template, to be bound before it runs.
+    pub(crate) fn with_template(mut self, template: Arc<ScanTemplate>) -> Self {
+        self.template = Some(template);
+        self
+    }
+
+    /// Whether this scan waits for parameter values.
+    pub fn is_template(&self) -> bool {
+        self.template.is_some()
+    }
+
+    /// The scan to run for one execution of its statement: with `params` in
+    /// place of its placeholders if it is a template, or a fresh copy of
+    /// itself otherwise. `None` when the values change which filters go
+    /// down to Cassandra; then the statement must be planned again with
+    /// its values.
+    pub async fn bind(&self, params: &ParamValues) -> Result<Option<Self>> {
+        match &self.template {
+            Some(template) => template.bind(params).await,
+            None => {
+                let mut fresh = self.clone();
+                fresh.metrics = ExecutionPlanMetricsSet::new();
+                Ok(Some(fresh))
+            }
         }
     }
 
@@ -220,6 +252,13 @@ impl DisplayAs for CassandraScanExec {
     fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match t {
             DisplayFormatType::Default | DisplayFormatType::Verbose => {
+                if self.template.is_some() {
+                    return write!(
+                        f,
+                        "CassandraScanExec: table={}, parameters not bound",
+                        self.spec.qualified_name()
+                    );
+                }
                 write!(f, "CassandraScanExec: cql=[{}]", self.spec.cql())?;
                 match &self.spec.target {
                     ScanTarget::Partitions(plan) => write!(f, ", partitions={}", plan.keys.len())?,
@@ -323,6 +362,12 @@ impl ExecutionPlan for CassandraScanExec {
         partition: usize,
         _context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
+        if self.template.is_some() {
+            return Err(DataFusionError::Execution(format!(
+                "the scan of {} needs the values of its statement's parameters",
+                self.spec.qualified_name()
+            )));
+        }
         if partition >= self.streams {
             return datafusion::common::internal_err!(
                 "CassandraScanExec has {} partitions, asked for {partition}",

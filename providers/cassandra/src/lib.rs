@@ -33,6 +33,7 @@ mod error;
 mod exec;
 pub mod indexes;
 pub mod lookup;
+pub mod params;
 mod provider;
 pub mod pushdown;
 mod routing;

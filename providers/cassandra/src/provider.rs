@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::common::SchemaExt;
+use datafusion::common::{ParamValues, SchemaExt};
 use datafusion::datasource::sink::DataSinkExec;
 use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result};
@@ -19,7 +19,8 @@ use crate::error::Error;
 use crate::exec::{CassandraScanExec, ScanSpec, ScanTarget};
 use crate::indexes::IndexedColumn;
 use crate::lookup::LookupSpec;
-use crate::pushdown::{self, KeyLayout};
+use crate::params;
+use crate::pushdown::{self, IndexFilter, KeyLayout};
 use crate::session_options::{CassandraSessionOptions, RequestOptions};
 use crate::sink::CassandraDataSink;
 use crate::token::TokenRange;
@@ -39,6 +40,12 @@ pub struct ColumnMeta {
 /// A Cassandra table, read with paged CQL.
 #[derive(Debug)]
 pub struct CassandraTableProvider {
+    table: Arc<TableDef>,
+}
+
+/// What a scan of a table needs to know about it.
+#[derive(Debug)]
+pub(crate) struct TableDef {
     connection: SharedConnection,
     keyspace: String,
     table: String,
@@ -90,23 +97,36 @@ impl CassandraTableProvider {
             .map(|c| arrow_field(&c.name, &c.cql_type, types))
             .collect::<Result<Vec<_>, Error>>()?;
         Ok(Self {
-            connection,
-            keyspace: keyspace.to_string(),
-            table: table.to_string(),
-            columns,
-            partition_key: meta.partition_key.clone(),
-            indexed,
-            schema: Arc::new(Schema::new(fields)),
+            table: Arc::new(TableDef {
+                connection,
+                keyspace: keyspace.to_string(),
+                table: table.to_string(),
+                columns,
+                partition_key: meta.partition_key.clone(),
+                indexed,
+                schema: Arc::new(Schema::new(fields)),
+            }),
         })
     }
 
     /// The table's columns in SQL order.
     pub fn columns(&self) -> &[ColumnMeta] {
-        &self.columns
+        &self.table.columns
     }
 
     /// The key columns, with the configured partition-read limit.
     pub fn key_layout(&self) -> KeyLayout<'_> {
+        self.table.key_layout()
+    }
+
+    /// `keyspace.table`
+    pub fn qualified_name(&self) -> String {
+        self.table.qualified_name()
+    }
+}
+
+impl TableDef {
+    fn key_layout(&self) -> KeyLayout<'_> {
         KeyLayout {
             columns: &self.columns,
             partition_key: &self.partition_key,
@@ -115,13 +135,10 @@ impl CassandraTableProvider {
         }
     }
 
-    /// `keyspace.table`
-    pub fn qualified_name(&self) -> String {
+    fn qualified_name(&self) -> String {
         format!("{}.{}", self.keyspace, self.table)
     }
-}
 
-impl CassandraTableProvider {
     /// How requests to this table are sent: the session's settings, then
     /// the table's.
     fn request_options(&self, state: &dyn Session) -> Result<RequestOptions> {
@@ -144,40 +161,20 @@ impl CassandraTableProvider {
             .unwrap_or_default();
         Ok(session.or(table))
     }
-}
 
-#[async_trait]
-impl TableProvider for CassandraTableProvider {
-    fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::Base
-    }
-
-    fn supports_filters_pushdown(
+    /// The scan of `projection` restricted by `filters`, which hold values
+    /// (no placeholders).
+    async fn plan_scan(
         &self,
-        filters: &[&Expr],
-    ) -> Result<Vec<TableProviderFilterPushDown>> {
-        Ok(pushdown::classify_filters(filters, &self.key_layout()))
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
+        request: RequestOptions,
+        projection: &[usize],
         filters: &[Expr],
         limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let indices: Vec<usize> = match projection {
-            Some(p) => p.clone(),
-            None => (0..self.columns.len()).collect(),
-        };
-        let request = self.request_options(state)?;
-        let index = pushdown::index_filter(filters, &self.key_layout());
+    ) -> Result<CassandraScanExec> {
+        let layout = self.key_layout();
+        let index = pushdown::index_filter(filters, &layout);
         let target = match (
-            pushdown::key_plan(filters, &self.key_layout()),
+            pushdown::key_plan(filters, &layout),
             pushdown::token_bounds(filters, &self.partition_key),
         ) {
             (Some(plan), _) => ScanTarget::Partitions(Box::new(plan)),
@@ -197,37 +194,138 @@ impl TableProvider for CassandraTableProvider {
                     .await?,
             ),
         };
-        let spec = ScanSpec {
+        let spec = self.spec(request, projection, target, index, limit)?;
+        // A scan of token ranges, or an index query, may become partition
+        // reads when a join supplies the key columns its filters leave open.
+        let lookup = match &spec.target {
+            ScanTarget::TokenRanges(_) => LookupSpec::plan(filters, &layout, &spec.schema),
+            ScanTarget::Table if !spec.index.is_empty() => {
+                LookupSpec::plan(filters, &layout, &spec.schema)
+            }
+            ScanTarget::Partitions(_) | ScanTarget::Table => None,
+        };
+        Ok(CassandraScanExec::new(
+            self.connection.clone(),
+            spec,
+            self.connection.options().scan_parallelism,
+        )
+        .with_lookup(lookup))
+    }
+
+    fn spec(
+        &self,
+        request: RequestOptions,
+        projection: &[usize],
+        target: ScanTarget,
+        index: IndexFilter,
+        limit: Option<usize>,
+    ) -> Result<ScanSpec> {
+        Ok(ScanSpec {
             keyspace: self.keyspace.clone(),
             table: self.table.clone(),
-            columns: indices.iter().map(|i| self.columns[*i].clone()).collect(),
+            columns: projection
+                .iter()
+                .map(|i| self.columns[*i].clone())
+                .collect(),
             // CQL cannot select nothing; `count(*)` reads the first key column.
             fallback_column: self.columns[0].name.clone(),
             partition_key: self.partition_key.clone(),
-            schema: Arc::new(self.schema.project(&indices)?),
+            schema: Arc::new(self.schema.project(projection)?),
             target,
             index,
             request,
             limit,
+        })
+    }
+}
+
+/// A scan planned before its statement's parameters were known: its
+/// filters hold placeholders, and it reads once they are bound (see
+/// [`crate::params`]).
+#[derive(Debug)]
+pub(crate) struct ScanTemplate {
+    table: Arc<TableDef>,
+    request: RequestOptions,
+    projection: Vec<usize>,
+    filters: Vec<Expr>,
+    limit: Option<usize>,
+    /// How the filters were classified, with a value in each placeholder.
+    pushdown: Vec<TableProviderFilterPushDown>,
+}
+
+impl ScanTemplate {
+    /// The scan with `params` in place of the placeholders, or `None` when
+    /// those values change which filters go down to Cassandra.
+    pub(crate) async fn bind(&self, params: &ParamValues) -> Result<Option<CassandraScanExec>> {
+        let filters = params::bind(&self.filters, params)?;
+        let refs: Vec<&Expr> = filters.iter().collect();
+        if pushdown::classify_filters(&refs, &self.table.key_layout()) != self.pushdown {
+            return Ok(None);
+        }
+        self.table
+            .plan_scan(self.request, &self.projection, &filters, self.limit)
+            .await
+            .map(Some)
+    }
+}
+
+#[async_trait]
+impl TableProvider for CassandraTableProvider {
+    fn schema(&self) -> SchemaRef {
+        self.table.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        let representatives = params::with_representatives(filters);
+        let filters: Vec<&Expr> = representatives.iter().collect();
+        Ok(pushdown::classify_filters(&filters, &self.key_layout()))
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let projection: Vec<usize> = match projection {
+            Some(p) => p.clone(),
+            None => (0..self.table.columns.len()).collect(),
         };
-        // A scan of token ranges, or an index query, may become partition
-        // reads when a join supplies the key columns its filters leave open.
-        let lookup = match &spec.target {
-            ScanTarget::TokenRanges(_) => {
-                LookupSpec::plan(filters, &self.key_layout(), &spec.schema)
-            }
-            ScanTarget::Table if !spec.index.is_empty() => {
-                LookupSpec::plan(filters, &self.key_layout(), &spec.schema)
-            }
-            ScanTarget::Partitions(_) | ScanTarget::Table => None,
+        let request = self.table.request_options(state)?;
+        if !params::has_placeholders(filters) {
+            let scan = self
+                .table
+                .plan_scan(request, &projection, filters, limit)
+                .await?;
+            return Ok(Arc::new(scan));
+        }
+        let refs: Vec<&Expr> = filters.iter().collect();
+        let template = ScanTemplate {
+            table: self.table.clone(),
+            request,
+            pushdown: self.supports_filters_pushdown(&refs)?,
+            projection,
+            filters: filters.to_vec(),
+            limit,
         };
+        let spec = self.table.spec(
+            request,
+            &template.projection,
+            ScanTarget::Partitions(Box::default()),
+            IndexFilter::default(),
+            limit,
+        )?;
         Ok(Arc::new(
-            CassandraScanExec::new(
-                self.connection.clone(),
-                spec,
-                self.connection.options().scan_parallelism,
-            )
-            .with_lookup(lookup),
+            CassandraScanExec::new(self.table.connection.clone(), spec, 1)
+                .with_template(Arc::new(template)),
         ))
     }
 
@@ -245,15 +343,17 @@ impl TableProvider for CassandraTableProvider {
             ))
             .into());
         }
-        self.schema
+        let table = &self.table;
+        table
+            .schema
             .logically_equivalent_names_and_types(&input.schema())?;
         let sink = CassandraDataSink::new(
-            self.connection.clone(),
-            &self.keyspace,
-            &self.table,
-            self.columns.clone(),
-            self.schema.clone(),
-            self.request_options(state)?,
+            table.connection.clone(),
+            &table.keyspace,
+            &table.table,
+            table.columns.clone(),
+            table.schema.clone(),
+            table.request_options(state)?,
         );
         Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
     }

@@ -5,6 +5,7 @@ mod auth;
 mod cassandra;
 mod demo;
 mod pg_wire;
+mod prepared;
 mod sai;
 mod slt;
 mod types;

@@ -26,12 +26,13 @@ use bytes::{BufMut, BytesMut};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, FixedSizeBinaryArray, RecordBatch};
 use datafusion::arrow::datatypes::{
     DataType, Decimal128Type, Decimal256Type, Decimal32Type, Decimal64Type, DecimalType, Field,
-    FieldRef, Schema,
+    FieldRef, Schema, SchemaRef,
 };
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::json::writer::{
     make_encoder, Encoder as JsonEncoder, EncoderFactory, EncoderOptions, NullableEncoder,
 };
+use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::prelude::DataFrame;
 use datafusion_postgres::arrow_pg::datatypes::field_into_pg_type;
 use datafusion_postgres::arrow_pg::encoder::encode_value;
@@ -48,11 +49,18 @@ use smackql_cassandra::types::{CQL_TYPE_METADATA, UUID_EXTENSION};
 
 type BoxError = Box<dyn StdError + Sync + Send>;
 
+mod plain;
+
+use plain::PlainColumn;
+
 /// How one result column is encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Encoding {
     /// arrow-pg's encoding.
     ArrowPg,
+    /// arrow-pg's types and values, for the common scalar types (see
+    /// [`plain`]).
+    Plain,
     Uuid,
     UuidArray,
     Numeric,
@@ -82,13 +90,14 @@ impl Encoding {
             }
             DataType::Map(..) => Self::Json,
             DataType::Struct(fields) if fields.iter().any(|f| needs_json(f)) => Self::Json,
+            _ if plain::handles(field) => Self::Plain,
             _ => Self::ArrowPg,
         }
     }
 
     fn pg_type(self, field: &FieldRef) -> PgWireResult<Type> {
         Ok(match self {
-            Self::ArrowPg => field_into_pg_type(field)?,
+            Self::ArrowPg | Self::Plain => field_into_pg_type(field)?,
             Self::Uuid => Type::UUID,
             Self::UuidArray => Type::UUID_ARRAY,
             Self::Numeric => Type::NUMERIC,
@@ -167,13 +176,24 @@ pub(crate) async fn encode_dataframe(
     format: &Format,
     options: Option<Arc<FormatOptions>>,
 ) -> PgWireResult<QueryResponse> {
-    let schema = df.schema().as_arrow().clone();
-    let fields = Arc::new(pg_fields(&schema, format, options)?);
-    let encodings: Arc<[Encoding]> = schema.fields().iter().map(|f| Encoding::of(f)).collect();
+    let schema = Arc::new(df.schema().as_arrow().clone());
     let batches = df
         .execute_stream()
         .await
         .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+    encode_stream(&schema, batches, format, options)
+}
+
+/// Streams the rows of `batches`, whose columns `schema` describes, one
+/// Arrow batch at a time.
+pub(crate) fn encode_stream(
+    schema: &SchemaRef,
+    batches: SendableRecordBatchStream,
+    format: &Format,
+    options: Option<Arc<FormatOptions>>,
+) -> PgWireResult<QueryResponse> {
+    let fields = Arc::new(pg_fields(schema, format, options)?);
+    let encodings: Arc<[Encoding]> = schema.fields().iter().map(|f| Encoding::of(f)).collect();
     let row_fields = fields.clone();
     let rows = batches
         .map(move |batch| {
@@ -204,13 +224,25 @@ fn encode_batch(
             _ => Ok(None),
         })
         .collect::<PgWireResult<Vec<_>>>()?;
+    let plain = encodings
+        .iter()
+        .zip(batch.columns())
+        .map(|(encoding, column)| match encoding {
+            Encoding::Plain => PlainColumn::of(column.as_ref()),
+            _ => Ok(None),
+        })
+        .collect::<PgWireResult<Vec<_>>>()?;
     let mut encoder = DataRowEncoder::new(fields.clone());
     let mut rows = Vec::with_capacity(batch.num_rows());
     for row in 0..batch.num_rows() {
         for (col, column) in batch.columns().iter().enumerate() {
             let pg = &fields[col];
+            if let Some(plain) = &plain[col] {
+                plain.put(&mut encoder, row, pg)?;
+                continue;
+            }
             match encodings[col] {
-                Encoding::ArrowPg => {
+                Encoding::ArrowPg | Encoding::Plain => {
                     encode_value(&mut encoder, column, row, schema.field(col), pg)?
                 }
                 Encoding::Uuid => put(&mut encoder, &uuid_at(column, row)?, pg)?,
@@ -775,7 +807,7 @@ mod tests {
         let uuids = Field::new_list("l", uuid_field("item"), true);
         let ints = Field::new_list("l", Field::new("item", DataType::Int32, true), true);
         let with_uuid = Field::new_struct("s", vec![uuid_field("id")], true);
-        let plain = Field::new_struct("s", vec![Field::new("x", DataType::Int32, true)], true);
+        let record = Field::new_struct("s", vec![Field::new("x", DataType::Int32, true)], true);
         let cases = [
             (uuid_field("u"), Encoding::Uuid),
             (
@@ -787,11 +819,12 @@ mod tests {
                 Encoding::Numeric,
             ),
             (inet, Encoding::Inet),
-            (Field::new("t", DataType::Utf8, true), Encoding::ArrowPg),
+            (Field::new("t", DataType::Utf8, true), Encoding::Plain),
+            (Field::new("i", DataType::Int8, true), Encoding::ArrowPg),
             (uuids, Encoding::UuidArray),
             (ints, Encoding::ArrowPg),
             (with_uuid, Encoding::Json),
-            (plain, Encoding::ArrowPg),
+            (record, Encoding::ArrowPg),
         ];
         for (field, expected) in cases {
             assert_eq!(Encoding::of(&field), expected, "{field}");

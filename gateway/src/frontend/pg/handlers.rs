@@ -19,7 +19,8 @@ use bytes::Bytes;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{DFSchema, ParamValues};
 use datafusion::logical_expr::{EmptyRelation, LogicalPlan};
-use datafusion::prelude::{DataFrame, SessionContext};
+use datafusion::physical_plan::execute_stream;
+use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::Statement;
 use datafusion_postgres::arrow_pg::datatypes::df::deserialize_parameters_with_server_types;
 use datafusion_postgres::hooks::cursor::CursorStatementHook;
@@ -50,6 +51,7 @@ use tokio_util::sync::CancellationToken;
 use super::auth::Startup;
 use super::encoding;
 use super::errors::ErrorMapper;
+use super::prepared::{self, Lookup, PreparedPlans, ReadyPlan};
 use crate::ddl::CassandraDdl;
 use crate::session::server_version;
 
@@ -150,7 +152,10 @@ impl ConnectionHandlers {
         cancel: Arc<SmackqlCancelHandler>,
         ddl: Arc<CassandraDdl>,
     ) -> Self {
+        let plans = Arc::new(PreparedPlans::default());
         let hooks: Vec<Arc<dyn QueryHook>> = vec![
+            // First: it only watches.
+            Arc::new(SessionChangeHook(plans.clone())),
             Arc::new(ServerVersionHook),
             Arc::new(DdlHook(ddl)),
             Arc::new(CursorStatementHook),
@@ -167,6 +172,7 @@ impl ConnectionHandlers {
                 inner,
                 session,
                 cancel: Arc::new(QueryCancel::default()),
+                plans,
                 registry,
                 key: Mutex::new(None),
             }),
@@ -204,6 +210,7 @@ pub(crate) struct QueryService {
     parser: Arc<WireParser>,
     session: Arc<SessionContext>,
     cancel: Arc<QueryCancel>,
+    plans: Arc<StatementPlans>,
     registry: Arc<CancelRegistry>,
     key: Mutex<Option<(i32, Bytes)>>,
 }
@@ -339,21 +346,94 @@ impl ExtendedQueryHandler for QueryService {
 
 impl QueryService {
     /// Binds the portal's parameters into `plan` and runs it, with results
-    /// encoded by [`encoding`]. The plan is optimized once, when it is
-    /// turned into a physical plan (datafusion-postgres optimizes twice).
+    /// encoded by [`encoding`]. A statement executed again reuses its plan
+    /// (see [`prepared`](super::prepared)); otherwise the plan is optimized
+    /// once, when it is turned into a physical plan.
     async fn query_with_parameters<C: ClientInfo>(
         &self,
         client: &C,
         portal: &Portal<<Self as ExtendedQueryHandler>::Statement>,
         plan: &LogicalPlan,
     ) -> PgWireResult<Response> {
-        let api = |e: datafusion::error::DataFusionError| PgWireError::ApiError(Box::new(e));
-        let wire_types = self
+        let ready = match self.plans.lookup(&portal.statement) {
+            Lookup::Ready(ready) => Some(ready),
+            Lookup::Again => {
+                let (inferred, wire) = self.parameter_types(portal, plan)?;
+                let planning = prepared::plan_for_reuse(&self.session, plan, inferred, wire);
+                let ready = match planning.await {
+                    Ok(ready) => Some(Arc::new(ready)),
+                    Err(reason) => {
+                        tracing::debug!(
+                            statement = %portal.statement.id,
+                            %reason,
+                            "plan of a statement executed again is not reused"
+                        );
+                        None
+                    }
+                };
+                self.plans.store(
+                    &portal.statement,
+                    ready.clone().map_or(Lookup::Unusable, Lookup::Ready),
+                );
+                ready
+            }
+            Lookup::First | Lookup::Unusable => None,
+        };
+        if let Some(ready) = ready {
+            if let Some(response) = self.run_prepared(client, portal, &ready).await? {
+                return Ok(response);
+            }
+        }
+        let (inferred, wire) = self.parameter_types(portal, plan)?;
+        let params = bind_parameters(portal, &inferred, &wire)?;
+        let plan = plan
+            .clone()
+            .replace_params_with_values(&params)
+            .map_err(api_error)?;
+        let df = with_statement_timeout(client, self.session.execute_logical_plan(plan)).await?;
+        let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
+        let response =
+            encoding::encode_dataframe(df, &portal.result_column_format, Some(options)).await?;
+        Ok(Response::Query(response))
+    }
+
+    /// Runs a plan made for reuse with the portal's parameters, or `None`
+    /// when they need a plan of their own.
+    async fn run_prepared<C: ClientInfo>(
+        &self,
+        client: &C,
+        portal: &Portal<<Self as ExtendedQueryHandler>::Statement>,
+        ready: &ReadyPlan,
+    ) -> PgWireResult<Option<Response>> {
+        let params = bind_parameters(portal, &ready.inferred, &ready.wire)?;
+        let binding = prepared::bind(&ready.physical, &params);
+        let Some(physical) = with_statement_timeout(client, binding).await? else {
+            return Ok(None);
+        };
+        let batches = execute_stream(physical, ready.task.clone()).map_err(api_error)?;
+        let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
+        let response = encoding::encode_stream(
+            &ready.schema,
+            batches,
+            &portal.result_column_format,
+            Some(options),
+        )?;
+        Ok(Some(Response::Query(response)))
+    }
+
+    /// The types of the statement's parameters: as DataFusion inferred them
+    /// and as sent on the wire, by position.
+    fn parameter_types(
+        &self,
+        portal: &Portal<<Self as ExtendedQueryHandler>::Statement>,
+        plan: &LogicalPlan,
+    ) -> PgWireResult<(Vec<Option<DataType>>, Vec<Type>)> {
+        let wire = self
             .parser
             .get_parameter_types(&portal.statement.statement)?;
         let mut inferred: Vec<_> = plan
             .get_parameter_types()
-            .map_err(api)?
+            .map_err(api_error)?
             .into_iter()
             .collect();
         inferred.sort_by_key(|(id, _)| {
@@ -361,26 +441,30 @@ impl QueryService {
                 .parse::<u32>()
                 .unwrap_or(u32::MAX)
         });
-        let inferred: Vec<Option<&DataType>> = inferred.iter().map(|(_, t)| t.as_ref()).collect();
-        let wire_types: Vec<Option<&Type>> = wire_types.iter().map(Some).collect();
-        let params = deserialize_parameters_with_server_types(portal, &inferred, &wire_types)?;
-        let plan = plan
-            .clone()
-            .replace_params_with_values(&params)
-            .map_err(api)?;
-        let df = with_statement_timeout(client, self.session.execute_logical_plan(plan)).await?;
-        let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
-        let response =
-            encoding::encode_dataframe(df, &portal.result_column_format, Some(options)).await?;
-        Ok(Response::Query(response))
+        Ok((inferred.into_iter().map(|(_, t)| t).collect(), wire))
     }
 }
 
+/// The portal's parameter values, decoded as `inferred` and `wire` say.
+fn bind_parameters<S: Clone>(
+    portal: &Portal<S>,
+    inferred: &[Option<DataType>],
+    wire: &[Type],
+) -> PgWireResult<ParamValues> {
+    let inferred: Vec<Option<&DataType>> = inferred.iter().map(Option::as_ref).collect();
+    let wire: Vec<Option<&Type>> = wire.iter().map(Some).collect();
+    deserialize_parameters_with_server_types(portal, &inferred, &wire)
+}
+
+fn api_error(e: datafusion::error::DataFusionError) -> PgWireError {
+    PgWireError::ApiError(Box::new(e))
+}
+
 /// Runs `planning` within the client's `statement_timeout`, if one is set.
-async fn with_statement_timeout<C: ClientInfo + ?Sized>(
+async fn with_statement_timeout<C: ClientInfo + ?Sized, T>(
     client: &C,
-    planning: impl std::future::Future<Output = datafusion::error::Result<DataFrame>>,
-) -> PgWireResult<DataFrame> {
+    planning: impl std::future::Future<Output = datafusion::error::Result<T>>,
+) -> PgWireResult<T> {
     let timeout = client
         .metadata()
         .get(STATEMENT_TIMEOUT_METADATA)
@@ -397,7 +481,7 @@ async fn with_statement_timeout<C: ClientInfo + ?Sized>(
         })?,
         None => planning.await,
     };
-    planned.map_err(|e| PgWireError::ApiError(Box::new(e)))
+    planned.map_err(api_error)
 }
 
 /// The client metadata key where datafusion-postgres keeps `SET
@@ -492,6 +576,76 @@ impl QueryHook for SelectHook {
         _session_context: &SessionContext,
         _client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
+        None
+    }
+}
+
+/// The plans of a connection's prepared statements.
+type StatementPlans = PreparedPlans<<DfSessionService as ExtendedQueryHandler>::Statement>;
+
+/// Forgets the connection's reusable plans when a statement may change the
+/// session they were made with (`SET`, schema statements, and so on).
+struct SessionChangeHook(Arc<StatementPlans>);
+
+impl SessionChangeHook {
+    fn observe(&self, statement: &Statement) {
+        let keeps_session = matches!(
+            statement,
+            Statement::Query(_)
+                | Statement::Insert(_)
+                | Statement::Update(_)
+                | Statement::Delete(_)
+                | Statement::Explain { .. }
+                | Statement::ShowVariable { .. }
+                | Statement::StartTransaction { .. }
+                | Statement::Commit { .. }
+                | Statement::Rollback { .. }
+                | Statement::Declare { .. }
+                | Statement::Fetch { .. }
+                | Statement::Close { .. }
+        );
+        if !keeps_session {
+            self.0.clear();
+        }
+    }
+}
+
+impl Debug for SessionChangeHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionChangeHook")
+    }
+}
+
+#[async_trait]
+impl QueryHook for SessionChangeHook {
+    async fn handle_simple_query(
+        &self,
+        statement: &Statement,
+        _session_context: &SessionContext,
+        _client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        self.observe(statement);
+        None
+    }
+
+    async fn handle_extended_parse_query(
+        &self,
+        _statement: &Statement,
+        _session_context: &SessionContext,
+        _client: &(dyn ClientInfo + Send + Sync),
+    ) -> Option<PgWireResult<LogicalPlan>> {
+        None
+    }
+
+    async fn handle_extended_query(
+        &self,
+        statement: &Statement,
+        _logical_plan: &LogicalPlan,
+        _params: &ParamValues,
+        _session_context: &SessionContext,
+        _client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        self.observe(statement);
         None
     }
 }

@@ -10,6 +10,7 @@ mod auth;
 mod encoding;
 pub mod errors;
 mod handlers;
+mod prepared;
 pub mod tls;
 
 use std::sync::Arc;
