@@ -14,6 +14,9 @@
 //! - rows/s of a raw `scylla` token-range scan of the same columns that does
 //!   nothing with the rows (the baseline).
 //!
+//! Each is run `BENCH_REPEAT` times (default 3), interleaved, and the
+//! median time is reported.
+//!
 //! Then the p50 and p99 latency of a partition-key point query over the wire
 //! against the same prepared CQL through the driver, and the gateway's peak
 //! RSS (VmHWM) after all of it.
@@ -46,6 +49,7 @@ impl Drop for Gateway {
 async fn main() -> Result<()> {
     let rows: u64 = env_or("BENCH_ROWS", 5_000_000)?;
     let point_queries: usize = env_or("BENCH_POINT_QUERIES", 2_000)?;
+    let repeat: usize = env_or("BENCH_REPEAT", 3)?;
     let bin = std::env::var("SMACKQL_BIN").context("set SMACKQL_BIN to a release smackql")?;
     let services = smackql_tests::services::ensure().await;
 
@@ -76,7 +80,7 @@ async fn main() -> Result<()> {
     let client = connect(port, &mut gateway).await?;
     let events = format!("{KEYSPACE}.events");
 
-    println!("\n| query | path | rows | seconds | rows/s | vs raw |");
+    println!("\n| query | path | rows | median seconds | rows/s | vs raw |");
     println!("|---|---|---:|---:|---:|---:|");
     let queries = [
         (
@@ -91,25 +95,35 @@ async fn main() -> Result<()> {
         ),
     ];
     for (name, sql, columns) in &queries {
-        // Warm caches once, so each path reads the same warm table.
+        // Warm caches once, so each path reads the same warm table. Each
+        // path then runs `repeat` times, interleaved, and the median counts.
         raw_scan(&session, columns).await?;
-        let (raw_rows, raw) = timed(raw_scan(&session, columns)).await?;
-        let (_, in_process) = timed(async {
-            let ctx = app.sessions().new_session();
-            let batches = ctx.sql(sql).await?.collect().await?;
-            anyhow::Ok(batches.len())
-        })
-        .await?;
-        let (_, wire) = timed(async {
-            let rows = client.query(sql.as_str(), &[]).await?;
-            anyhow::Ok(rows.len())
-        })
-        .await?;
+        let mut raw_rows = 0;
+        let (mut raw, mut in_process, mut wire) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..repeat.max(1) {
+            let (rows, took) = timed(raw_scan(&session, columns)).await?;
+            raw_rows = rows;
+            raw.push(took);
+            let (_, took) = timed(async {
+                let ctx = app.sessions().new_session();
+                let batches = ctx.sql(sql).await?.collect().await?;
+                anyhow::Ok(batches.len())
+            })
+            .await?;
+            in_process.push(took);
+            let (_, took) = timed(async {
+                let rows = client.query(sql.as_str(), &[]).await?;
+                anyhow::Ok(rows.len())
+            })
+            .await?;
+            wire.push(took);
+        }
+        let raw = median(&mut raw);
         let rate = |d: Duration| raw_rows as f64 / d.as_secs_f64();
         for (path, d) in [
             ("raw scylla token-range scan", raw),
-            ("DataFusion in-process", in_process),
-            ("gateway, Postgres wire", wire),
+            ("DataFusion in-process", median(&mut in_process)),
+            ("gateway, Postgres wire", median(&mut wire)),
         ] {
             println!(
                 "| {name} | {path} | {raw_rows} | {:.2} | {:.0} | {:.2}x |",
@@ -166,6 +180,11 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
             .map_err(|_| anyhow::anyhow!("{name}={v} is not a number")),
         Err(_) => Ok(default),
     }
+}
+
+fn median(times: &mut [Duration]) -> Duration {
+    times.sort();
+    times[times.len() / 2]
 }
 
 async fn timed<T>(work: impl std::future::Future<Output = Result<T>>) -> Result<(T, Duration)> {
