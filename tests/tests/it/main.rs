@@ -4,6 +4,7 @@
 mod auth;
 mod cassandra;
 mod demo;
+mod kafka;
 mod pg_wire;
 mod prepared;
 mod sai;

@@ -1,0 +1,125 @@
+//! The Kafka cluster a gateway reads: client settings, and one shared
+//! client for metadata and offsets.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+
+use crate::error::Error;
+
+/// How long a metadata or offsets request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Settings of the Kafka cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaOptions {
+    /// `host:port` of one or more brokers.
+    pub bootstrap_servers: Vec<String>,
+    /// Further librdkafka client properties (`security.protocol`, ...).
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Default for KafkaOptions {
+    fn default() -> Self {
+        Self {
+            bootstrap_servers: vec!["127.0.0.1:9092".into()],
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+/// A shared handle on the cluster.
+pub type SharedKafka = Arc<KafkaConnection>;
+
+/// The cluster, with a client for metadata made on first use.
+pub struct KafkaConnection {
+    options: KafkaOptions,
+    metadata: OnceLock<Arc<BaseConsumer>>,
+}
+
+impl std::fmt::Debug for KafkaConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaConnection")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KafkaConnection {
+    /// A connection to the cluster `options` describe; nothing is contacted
+    /// until it is used.
+    pub fn new(options: KafkaOptions) -> Self {
+        Self {
+            options,
+            metadata: OnceLock::new(),
+        }
+    }
+
+    /// The settings of a consumer that reads committed messages only, at
+    /// offsets it is given, and commits nothing.
+    pub(crate) fn consumer_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        for (key, value) in &self.options.properties {
+            config.set(key, value);
+        }
+        config
+            .set(
+                "bootstrap.servers",
+                self.options.bootstrap_servers.join(","),
+            )
+            .set("group.id", "smackql-scan")
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "true")
+            .set("isolation.level", "read_committed")
+            .set("auto.offset.reset", "earliest");
+        config
+    }
+
+    fn metadata_client(&self) -> Result<Arc<BaseConsumer>, Error> {
+        if let Some(client) = self.metadata.get() {
+            return Ok(client.clone());
+        }
+        let client: BaseConsumer = self
+            .consumer_config()
+            .create()
+            .map_err(|e| Error::kafka("creating a client", e))?;
+        Ok(self.metadata.get_or_init(|| Arc::new(client)).clone())
+    }
+
+    /// The partitions of `topic` with their low and high watermarks (the
+    /// first offset kept, and the offset after the last committed message).
+    pub async fn watermarks(&self, topic: &str) -> Result<Vec<(i32, i64, i64)>, Error> {
+        let client = self.metadata_client()?;
+        let topic = topic.to_string();
+        tokio::task::spawn_blocking(move || {
+            let metadata = client
+                .fetch_metadata(Some(&topic), REQUEST_TIMEOUT)
+                .map_err(|e| Error::kafka(format!("reading the metadata of topic '{topic}'"), e))?;
+            let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else {
+                return Err(Error::NoTopic(topic));
+            };
+            if found.error().is_some() || found.partitions().is_empty() {
+                return Err(Error::NoTopic(topic));
+            }
+            let mut partitions: Vec<i32> = found.partitions().iter().map(|p| p.id()).collect();
+            partitions.sort_unstable();
+            partitions
+                .into_iter()
+                .map(|p| {
+                    let (low, high) = client
+                        .fetch_watermarks(&topic, p, REQUEST_TIMEOUT)
+                        .map_err(|e| {
+                            Error::kafka(format!("reading the offsets of {topic}/{p}"), e)
+                        })?;
+                    Ok((p, low, high))
+                })
+                .collect()
+        })
+        .await
+        .map_err(|e| Error::Stopped(format!("reading Kafka offsets stopped: {e}")))?
+    }
+}

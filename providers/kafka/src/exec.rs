@@ -1,0 +1,452 @@
+//! The bounded scan: each partition read from its start offset up to the end
+//! offset taken when the query was planned, decoded into Arrow batches.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::array::{
+    ArrayRef, BinaryBuilder, Int32Builder, Int64Builder, MapBuilder, MapFieldNames, RecordBatch,
+    RecordBatchOptions, StringBuilder, TimestampMillisecondBuilder,
+};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::metrics::{
+    Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
+};
+use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+    SendableRecordBatchStream,
+};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::connection::SharedKafka;
+use crate::decode::ValueDecoder;
+use crate::error::Error;
+use crate::options::{KafkaTableOptions, KeyFormat};
+use crate::pushdown::PartitionRange;
+
+/// Messages decoded into one batch at most.
+const BATCH_MESSAGES: usize = 8192;
+
+/// How long a scan waits for Kafka without getting anything before it fails.
+const STALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What one scan reads.
+#[derive(Debug, Clone)]
+pub struct KafkaScanSpec {
+    /// The topic.
+    pub topic: String,
+    /// The table's whole schema (declared columns, then metadata).
+    pub table_schema: SchemaRef,
+    /// How many of its columns are declared (decoded from the value).
+    pub declared: usize,
+    /// The columns returned, as indices into `table_schema`.
+    pub projection: Vec<usize>,
+    /// The table's options.
+    pub options: KafkaTableOptions,
+    /// The offsets read in each partition.
+    pub ranges: Vec<PartitionRange>,
+    /// Each output stream stops after this many rows.
+    pub limit: Option<usize>,
+}
+
+/// Reads Kafka partitions between fixed offsets.
+#[derive(Debug)]
+pub struct KafkaScanExec {
+    kafka: SharedKafka,
+    spec: Arc<KafkaScanSpec>,
+    schema: SchemaRef,
+    properties: Arc<PlanProperties>,
+    metrics: ExecutionPlanMetricsSet,
+    /// The ranges of each output stream.
+    streams: Vec<Vec<PartitionRange>>,
+}
+
+impl KafkaScanExec {
+    /// A scan of `spec`, reading up to `parallelism` partitions at once.
+    pub fn try_new(kafka: SharedKafka, spec: KafkaScanSpec, parallelism: usize) -> Result<Self> {
+        let schema = Arc::new(spec.table_schema.project(&spec.projection)?);
+        let reading: Vec<PartitionRange> = spec
+            .ranges
+            .iter()
+            .copied()
+            .filter(|r| !r.is_empty())
+            .collect();
+        let count = parallelism.clamp(1, reading.len().max(1));
+        let mut streams = vec![Vec::new(); count];
+        for (i, range) in reading.into_iter().enumerate() {
+            streams[i % count].push(range);
+        }
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(schema.clone()),
+            Partitioning::UnknownPartitioning(count),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        ));
+        Ok(Self {
+            kafka,
+            spec: Arc::new(spec),
+            schema,
+            properties,
+            metrics: ExecutionPlanMetricsSet::new(),
+            streams,
+        })
+    }
+
+    /// What this scan reads.
+    pub fn spec(&self) -> &KafkaScanSpec {
+        &self.spec
+    }
+}
+
+impl DisplayAs for KafkaScanExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ranges: Vec<String> = self
+            .spec
+            .ranges
+            .iter()
+            .map(|r| format!("{}:[{}, {})", r.partition, r.start, r.end))
+            .collect();
+        write!(
+            f,
+            "KafkaScanExec: topic={}, format={}, offsets=[{}]",
+            self.spec.topic,
+            self.spec.options.format,
+            ranges.join(", ")
+        )?;
+        if let Some(limit) = self.spec.limit {
+            write!(f, ", limit={limit}")?;
+        }
+        Ok(())
+    }
+}
+
+impl ExecutionPlan for KafkaScanExec {
+    fn name(&self) -> &'static str {
+        "KafkaScanExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if children.is_empty() {
+            Ok(self)
+        } else {
+            datafusion::common::internal_err!("KafkaScanExec has no children")
+        }
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let Some(ranges) = self.streams.get(partition).cloned() else {
+            return datafusion::common::internal_err!(
+                "KafkaScanExec has {} partitions, asked for {partition}",
+                self.streams.len()
+            );
+        };
+        let mut builder = RecordBatchReceiverStreamBuilder::new(self.schema.clone(), 2);
+        let tx = builder.tx();
+        let kafka = self.kafka.clone();
+        let spec = self.spec.clone();
+        let metrics = ScanMetrics::new(&self.metrics, partition);
+        builder.spawn_blocking(move || {
+            if let Err(err) = read(&kafka, &spec, &ranges, &metrics, &tx) {
+                // Nobody may be listening any more; then nobody needs it.
+                let _ = tx.blocking_send(Err(err));
+            }
+            Ok(())
+        });
+        Ok(builder.build())
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+}
+
+struct ScanMetrics {
+    output_rows: Count,
+    messages: Count,
+    skipped: Count,
+}
+
+impl ScanMetrics {
+    fn new(set: &ExecutionPlanMetricsSet, partition: usize) -> Self {
+        Self {
+            output_rows: MetricBuilder::new(set).output_rows(partition),
+            messages: MetricBuilder::new(set).counter("messages", partition),
+            skipped: MetricBuilder::new(set).counter("skipped_messages", partition),
+        }
+    }
+}
+
+/// Reads `ranges` with one consumer, sending batches to `tx` until every
+/// range is done, the limit is reached, or the receiver goes away.
+fn read(
+    kafka: &SharedKafka,
+    spec: &KafkaScanSpec,
+    ranges: &[PartitionRange],
+    metrics: &ScanMetrics,
+    tx: &tokio::sync::mpsc::Sender<Result<RecordBatch>>,
+) -> Result<()> {
+    if ranges.is_empty() {
+        return Ok(());
+    }
+    let consumer: BaseConsumer = kafka
+        .consumer_config()
+        .create()
+        .map_err(|e| Error::kafka("creating a consumer", e))?;
+    let mut assignment = TopicPartitionList::new();
+    for range in ranges {
+        assignment
+            .add_partition_offset(&spec.topic, range.partition, Offset::Offset(range.start))
+            .map_err(|e| Error::kafka("assigning partitions", e))?;
+    }
+    consumer
+        .assign(&assignment)
+        .map_err(|e| Error::kafka(format!("reading topic '{}'", spec.topic), e))?;
+
+    // Partitions still being read, with their end offsets.
+    let mut open: HashMap<i32, i64> = ranges.iter().map(|r| (r.partition, r.end)).collect();
+    let mut decoder = ValueDecoder::try_new(spec)?;
+    let mut pending: Vec<BorrowedMessage<'_>> = Vec::with_capacity(BATCH_MESSAGES);
+    let mut remaining = spec.limit;
+    let mut heard = Instant::now();
+    while !open.is_empty() && remaining != Some(0) {
+        if tx.is_closed() {
+            return Ok(());
+        }
+        let polled = consumer.poll(Duration::from_millis(100));
+        if polled.is_some() {
+            heard = Instant::now();
+        } else if heard.elapsed() > STALL_TIMEOUT {
+            return Err(Error::Stopped(format!(
+                "Kafka sent nothing for {}s while topic '{}' was being read",
+                STALL_TIMEOUT.as_secs(),
+                spec.topic
+            ))
+            .into());
+        }
+        let message = match polled {
+            None => continue,
+            Some(Err(KafkaError::PartitionEOF(partition))) => {
+                close(&consumer, &spec.topic, partition, &mut open);
+                continue;
+            }
+            Some(Err(e)) => {
+                return Err(Error::kafka(format!("reading topic '{}'", spec.topic), e).into())
+            }
+            Some(Ok(message)) => message,
+        };
+        let partition = message.partition();
+        let Some(&end) = open.get(&partition) else {
+            continue; // fetched before its partition was closed
+        };
+        if message.offset() >= end {
+            close(&consumer, &spec.topic, partition, &mut open);
+            continue;
+        }
+        if message.offset() + 1 >= end {
+            close(&consumer, &spec.topic, partition, &mut open);
+        }
+        pending.push(message);
+        let full =
+            pending.len() >= BATCH_MESSAGES || remaining.is_some_and(|left| pending.len() >= left);
+        if full
+            && !emit(
+                spec,
+                &mut decoder,
+                &mut pending,
+                &mut remaining,
+                metrics,
+                tx,
+            )?
+        {
+            return Ok(());
+        }
+    }
+    emit(
+        spec,
+        &mut decoder,
+        &mut pending,
+        &mut remaining,
+        metrics,
+        tx,
+    )?;
+    Ok(())
+}
+
+/// Stops reading `partition`.
+fn close(consumer: &BaseConsumer, topic: &str, partition: i32, open: &mut HashMap<i32, i64>) {
+    if open.remove(&partition).is_some() {
+        let mut list = TopicPartitionList::new();
+        list.add_partition(topic, partition);
+        // Pausing only saves fetching what is not needed; messages that
+        // still arrive for the partition are dropped.
+        let _ = consumer.pause(&list);
+    }
+}
+
+/// Decodes and sends the pending messages; `false` once the receiver has
+/// gone away.
+fn emit(
+    spec: &KafkaScanSpec,
+    decoder: &mut ValueDecoder,
+    pending: &mut Vec<BorrowedMessage<'_>>,
+    remaining: &mut Option<usize>,
+    metrics: &ScanMetrics,
+    tx: &tokio::sync::mpsc::Sender<Result<RecordBatch>>,
+) -> Result<bool> {
+    if pending.is_empty() {
+        return Ok(true);
+    }
+    metrics.messages.add(pending.len());
+    let (values, kept) = decoder.decode(pending)?;
+    metrics.skipped.add(pending.len() - kept.len());
+    let mut batch = assemble(spec, values, pending, &kept)?;
+    pending.clear();
+    if let Some(left) = remaining.as_mut() {
+        if batch.num_rows() > *left {
+            batch = batch.slice(0, *left);
+        }
+        *left -= batch.num_rows();
+    }
+    metrics.output_rows.add(batch.num_rows());
+    if batch.num_rows() == 0 {
+        return Ok(true);
+    }
+    Ok(tx.blocking_send(Ok(batch)).is_ok())
+}
+
+/// The projected batch: decoded values (one row per kept message), then the
+/// metadata of the kept messages.
+fn assemble(
+    spec: &KafkaScanSpec,
+    values: Vec<ArrayRef>,
+    messages: &[BorrowedMessage<'_>],
+    kept: &[usize],
+) -> Result<RecordBatch> {
+    let mut metadata: HashMap<usize, ArrayRef> = HashMap::new();
+    for &column in spec.projection.iter().filter(|c| **c >= spec.declared) {
+        let kept_messages = kept.iter().map(|&i| &messages[i]);
+        let array: ArrayRef = match column - spec.declared {
+            0 => {
+                let mut b = Int32Builder::with_capacity(kept.len());
+                kept_messages.for_each(|m| b.append_value(m.partition()));
+                Arc::new(b.finish())
+            }
+            1 => {
+                let mut b = Int64Builder::with_capacity(kept.len());
+                kept_messages.for_each(|m| b.append_value(m.offset()));
+                Arc::new(b.finish())
+            }
+            2 => {
+                let mut b = TimestampMillisecondBuilder::with_capacity(kept.len());
+                kept_messages.for_each(|m| b.append_option(m.timestamp().to_millis()));
+                Arc::new(b.finish().with_timezone("UTC"))
+            }
+            3 => match spec.options.key_format {
+                KeyFormat::Bytes => {
+                    let mut b = BinaryBuilder::new();
+                    kept_messages.for_each(|m| b.append_option(m.key()));
+                    Arc::new(b.finish())
+                }
+                KeyFormat::Text => {
+                    let mut b = StringBuilder::new();
+                    for m in kept_messages {
+                        match m.key().map(std::str::from_utf8) {
+                            None => b.append_null(),
+                            Some(Ok(text)) => b.append_value(text),
+                            Some(Err(_)) => {
+                                return Err(Error::Decode {
+                                    topic: spec.topic.clone(),
+                                    partition: m.partition(),
+                                    offset: m.offset(),
+                                    reason: "the key is not UTF-8 text; declare the table \
+                                             with 'key.format' 'bytes' to read it"
+                                        .into(),
+                                }
+                                .into())
+                            }
+                        }
+                    }
+                    Arc::new(b.finish())
+                }
+            },
+            _ => {
+                let names = MapFieldNames {
+                    entry: "entries".into(),
+                    key: "key".into(),
+                    value: "value".into(),
+                };
+                let mut b =
+                    MapBuilder::new(Some(names), StringBuilder::new(), BinaryBuilder::new());
+                for m in kept_messages {
+                    match m.headers() {
+                        None => b.append(false)?,
+                        Some(headers) => {
+                            for header in headers.iter() {
+                                b.keys().append_value(header.key);
+                                b.values().append_option(header.value);
+                            }
+                            b.append(true)?;
+                        }
+                    }
+                }
+                Arc::new(b.finish())
+            }
+        };
+        metadata.insert(column, array);
+    }
+    let mut values = values.into_iter().map(Some).collect::<Vec<_>>();
+    let columns = spec
+        .projection
+        .iter()
+        .map(|&c| {
+            if c < spec.declared {
+                values[c]
+                    .take()
+                    .ok_or_else(|| DataFusionError::Internal(format!("column {c} projected twice")))
+            } else {
+                metadata
+                    .remove(&c)
+                    .ok_or_else(|| DataFusionError::Internal(format!("column {c} projected twice")))
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let schema = Arc::new(spec.table_schema.project(&spec.projection)?);
+    Ok(RecordBatch::try_new_with_options(
+        schema,
+        columns,
+        &RecordBatchOptions::new().with_row_count(Some(kept.len())),
+    )?)
+}

@@ -1,0 +1,102 @@
+//! A Kafka topic as a DataFusion [`TableProvider`].
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{FieldRef, SchemaRef};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::datasource::TableType;
+use datafusion::error::Result;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+
+use crate::connection::SharedKafka;
+use crate::error::Error;
+use crate::exec::{KafkaScanExec, KafkaScanSpec};
+use crate::options::KafkaTableOptions;
+use crate::pushdown;
+use crate::schema::table_schema;
+
+/// A topic read as a table: each query reads a snapshot, from the start of
+/// each partition (or the pushed-down offsets) up to the end offsets taken
+/// when the query is planned.
+#[derive(Debug)]
+pub struct KafkaTableProvider {
+    kafka: SharedKafka,
+    topic: String,
+    declared: usize,
+    schema: SchemaRef,
+    options: KafkaTableOptions,
+    parallelism: usize,
+}
+
+impl KafkaTableProvider {
+    /// The table over `topic` with the `declared` value columns, read
+    /// `parallelism` partitions at a time.
+    pub fn try_new(
+        kafka: SharedKafka,
+        topic: &str,
+        declared: &[FieldRef],
+        options: KafkaTableOptions,
+        parallelism: usize,
+    ) -> Result<Self, Error> {
+        let schema = table_schema(declared, &options)?;
+        Ok(Self {
+            kafka,
+            topic: topic.to_string(),
+            declared: declared.len(),
+            schema,
+            options,
+            parallelism,
+        })
+    }
+
+    /// The topic.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+}
+
+#[async_trait]
+impl TableProvider for KafkaTableProvider {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(pushdown::classify(filters))
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let watermarks = self.kafka.watermarks(&self.topic).await?;
+        let spec = KafkaScanSpec {
+            topic: self.topic.clone(),
+            table_schema: self.schema.clone(),
+            declared: self.declared,
+            projection: projection
+                .cloned()
+                .unwrap_or_else(|| (0..self.schema.fields().len()).collect()),
+            options: self.options.clone(),
+            ranges: pushdown::ranges(&watermarks, filters),
+            limit,
+        };
+        Ok(Arc::new(KafkaScanExec::try_new(
+            self.kafka.clone(),
+            spec,
+            self.parallelism,
+        )?))
+    }
+}

@@ -1,0 +1,100 @@
+//! Kafka topics for tests: created fresh, filled with exactly the messages a
+//! test gives.
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+use crate::services;
+
+/// One message to produce.
+#[derive(Debug, Clone, Default)]
+pub struct Record {
+    /// The partition it goes to.
+    pub partition: i32,
+    /// Its key.
+    pub key: Option<Vec<u8>>,
+    /// Its value.
+    pub value: Option<Vec<u8>>,
+    /// Its headers.
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+impl Record {
+    /// A message with a text value, in `partition`.
+    pub fn text(partition: i32, value: &str) -> Self {
+        Self {
+            partition,
+            value: Some(value.as_bytes().to_vec()),
+            ..Self::default()
+        }
+    }
+
+    /// The same message with a text key.
+    pub fn keyed(mut self, key: &str) -> Self {
+        self.key = Some(key.as_bytes().to_vec());
+        self
+    }
+
+    /// The same message with one more header.
+    pub fn header(mut self, name: &str, value: &[u8]) -> Self {
+        self.headers.push((name.to_string(), value.to_vec()));
+        self
+    }
+}
+
+/// Creates `topic` with `partitions` partitions on the test Kafka.
+pub async fn create_topic(topic: &str, partitions: i32) {
+    let brokers = &services::ensure().await.kafka;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("a Kafka admin client");
+    let created = admin
+        .create_topics(
+            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+        )
+        .await
+        .expect("creating a topic");
+    for result in created {
+        result.unwrap_or_else(|(name, err)| panic!("creating topic {name}: {err}"));
+    }
+}
+
+/// Produces `records` to `topic`, in order, each acknowledged before the
+/// next is sent (so offsets follow the order given).
+pub async fn produce(topic: &str, records: &[Record]) {
+    let brokers = &services::ensure().await.kafka;
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .create()
+        .expect("a Kafka producer");
+    for record in records {
+        let mut headers = OwnedHeaders::new();
+        for (name, value) in &record.headers {
+            headers = headers.insert(Header {
+                key: name,
+                value: Some(value),
+            });
+        }
+        let mut message: FutureRecord<'_, Vec<u8>, Vec<u8>> = FutureRecord::to(topic)
+            .partition(record.partition)
+            .headers(headers);
+        if let Some(key) = &record.key {
+            message = message.key(key);
+        }
+        if let Some(value) = &record.value {
+            message = message.payload(value);
+        }
+        producer
+            .send(message, Duration::from_secs(30))
+            .await
+            .unwrap_or_else(|(err, _)| panic!("producing to {topic}: {err}"));
+    }
+}
