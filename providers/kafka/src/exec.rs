@@ -237,11 +237,16 @@ fn read(
 
     // Partitions still being read, with their end offsets.
     let mut open: HashMap<i32, i64> = ranges.iter().map(|r| (r.partition, r.end)).collect();
-    let mut decoder = ValueDecoder::try_new(spec)?;
+    let mut output = Output {
+        spec,
+        decoder: ValueDecoder::try_new(spec)?,
+        remaining: spec.limit,
+        metrics,
+        tx,
+    };
     let mut pending: Vec<BorrowedMessage<'_>> = Vec::with_capacity(BATCH_MESSAGES);
-    let mut remaining = spec.limit;
     let mut heard = Instant::now();
-    while !open.is_empty() && remaining != Some(0) {
+    while !open.is_empty() && output.remaining != Some(0) {
         if tx.is_closed() {
             return Ok(());
         }
@@ -279,29 +284,11 @@ fn read(
             close(&consumer, &spec.topic, partition, &mut open);
         }
         pending.push(message);
-        let full =
-            pending.len() >= BATCH_MESSAGES || remaining.is_some_and(|left| pending.len() >= left);
-        if full
-            && !emit(
-                spec,
-                &mut decoder,
-                &mut pending,
-                &mut remaining,
-                metrics,
-                tx,
-            )?
-        {
+        if output.is_full(&pending) && !output.emit(&mut pending)? {
             return Ok(());
         }
     }
-    emit(
-        spec,
-        &mut decoder,
-        &mut pending,
-        &mut remaining,
-        metrics,
-        tx,
-    )?;
+    output.emit(&mut pending)?;
     Ok(())
 }
 
@@ -316,35 +303,44 @@ fn close(consumer: &BaseConsumer, topic: &str, partition: i32, open: &mut HashMa
     }
 }
 
-/// Decodes and sends the pending messages; `false` once the receiver has
-/// gone away.
-fn emit(
-    spec: &KafkaScanSpec,
-    decoder: &mut ValueDecoder,
-    pending: &mut Vec<BorrowedMessage<'_>>,
-    remaining: &mut Option<usize>,
-    metrics: &ScanMetrics,
-    tx: &tokio::sync::mpsc::Sender<Result<RecordBatch>>,
-) -> Result<bool> {
-    if pending.is_empty() {
-        return Ok(true);
+/// Where decoded batches go, and how many rows may still go there.
+struct Output<'a> {
+    spec: &'a KafkaScanSpec,
+    decoder: ValueDecoder,
+    remaining: Option<usize>,
+    metrics: &'a ScanMetrics,
+    tx: &'a tokio::sync::mpsc::Sender<Result<RecordBatch>>,
+}
+
+impl Output<'_> {
+    /// Whether `pending` holds a batch's worth of messages.
+    fn is_full(&self, pending: &[BorrowedMessage<'_>]) -> bool {
+        pending.len() >= BATCH_MESSAGES || self.remaining.is_some_and(|left| pending.len() >= left)
     }
-    metrics.messages.add(pending.len());
-    let (values, kept) = decoder.decode(pending)?;
-    metrics.skipped.add(pending.len() - kept.len());
-    let mut batch = assemble(spec, values, pending, &kept)?;
-    pending.clear();
-    if let Some(left) = remaining.as_mut() {
-        if batch.num_rows() > *left {
-            batch = batch.slice(0, *left);
+
+    /// Decodes and sends the pending messages; `false` once the receiver
+    /// has gone away.
+    fn emit(&mut self, pending: &mut Vec<BorrowedMessage<'_>>) -> Result<bool> {
+        if pending.is_empty() {
+            return Ok(true);
         }
-        *left -= batch.num_rows();
+        self.metrics.messages.add(pending.len());
+        let (values, kept) = self.decoder.decode(pending)?;
+        self.metrics.skipped.add(pending.len() - kept.len());
+        let mut batch = assemble(self.spec, values, pending, &kept)?;
+        pending.clear();
+        if let Some(left) = self.remaining.as_mut() {
+            if batch.num_rows() > *left {
+                batch = batch.slice(0, *left);
+            }
+            *left -= batch.num_rows();
+        }
+        self.metrics.output_rows.add(batch.num_rows());
+        if batch.num_rows() == 0 {
+            return Ok(true);
+        }
+        Ok(self.tx.blocking_send(Ok(batch)).is_ok())
     }
-    metrics.output_rows.add(batch.num_rows());
-    if batch.num_rows() == 0 {
-        return Ok(true);
-    }
-    Ok(tx.blocking_send(Ok(batch)).is_ok())
 }
 
 /// The projected batch: decoded values (one row per kept message), then the
