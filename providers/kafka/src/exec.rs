@@ -177,9 +177,10 @@ impl ExecutionPlan for KafkaScanExec {
         let tx = builder.tx();
         let kafka = self.kafka.clone();
         let spec = self.spec.clone();
+        let schema = self.schema.clone();
         let metrics = ScanMetrics::new(&self.metrics, partition);
         builder.spawn_blocking(move || {
-            if let Err(err) = read(&kafka, &spec, &ranges, &metrics, &tx) {
+            if let Err(err) = read(&kafka, &spec, schema, &ranges, &metrics, &tx) {
                 // Nobody may be listening any more; then nobody needs it.
                 let _ = tx.blocking_send(Err(err));
             }
@@ -214,6 +215,7 @@ impl ScanMetrics {
 fn read(
     kafka: &SharedKafka,
     spec: &KafkaScanSpec,
+    schema: SchemaRef,
     ranges: &[PartitionRange],
     metrics: &ScanMetrics,
     tx: &tokio::sync::mpsc::Sender<Result<RecordBatch>>,
@@ -239,6 +241,7 @@ fn read(
     let mut open: HashMap<i32, i64> = ranges.iter().map(|r| (r.partition, r.end)).collect();
     let mut output = Output {
         spec,
+        schema,
         decoder: ValueDecoder::try_new(spec)?,
         remaining: spec.limit,
         metrics,
@@ -306,6 +309,8 @@ fn close(consumer: &BaseConsumer, topic: &str, partition: i32, open: &mut HashMa
 /// Where decoded batches go, and how many rows may still go there.
 struct Output<'a> {
     spec: &'a KafkaScanSpec,
+    /// The projected schema of the batches.
+    schema: SchemaRef,
     decoder: ValueDecoder,
     remaining: Option<usize>,
     metrics: &'a ScanMetrics,
@@ -327,7 +332,7 @@ impl Output<'_> {
         self.metrics.messages.add(pending.len());
         let (values, kept) = self.decoder.decode(pending)?;
         self.metrics.skipped.add(pending.len() - kept.len());
-        let mut batch = assemble(self.spec, values, pending, &kept)?;
+        let mut batch = assemble(self.spec, &self.schema, values, pending, &kept)?;
         pending.clear();
         if let Some(left) = self.remaining.as_mut() {
             if batch.num_rows() > *left {
@@ -347,6 +352,7 @@ impl Output<'_> {
 /// metadata of the kept messages.
 fn assemble(
     spec: &KafkaScanSpec,
+    schema: &SchemaRef,
     values: Vec<ArrayRef>,
     messages: &[BorrowedMessage<'_>],
     kept: &[usize],
@@ -439,9 +445,8 @@ fn assemble(
             }
         })
         .collect::<Result<Vec<_>>>()?;
-    let schema = Arc::new(spec.table_schema.project(&spec.projection)?);
     Ok(RecordBatch::try_new_with_options(
-        schema,
+        schema.clone(),
         columns,
         &RecordBatchOptions::new().with_row_count(Some(kept.len())),
     )?)

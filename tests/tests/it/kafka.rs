@@ -61,6 +61,17 @@ fn int64s(batches: &[RecordBatch], column: usize) -> Vec<Option<i64>> {
         .collect()
 }
 
+/// The error message of `sql`, which must fail while it runs.
+async fn query_error(ctx: &SessionContext, sql: &str) -> String {
+    ctx.sql(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .collect()
+        .await
+        .expect_err(sql)
+        .to_string()
+}
+
 async fn count(ctx: &SessionContext, sql: &str) -> i64 {
     int64s(&rows(ctx, sql).await, 0)[0].unwrap()
 }
@@ -225,14 +236,7 @@ async fn mixed_topic() -> String {
 async fn undecodable_messages_fail_the_query_or_are_skipped() {
     let topic = mixed_topic().await;
     let failing = session(&topic, &events_columns(), &[("on_error", "fail")]).await;
-    let err = failing
-        .sql("select campaign_id from events")
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = query_error(&failing, "select campaign_id from events").await;
     assert!(
         err.contains(&format!("topic '{topic}'")) && err.contains("offset 1 of partition 0"),
         "{err}"
@@ -286,14 +290,7 @@ async fn raw_values_and_byte_keys() {
 
     // A key that is not text cannot be shown as text.
     let as_text = session(&topic, &text, &[("format", "raw")]).await;
-    let err = as_text
-        .sql("select _key from events")
-        .await
-        .unwrap()
-        .collect()
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = query_error(&as_text, "select _key from events").await;
     assert!(
         err.contains("offset 1 of partition 0") && err.contains("'key.format' 'bytes'"),
         "{err}"

@@ -379,13 +379,18 @@ impl QueryService {
             }
             Lookup::First | Lookup::Unusable => None,
         };
+        let params = match &ready {
+            Some(ready) => bind_parameters(portal, &ready.inferred, &ready.wire)?,
+            None => {
+                let (inferred, wire) = self.parameter_types(portal, plan)?;
+                bind_parameters(portal, &inferred, &wire)?
+            }
+        };
         if let Some(ready) = ready {
-            if let Some(response) = self.run_prepared(client, portal, &ready).await? {
+            if let Some(response) = self.run_prepared(client, portal, &ready, &params).await? {
                 return Ok(response);
             }
         }
-        let (inferred, wire) = self.parameter_types(portal, plan)?;
-        let params = bind_parameters(portal, &inferred, &wire)?;
         let plan = plan
             .clone()
             .replace_params_with_values(&params)
@@ -397,16 +402,16 @@ impl QueryService {
         Ok(Response::Query(response))
     }
 
-    /// Runs a plan made for reuse with the portal's parameters, or `None`
-    /// when they need a plan of their own.
+    /// Runs a plan made for reuse with `params`, or `None` when they need a
+    /// plan of their own.
     async fn run_prepared<C: ClientInfo>(
         &self,
         client: &C,
         portal: &Portal<<Self as ExtendedQueryHandler>::Statement>,
         ready: &ReadyPlan,
+        params: &ParamValues,
     ) -> PgWireResult<Option<Response>> {
-        let params = bind_parameters(portal, &ready.inferred, &ready.wire)?;
-        let binding = prepared::bind(&ready.physical, &params);
+        let binding = prepared::bind(&ready.physical, params);
         let Some(physical) = with_statement_timeout(client, binding).await? else {
             return Ok(None);
         };
