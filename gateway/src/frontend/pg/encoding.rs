@@ -37,7 +37,7 @@ use datafusion::prelude::DataFrame;
 use datafusion_postgres::arrow_pg::datatypes::field_into_pg_type;
 use datafusion_postgres::arrow_pg::encoder::encode_value;
 use datafusion_postgres::pgwire::api::portal::Format;
-use datafusion_postgres::pgwire::api::results::{DataRowEncoder, FieldInfo, QueryResponse};
+use datafusion_postgres::pgwire::api::results::{FieldInfo, QueryResponse};
 use datafusion_postgres::pgwire::api::Type;
 use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::data::DataRow;
@@ -50,8 +50,10 @@ use smackql_cassandra::types::{CQL_TYPE_METADATA, UUID_EXTENSION};
 type BoxError = Box<dyn StdError + Sync + Send>;
 
 mod plain;
+mod rows;
 
 use plain::PlainColumn;
+use rows::RowWriter;
 
 /// How one result column is encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,10 +197,11 @@ pub(crate) fn encode_stream(
     let fields = Arc::new(pg_fields(schema, format, options)?);
     let encodings: Arc<[Encoding]> = schema.fields().iter().map(|f| Encoding::of(f)).collect();
     let row_fields = fields.clone();
+    let mut writer = RowWriter::new();
     let rows = batches
         .map(move |batch| {
             let rows = match batch {
-                Ok(batch) => match encode_batch(&row_fields, &encodings, &batch) {
+                Ok(batch) => match encode_batch(&mut writer, &row_fields, &encodings, &batch) {
                     Ok(rows) => rows.into_iter().map(Ok).collect(),
                     Err(e) => vec![Err(e)],
                 },
@@ -211,6 +214,7 @@ pub(crate) fn encode_stream(
 }
 
 fn encode_batch(
+    encoder: &mut RowWriter,
     fields: &Arc<Vec<FieldInfo>>,
     encodings: &[Encoding],
     batch: &RecordBatch,
@@ -232,48 +236,40 @@ fn encode_batch(
             _ => Ok(None),
         })
         .collect::<PgWireResult<Vec<_>>>()?;
-    let mut encoder = DataRowEncoder::new(fields.clone());
     let mut rows = Vec::with_capacity(batch.num_rows());
     for row in 0..batch.num_rows() {
         for (col, column) in batch.columns().iter().enumerate() {
             let pg = &fields[col];
             if let Some(plain) = &plain[col] {
-                plain.put(&mut encoder, row, pg)?;
+                plain.put(encoder, row, pg)?;
                 continue;
             }
             match encodings[col] {
                 Encoding::ArrowPg | Encoding::Plain => {
-                    encode_value(&mut encoder, column, row, schema.field(col), pg)?
+                    encode_value(encoder, column, row, schema.field(col), pg)?
                 }
-                Encoding::Uuid => put(&mut encoder, &uuid_at(column, row)?, pg)?,
-                Encoding::UuidArray => put(&mut encoder, &list_at(column, row, uuid_at)?, pg)?,
-                Encoding::Numeric => put(&mut encoder, &numeric_at(column, row)?, pg)?,
-                Encoding::NumericArray => {
-                    put(&mut encoder, &list_at(column, row, numeric_at)?, pg)?
-                }
-                Encoding::Inet => put(&mut encoder, &inet_at(column, row)?, pg)?,
+                Encoding::Uuid => put(encoder, &uuid_at(column, row)?, pg)?,
+                Encoding::UuidArray => put(encoder, &list_at(column, row, uuid_at)?, pg)?,
+                Encoding::Numeric => put(encoder, &numeric_at(column, row)?, pg)?,
+                Encoding::NumericArray => put(encoder, &list_at(column, row, numeric_at)?, pg)?,
+                Encoding::Inet => put(encoder, &inet_at(column, row)?, pg)?,
                 Encoding::Json => {
                     let value = json[col].as_ref().and_then(|values| values[row].as_deref());
-                    put(&mut encoder, &value.map(Json), pg)?;
+                    put(encoder, &value.map(Json), pg)?;
                 }
             }
         }
-        rows.push(encoder.take_row());
+        rows.push(encoder.finish_row());
     }
     Ok(rows)
 }
 
 fn put<T: ToSql + ToSqlText>(
-    encoder: &mut DataRowEncoder,
+    encoder: &mut RowWriter,
     value: &T,
     pg: &FieldInfo,
 ) -> PgWireResult<()> {
-    encoder.encode_field_with_type_and_format(
-        value,
-        pg.datatype(),
-        pg.format(),
-        pg.format_options(),
-    )
+    encoder.put(value, pg.datatype(), pg.format(), pg.format_options())
 }
 
 fn unexpected(column: &dyn Array, wanted: &str) -> PgWireError {

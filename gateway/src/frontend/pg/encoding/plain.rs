@@ -13,10 +13,11 @@ use datafusion::arrow::datatypes::{
     TimestampNanosecondType, TimestampSecondType,
 };
 use datafusion_postgres::arrow_pg::datatypes::{PG_CHAR_KEY, PG_OID_ALIAS_KEY};
-use datafusion_postgres::pgwire::api::results::{DataRowEncoder, FieldInfo};
+use datafusion_postgres::pgwire::api::results::FieldInfo;
 use datafusion_postgres::pgwire::error::{PgWireError, PgWireResult};
 
 use super::put;
+use super::rows::RowWriter;
 
 /// Whether a column of `field` is encoded here.
 pub(super) fn handles(field: &Field) -> bool {
@@ -94,7 +95,7 @@ impl<'a> PlainColumn<'a> {
     /// Encodes the value at `row`.
     pub(super) fn put(
         &self,
-        encoder: &mut DataRowEncoder,
+        encoder: &mut RowWriter,
         row: usize,
         pg: &FieldInfo,
     ) -> PgWireResult<()> {
@@ -127,7 +128,7 @@ fn primitive<T: ArrowPrimitiveType>(array: &PrimitiveArray<T>, row: usize) -> Op
 }
 
 fn timestamp<T: ArrowTimestampType>(
-    encoder: &mut DataRowEncoder,
+    encoder: &mut RowWriter,
     array: &PrimitiveArray<T>,
     tz: &Option<Tz>,
     row: usize,
@@ -162,6 +163,7 @@ mod tests {
     use datafusion::arrow::datatypes::Schema;
     use datafusion_postgres::arrow_pg::encoder::encode_value;
     use datafusion_postgres::pgwire::api::portal::Format;
+    use datafusion_postgres::pgwire::api::results::DataRowEncoder;
 
     use super::*;
 
@@ -207,7 +209,7 @@ mod tests {
         for format in [Format::UnifiedText, Format::UnifiedBinary] {
             let fields = Arc::new(super::super::pg_fields(&schema, &format, None).unwrap());
             for row in 0..3 {
-                let mut ours = DataRowEncoder::new(fields.clone());
+                let mut ours = RowWriter::new();
                 let mut theirs = DataRowEncoder::new(fields.clone());
                 for (col, column) in columns.iter().enumerate() {
                     assert!(handles(schema.field(col)), "{}", column.data_type());
@@ -220,7 +222,7 @@ mod tests {
                         .unwrap();
                 }
                 assert_eq!(
-                    ours.take_row(),
+                    ours.finish_row(),
                     theirs.take_row(),
                     "row {row} in {format:?}"
                 );
