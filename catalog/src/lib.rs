@@ -3,8 +3,10 @@
 //! The catalog owns the namespace, not the data. Schemas come from
 //! [`SchemaSource`]s that the gateway injects (the keyspaces of a Cassandra
 //! cluster, for instance), plus schemas registered locally (`public`, and
-//! `pg_catalog` from the Postgres front end). This crate names no driver:
-//! sources arrive as trait objects.
+//! `pg_catalog` from the Postgres front end). Tables declared in SQL over
+//! data elsewhere (`CREATE EXTERNAL TABLE ... STORED AS KAFKA`) are
+//! [`DefinedTables`], kept in a shared [`DefinitionStore`]. This crate names
+//! no driver: sources, stores and table factories arrive as trait objects.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -17,5 +19,10 @@
 //! ```
 
 mod catalog;
+pub mod definitions;
+pub mod types;
 
 pub use catalog::{SchemaSource, SmackqlCatalog, CATALOG_NAME, DEFAULT_SCHEMA};
+pub use definitions::{
+    DefinedTables, Definition, DefinitionStore, ExternalTable, ExternalTableFactory,
+};

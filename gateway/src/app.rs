@@ -11,15 +11,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::catalog::SchemaProvider;
+use smackql_cassandra::definitions::DefinitionTable;
 use smackql_cassandra::{CassandraCatalog, CassandraConnection, CassandraOptions};
-use smackql_catalog::{SchemaSource, SmackqlCatalog};
+use smackql_catalog::{DefinedTables, ExternalTableFactory, SchemaSource, SmackqlCatalog};
+use smackql_kafka::{KafkaConnection, KafkaOptions};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::config::Config;
-use crate::ddl::CassandraDdl;
+use crate::ddl::Ddl;
 use crate::demo::DemoLoad;
+use crate::external::{CassandraDefinitions, ExternalDdl, KafkaTables, KAFKA, KAFKA_SCHEMA};
 use crate::frontend::pg::{tls, PgServer};
 use crate::session::{SessionError, SessionFactory};
 use crate::sql::SqlRunner;
@@ -50,6 +53,8 @@ pub struct Application {
     sessions: Arc<SessionFactory>,
     sql: SqlRunner,
     cassandra: Arc<CassandraConnection>,
+    defined: Arc<DefinedTables>,
+    refresh_interval: Duration,
     pg_listener: TcpListener,
     pg: PgServer,
     pg_addr: SocketAddr,
@@ -61,9 +66,29 @@ impl Application {
         let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
 
         let cassandra = Arc::new(CassandraConnection::new(cassandra_options(&config)));
-        let sources: Vec<Arc<dyn SchemaSource>> = vec![Arc::new(CassandraSchemas(
-            CassandraCatalog::new(cassandra.clone()),
-        ))];
+        let kafka = Arc::new(KafkaConnection::new(KafkaOptions {
+            bootstrap_servers: config.kafka.bootstrap_servers.clone(),
+            properties: config.kafka.properties.clone(),
+        }));
+        let store = CassandraDefinitions(DefinitionTable::new(
+            cassandra.clone(),
+            config.catalog.replication_factor,
+        ));
+        let factories: std::collections::BTreeMap<String, Arc<dyn ExternalTableFactory>> = [(
+            KAFKA.to_string(),
+            Arc::new(KafkaTables::new(kafka, config.kafka.scan_parallelism)) as _,
+        )]
+        .into();
+        let defined = Arc::new(DefinedTables::new(
+            Arc::new(store),
+            factories,
+            vec![KAFKA_SCHEMA.to_string()],
+        ));
+        // Declared schemas first: the Cassandra source answers for any name.
+        let sources: Vec<Arc<dyn SchemaSource>> = vec![
+            Arc::new(DeclaredSchemas(defined.clone())),
+            Arc::new(CassandraSchemas(CassandraCatalog::new(cassandra.clone()))),
+        ];
         let catalog = Arc::new(SmackqlCatalog::new(sources));
         let sessions = Arc::new(SessionFactory::new(catalog)?);
 
@@ -82,9 +107,10 @@ impl Application {
                 addr,
                 source,
             })?;
-        let ddl = Arc::new(CassandraDdl::new(
+        let ddl = Arc::new(Ddl::new(
             cassandra.clone(),
             config.cassandra.allow_drop_table,
+            Arc::new(ExternalDdl::new(defined.clone(), cassandra.clone())),
         ));
         let pg = PgServer::new(
             &config.pg,
@@ -104,6 +130,8 @@ impl Application {
             sessions,
             sql: SqlRunner::new(ddl),
             cassandra,
+            defined,
+            refresh_interval: config.catalog.refresh_interval,
             pg_listener,
             pg,
             pg_addr,
@@ -137,8 +165,14 @@ impl Application {
     /// Serves until `shutdown` fires, then drains open connections.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) {
         let connect = tokio::spawn(connect_early(self.cassandra.clone(), shutdown.clone()));
+        let refresh = tokio::spawn(refresh_definitions(
+            self.defined.clone(),
+            self.refresh_interval,
+            shutdown.clone(),
+        ));
         self.pg.serve(self.pg_listener, shutdown).await;
         connect.abort();
+        refresh.abort();
         info!("smackql stopped");
     }
 }
@@ -157,6 +191,32 @@ async fn connect_early(cassandra: Arc<CassandraConnection>, shutdown: Cancellati
             () = tokio::time::sleep(delay) => {}
         }
         delay = (delay * 2).min(Duration::from_secs(30));
+    }
+}
+
+/// Reads the declared tables every `interval`, so tables declared or
+/// dropped through other gateways show up in listings here. (A query naming
+/// a table this gateway does not know yet reads them at once.)
+async fn refresh_definitions(
+    defined: Arc<DefinedTables>,
+    interval: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut failing = false;
+    loop {
+        match defined.reload().await {
+            Ok(()) => failing = false,
+            // Cassandra may be down; say so once, not at every tick.
+            Err(err) if !failing => {
+                warn!(error = %err, "cannot read the declared tables");
+                failing = true;
+            }
+            Err(_) => {}
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
     }
 }
 
@@ -198,5 +258,19 @@ impl SchemaSource for CassandraSchemas {
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
         Some(self.0.keyspace(name))
+    }
+}
+
+/// The schemas of tables declared over Kafka topics.
+#[derive(Debug)]
+struct DeclaredSchemas(Arc<DefinedTables>);
+
+impl SchemaSource for DeclaredSchemas {
+    fn schema_names(&self) -> Vec<String> {
+        self.0.schema_names()
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        self.0.schema(name)
     }
 }

@@ -41,6 +41,8 @@ pub struct Config {
     pub cassandra: CassandraConfig,
     /// The Kafka cluster.
     pub kafka: KafkaConfig,
+    /// Declared tables.
+    pub catalog: CatalogConfig,
     /// Who may connect.
     pub auth: AuthConfig,
     /// TLS for the front ends; plaintext when absent.
@@ -165,12 +167,41 @@ impl Default for CassandraConfig {
 pub struct KafkaConfig {
     /// Bootstrap servers, `host:port`.
     pub bootstrap_servers: Vec<String>,
+    /// Further librdkafka client properties, such as `security.protocol`
+    /// or `sasl.mechanisms`.
+    pub properties: std::collections::BTreeMap<String, String>,
+    /// Partitions of one topic read at once by a scan.
+    pub scan_parallelism: usize,
 }
 
 impl Default for KafkaConfig {
     fn default() -> Self {
         Self {
             bootstrap_servers: vec!["127.0.0.1:9092".to_string()],
+            properties: Default::default(),
+            scan_parallelism: 4,
+        }
+    }
+}
+
+/// Where declared tables are kept (`CREATE EXTERNAL TABLE`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatalogConfig {
+    /// Replicas of keyspace `smackql_meta`, which holds the definitions,
+    /// when smackql creates it. Create the keyspace beforehand to choose
+    /// another replication strategy.
+    pub replication_factor: u32,
+    /// How often definitions made through other gateways are read.
+    #[serde(deserialize_with = "duration")]
+    pub refresh_interval: Duration,
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        Self {
+            replication_factor: 1,
+            refresh_interval: Duration::from_secs(5),
         }
     }
 }
@@ -311,6 +342,18 @@ impl Config {
             table
                 .request_options()
                 .map_err(|e| ConfigError::Invalid(format!("cassandra.tables.{name:?}: {e}")))?;
+        }
+        if self.kafka.bootstrap_servers.is_empty() {
+            return invalid("kafka.bootstrap_servers is empty".into());
+        }
+        if self.kafka.scan_parallelism == 0 {
+            return invalid("kafka.scan_parallelism must be at least 1".into());
+        }
+        if self.catalog.replication_factor == 0 {
+            return invalid("catalog.replication_factor must be at least 1".into());
+        }
+        if self.catalog.refresh_interval.is_zero() {
+            return invalid("catalog.refresh_interval must be positive".into());
         }
         if !(0..=38).contains(&self.cassandra.decimal_scale) {
             return invalid("cassandra.decimal_scale must be between 0 and 38".into());

@@ -1,24 +1,30 @@
-//! `CREATE SCHEMA` (a keyspace), `CREATE TABLE` and `DROP TABLE` on
-//! Cassandra keyspaces.
+//! Schema statements: `CREATE SCHEMA` (a keyspace), `CREATE TABLE` and
+//! `DROP TABLE` on Cassandra keyspaces, and `CREATE EXTERNAL TABLE` and
+//! `DROP TABLE` of tables over Kafka topics (see [`crate::external`]).
 //!
-//! DataFusion would create an in-memory table, or refuse; a statement naming
-//! a Cassandra keyspace is answered here instead, before DataFusion plans it,
-//! by the same code for every front end. Statements on the gateway's own
-//! schemas (`public`) are left to DataFusion.
+//! DataFusion would create an in-memory table, or refuse; such a statement
+//! is answered here instead, before DataFusion plans it, by the same code
+//! for every front end. Statements on the gateway's own schemas (`public`)
+//! are left to DataFusion.
 
 use std::sync::Arc;
 
 use datafusion::error::DataFusionError;
-use datafusion::sql::sqlparser::ast::{ObjectName, ObjectType, SchemaName, Statement};
+use datafusion::sql::parser::CreateExternalTable;
+use datafusion::sql::sqlparser::ast::{ObjectType, SchemaName, Statement};
 use smackql_cassandra::ddl::{normalize, KeyspaceDefinition, TableDefinition};
 use smackql_cassandra::{cql, CassandraConnection, Error as CassandraError};
-use smackql_catalog::{CATALOG_NAME, DEFAULT_SCHEMA};
+use smackql_catalog::definitions::schema_and_table;
+use smackql_catalog::DEFAULT_SCHEMA;
 
-/// Schema statements that smackql runs on Cassandra.
+use crate::external::ExternalDdl;
+
+/// Schema statements that smackql runs itself.
 #[derive(Debug)]
-pub struct CassandraDdl {
+pub struct Ddl {
     connection: Arc<CassandraConnection>,
     allow_drop_table: bool,
+    external: Arc<ExternalDdl>,
 }
 
 /// What a schema statement did, as a command tag names it.
@@ -30,6 +36,8 @@ pub enum DdlOutcome {
     CreatedTable,
     /// `DROP TABLE`
     DroppedTable,
+    /// `CREATE EXTERNAL TABLE`
+    CreatedExternalTable,
 }
 
 impl DdlOutcome {
@@ -39,23 +47,8 @@ impl DdlOutcome {
             DdlOutcome::CreatedSchema => "CREATE SCHEMA",
             DdlOutcome::CreatedTable => "CREATE TABLE",
             DdlOutcome::DroppedTable => "DROP TABLE",
+            DdlOutcome::CreatedExternalTable => "CREATE EXTERNAL TABLE",
         }
-    }
-}
-
-/// A table name split into keyspace and table, when it names a keyspace.
-fn keyspace_table(name: &ObjectName) -> Option<(String, String)> {
-    let parts: Vec<String> = name
-        .0
-        .iter()
-        .map(|p| p.as_ident().map(normalize))
-        .collect::<Option<_>>()?;
-    match parts.as_slice() {
-        [schema, table] => Some((schema.clone(), table.clone())),
-        [catalog, schema, table] if catalog == CATALOG_NAME => {
-            Some((schema.clone(), table.clone()))
-        }
-        _ => None,
     }
 }
 
@@ -64,19 +57,54 @@ fn is_local_schema(schema: &str) -> bool {
     matches!(schema, DEFAULT_SCHEMA | "information_schema" | "pg_catalog")
 }
 
-impl CassandraDdl {
-    /// Schema statements through `connection`; `DROP TABLE` only when
-    /// `allow_drop_table`.
-    pub fn new(connection: Arc<CassandraConnection>, allow_drop_table: bool) -> Self {
+impl Ddl {
+    /// Schema statements through `connection` (`DROP TABLE` of a Cassandra
+    /// table only when `allow_drop_table`) and on declared tables through
+    /// `external`.
+    pub fn new(
+        connection: Arc<CassandraConnection>,
+        allow_drop_table: bool,
+        external: Arc<ExternalDdl>,
+    ) -> Self {
         Self {
             connection,
             allow_drop_table,
+            external,
         }
     }
 
     /// Whether `statement` is one this handler answers.
     pub fn handles(&self, statement: &Statement) -> bool {
-        self.target(statement).is_some()
+        self.external_drop(statement).is_some() || self.target(statement).is_some()
+    }
+
+    /// Declares a table over data elsewhere (a Kafka topic).
+    pub async fn create_external(
+        &self,
+        create: &CreateExternalTable,
+    ) -> Result<DdlOutcome, DataFusionError> {
+        self.external.create(create).await?;
+        Ok(DdlOutcome::CreatedExternalTable)
+    }
+
+    /// The schema, name and `IF EXISTS` of a `DROP TABLE` of a declared table.
+    fn external_drop(&self, statement: &Statement) -> Option<(String, String, bool)> {
+        let Statement::Drop {
+            object_type: ObjectType::Table,
+            names,
+            if_exists,
+            ..
+        } = statement
+        else {
+            return None;
+        };
+        let [name] = names.as_slice() else {
+            return None;
+        };
+        let (schema, table) = schema_and_table(name)?;
+        self.external
+            .drops(&schema)
+            .then_some((schema, table, *if_exists))
     }
 
     /// The keyspace and table (empty for a schema statement) of `statement`.
@@ -101,7 +129,7 @@ impl CassandraDdl {
             } if names.len() == 1 => &names[0],
             _ => return None,
         };
-        keyspace_table(name).filter(|(schema, _)| !is_local_schema(schema))
+        schema_and_table(name).filter(|(schema, _)| !is_local_schema(schema))
     }
 
     /// Runs `statement` if it is a schema change on a Cassandra keyspace;
@@ -110,6 +138,10 @@ impl CassandraDdl {
         &self,
         statement: &Statement,
     ) -> Option<Result<DdlOutcome, DataFusionError>> {
+        if let Some((schema, table, if_exists)) = self.external_drop(statement) {
+            let dropped = self.external.drop_table(&schema, &table, if_exists).await;
+            return Some(dropped.map(|()| DdlOutcome::DroppedTable));
+        }
         let (keyspace, table) = self.target(statement)?;
         Some(self.run(statement, &keyspace, &table).await)
     }

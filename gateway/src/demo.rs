@@ -12,9 +12,23 @@
 //! GROUP BY c.name ORDER BY views DESC LIMIT 10;
 //! ```
 //!
+//! Fresh events, of November 2024, wait in Kafka: topic `ad-events`,
+//! declared as table `kafka.ad_events` (for a demo in another keyspace `k`,
+//! topic `k-ad-events` and table `kafka.k_ad_events`, see [`kafka_names`]).
+//! The same question over them joins Kafka with Cassandra:
+//!
+//! ```sql
+//! SELECT c.name, sum(e.views) AS views
+//! FROM kafka.ad_events e JOIN ks.campaigns c ON c.campaign_id = e.campaign_id
+//! GROUP BY c.name ORDER BY views DESC LIMIT 10;
+//! ```
+//!
 //! The rows are a pure function of their number, so loading twice writes the
 //! same rows, and a load that was interrupted is simply run again. A row in
 //! `demo_loads` records a finished load; with it present, loading is skipped.
+//! (Messages are appended, not upserted: a Kafka load interrupted before it
+//! was recorded leaves its messages in the topic, and running it again adds
+//! them once more.)
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::Int64Type;
@@ -35,6 +49,24 @@ pub const DEFAULT_EVENT_ROWS: u64 = 2_000_000;
 
 /// 2024-09-01T00:00:00Z in seconds since the epoch.
 const FIRST_DAY_EPOCH: i64 = 1_725_148_800;
+/// 2024-11-01T00:00:00Z in seconds since the epoch: where Kafka's events start.
+const KAFKA_FIRST_EPOCH: i64 = 1_730_419_200;
+/// Partitions of the demo topic.
+const KAFKA_PARTITIONS: u32 = 6;
+
+/// The Kafka table (in schema `kafka`) and topic of the demo in `keyspace`.
+pub fn kafka_names(keyspace: &str) -> (String, String) {
+    match keyspace {
+        "ks" => ("ad_events".into(), "ad-events".into()),
+        other => (format!("{other}_ad_events"), format!("{other}-ad-events")),
+    }
+}
+
+/// Events produced to Kafka for `events` rows in Cassandra: one for every
+/// twenty, at least one per campaign.
+pub fn kafka_events(events: u64) -> u64 {
+    (events / 20).max(CAMPAIGNS as u64)
+}
 
 /// What [`load`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +106,21 @@ pub async fn load(
         .run(
             session,
             &format!("SELECT row_count FROM {ks}.demo_loads WHERE name = 'events'"),
+        )
+        .await?;
+    let (kafka_table, topic) = kafka_names(keyspace);
+    let kafka_table = format!("kafka.{}", quote_identifier(&kafka_table));
+    runner
+        .run(
+            session,
+            &format!(
+                "CREATE EXTERNAL TABLE IF NOT EXISTS {kafka_table} (
+                     campaign_id bigint, user_id bigint, ts timestamp, views int,
+                     cost decimal(12, 4))
+                 STORED AS KAFKA LOCATION '{topic}'
+                 OPTIONS (format 'json', 'timestamp.column' 'ts', key 'campaign_id',
+                          'topic.partitions' '{KAFKA_PARTITIONS}')"
+            ),
         )
         .await?;
     if first_i64(&done) == Some(i64::try_from(events).unwrap_or(i64::MAX)) {
@@ -117,6 +164,22 @@ pub async fn load(
             )
             .await?;
     }
+    let fresh = kafka_events(events);
+    runner
+        .run(
+            session,
+            &format!(
+                "INSERT INTO {kafka_table} (campaign_id, user_id, ts, views, cost)
+                 SELECT value % {CAMPAIGNS},
+                        (value * 2654435761) % 100000,
+                        to_timestamp_seconds({KAFKA_FIRST_EPOCH} + value * 7),
+                        CAST(1 + (value * 7) % 10 AS INT),
+                        CAST((value * 13) % 1000 AS DECIMAL(12, 4)) / 100
+                 FROM generate_series(0, {last})",
+                last = fresh - 1
+            ),
+        )
+        .await?;
     runner
         .run(
             session,

@@ -24,6 +24,7 @@ pub mod app;
 pub mod config;
 pub mod ddl;
 pub mod demo;
+pub mod external;
 pub mod frontend;
 pub mod session;
 pub mod sql;

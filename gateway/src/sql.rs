@@ -1,6 +1,5 @@
 //! SQL text run in-process the way the front ends run it: schema statements
-//! on Cassandra keyspaces go to [`CassandraDdl`], everything else to
-//! DataFusion.
+//! go to [`Ddl`], everything else to DataFusion.
 
 use std::sync::Arc;
 
@@ -10,17 +9,19 @@ use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
-use crate::ddl::CassandraDdl;
+use smackql_catalog::definitions::parse_external_tables;
+
+use crate::ddl::Ddl;
 
 /// Runs SQL scripts in a session.
 #[derive(Debug, Clone)]
 pub struct SqlRunner {
-    ddl: Arc<CassandraDdl>,
+    ddl: Arc<Ddl>,
 }
 
 impl SqlRunner {
     /// A runner that sends Cassandra schema statements to `ddl`.
-    pub fn new(ddl: Arc<CassandraDdl>) -> Self {
+    pub fn new(ddl: Arc<Ddl>) -> Self {
         Self { ddl }
     }
 
@@ -31,6 +32,12 @@ impl SqlRunner {
         session: &SessionContext,
         sql: &str,
     ) -> Result<Vec<RecordBatch>, DataFusionError> {
+        if let Some(creates) = parse_external_tables(sql) {
+            for create in &creates {
+                self.ddl.create_external(create).await?;
+            }
+            return Ok(Vec::new());
+        }
         let statements = Parser::parse_sql(&PostgreSqlDialect {}, sql)
             .map_err(|e| DataFusionError::SQL(Box::new(e), None))?;
         let mut last = Vec::new();

@@ -28,6 +28,7 @@ mod config;
 mod connection;
 pub mod cql;
 pub mod ddl;
+pub mod definitions;
 pub mod encode;
 mod error;
 mod exec;

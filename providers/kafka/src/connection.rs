@@ -5,10 +5,14 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::types::RDKafkaErrorCode;
 
 use crate::error::Error;
+use crate::options::TopicSettings;
 
 /// How long a metadata or offsets request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -61,21 +65,28 @@ impl KafkaConnection {
     /// The settings of a consumer that reads committed messages only, at
     /// offsets it is given, and commits nothing.
     pub(crate) fn consumer_config(&self) -> ClientConfig {
-        let mut config = ClientConfig::new();
-        for (key, value) in &self.options.properties {
-            config.set(key, value);
-        }
+        let mut config = self.client_config();
         config
-            .set(
-                "bootstrap.servers",
-                self.options.bootstrap_servers.join(","),
-            )
             .set("group.id", "smackql-scan")
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "true")
             .set("isolation.level", "read_committed")
             .set("auto.offset.reset", "earliest");
+        config
+    }
+
+    /// The settings every client of this cluster shares: the brokers and
+    /// the configured properties.
+    pub(crate) fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        for (key, value) in &self.options.properties {
+            config.set(key, value);
+        }
+        config.set(
+            "bootstrap.servers",
+            self.options.bootstrap_servers.join(","),
+        );
         config
     }
 
@@ -96,18 +107,7 @@ impl KafkaConnection {
         let client = self.metadata_client()?;
         let topic = topic.to_string();
         tokio::task::spawn_blocking(move || {
-            let metadata = client
-                .fetch_metadata(Some(&topic), REQUEST_TIMEOUT)
-                .map_err(|e| Error::kafka(format!("reading the metadata of topic '{topic}'"), e))?;
-            let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else {
-                return Err(Error::NoTopic(topic));
-            };
-            if found.error().is_some() || found.partitions().is_empty() {
-                return Err(Error::NoTopic(topic));
-            }
-            let mut partitions: Vec<i32> = found.partitions().iter().map(|p| p.id()).collect();
-            partitions.sort_unstable();
-            partitions
+            partitions_of(&client, &topic)?
                 .into_iter()
                 .map(|p| {
                     let (low, high) = client
@@ -122,4 +122,62 @@ impl KafkaConnection {
         .await
         .map_err(|e| Error::Stopped(format!("reading Kafka offsets stopped: {e}")))?
     }
+
+    /// Whether `topic` exists.
+    pub async fn has_topic(&self, topic: &str) -> Result<bool, Error> {
+        let client = self.metadata_client()?;
+        let topic = topic.to_string();
+        let found = tokio::task::spawn_blocking(move || partitions_of(&client, &topic))
+            .await
+            .map_err(|e| Error::Stopped(format!("reading Kafka metadata stopped: {e}")))?;
+        match found {
+            Ok(_) => Ok(true),
+            Err(Error::NoTopic(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates `topic` laid out as `settings` unless it exists; returns
+    /// whether it was created.
+    pub async fn create_topic(&self, topic: &str, settings: TopicSettings) -> Result<bool, Error> {
+        let admin: AdminClient<DefaultClientContext> = self
+            .client_config()
+            .create()
+            .map_err(|e| Error::kafka("creating an admin client", e))?;
+        // -1 asks the brokers for their default replication factor.
+        let replication = TopicReplication::Fixed(settings.replication.unwrap_or(-1));
+        let new = NewTopic::new(topic, settings.partitions, replication);
+        let options = AdminOptions::new().operation_timeout(Some(REQUEST_TIMEOUT));
+        let results = admin
+            .create_topics([&new], &options)
+            .await
+            .map_err(|e| Error::kafka(format!("creating topic '{topic}'"), e))?;
+        match results.into_iter().next() {
+            Some(Ok(_)) => Ok(true),
+            Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) => Ok(false),
+            Some(Err((_, code))) => Err(Error::kafka(
+                format!("creating topic '{topic}'"),
+                rdkafka::error::KafkaError::AdminOp(code),
+            )),
+            None => Err(Error::Stopped(format!(
+                "Kafka gave no answer for creating topic '{topic}'"
+            ))),
+        }
+    }
+}
+
+/// The partitions of `topic`, in order; blocks on a metadata request.
+fn partitions_of(client: &BaseConsumer, topic: &str) -> Result<Vec<i32>, Error> {
+    let metadata = client
+        .fetch_metadata(Some(topic), REQUEST_TIMEOUT)
+        .map_err(|e| Error::kafka(format!("reading the metadata of topic '{topic}'"), e))?;
+    let Some(found) = metadata.topics().iter().find(|t| t.name() == topic) else {
+        return Err(Error::NoTopic(topic.to_string()));
+    };
+    if found.error().is_some() || found.partitions().is_empty() {
+        return Err(Error::NoTopic(topic.to_string()));
+    }
+    let mut partitions: Vec<i32> = found.partitions().iter().map(|p| p.id()).collect();
+    partitions.sort_unstable();
+    Ok(partitions)
 }

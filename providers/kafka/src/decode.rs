@@ -6,9 +6,11 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, BinaryBuilder, RecordBatch, StringBuilder};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BinaryBuilder, FixedSizeBinaryBuilder, RecordBatch, StringBuilder,
+};
 use datafusion::arrow::compute::concat_batches;
-use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use datafusion::arrow::json::reader::{Decoder, ReaderBuilder};
 use datafusion::error::Result;
 use rdkafka::message::{BorrowedMessage, Message};
@@ -27,6 +29,10 @@ pub(crate) struct ValueDecoder {
     on_error: OnError,
     /// The declared columns.
     schema: SchemaRef,
+    /// The declared columns as arrow-json reads them: UUIDs as text.
+    json_schema: SchemaRef,
+    /// The positions of the UUID columns.
+    uuids: Vec<usize>,
 }
 
 impl ValueDecoder {
@@ -35,11 +41,30 @@ impl ValueDecoder {
             spec.table_schema
                 .project(&(0..spec.declared).collect::<Vec<_>>())?,
         );
+        let uuids: Vec<usize> = schema
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| is_uuid(f))
+            .map(|(i, _)| i)
+            .collect();
+        let json_schema = Arc::new(Schema::new(
+            schema
+                .fields()
+                .iter()
+                .map(|f| match is_uuid(f) {
+                    true => Arc::new(Field::new(f.name(), DataType::Utf8, true)),
+                    false => f.clone(),
+                })
+                .collect::<Vec<FieldRef>>(),
+        ));
         let decoder = Self {
             topic: spec.topic.clone(),
             format: spec.options.format,
             on_error: spec.options.on_error,
             schema,
+            json_schema,
+            uuids,
         };
         if decoder.format == Format::Json {
             // Declared types arrow-json cannot read fail here, once.
@@ -49,7 +74,7 @@ impl ValueDecoder {
     }
 
     fn json_decoder(&self, rows: usize) -> Result<Decoder> {
-        Ok(ReaderBuilder::new(self.schema.clone())
+        Ok(ReaderBuilder::new(self.json_schema.clone())
             .with_batch_size(rows.max(1))
             .build_decoder()?)
     }
@@ -76,7 +101,9 @@ impl ValueDecoder {
         if together.is_ok() {
             if let Ok(Some(batch)) = decoder.flush() {
                 if batch.num_rows() == messages.len() {
-                    return Ok((batch.columns().to_vec(), (0..messages.len()).collect()));
+                    if let Ok(columns) = self.typed(batch) {
+                        return Ok((columns, (0..messages.len()).collect()));
+                    }
                 }
             }
         }
@@ -85,8 +112,8 @@ impl ValueDecoder {
         let mut kept = Vec::with_capacity(messages.len());
         for (i, message) in messages.iter().enumerate() {
             match self.decode_one(message.payload().unwrap_or(NO_VALUE)) {
-                Ok(batch) => {
-                    batches.push(batch);
+                Ok(columns) => {
+                    batches.push(RecordBatch::try_new(self.schema.clone(), columns)?);
                     kept.push(i);
                 }
                 Err(reason) => self.refuse(message, reason)?,
@@ -96,16 +123,42 @@ impl ValueDecoder {
         Ok((batch.columns().to_vec(), kept))
     }
 
-    fn decode_one(&self, payload: &[u8]) -> std::result::Result<RecordBatch, String> {
+    fn decode_one(&self, payload: &[u8]) -> std::result::Result<Vec<ArrayRef>, String> {
         let mut decoder = self.json_decoder(2).map_err(|e| e.to_string())?;
         decoder.decode(payload).map_err(|e| e.to_string())?;
         match decoder.flush().map_err(|e| e.to_string())? {
-            Some(batch) if batch.num_rows() == 1 => Ok(batch),
+            Some(batch) if batch.num_rows() == 1 => self.typed(batch),
             Some(batch) if batch.num_rows() > 1 => {
                 Err("the value holds more than one JSON document".into())
             }
             _ => Err("the value holds no JSON document".into()),
         }
+    }
+
+    /// The columns of a batch arrow-json read, with UUID text turned into
+    /// UUIDs.
+    fn typed(&self, batch: RecordBatch) -> std::result::Result<Vec<ArrayRef>, String> {
+        let mut columns = batch.columns().to_vec();
+        for &i in &self.uuids {
+            let text = columns[i].as_string::<i32>();
+            let mut uuids = FixedSizeBinaryBuilder::with_capacity(text.len(), 16);
+            for value in text.iter() {
+                match value {
+                    None => uuids.append_null(),
+                    Some(value) => {
+                        let bytes = parse_uuid(value).ok_or_else(|| {
+                            format!(
+                                "field '{}' is not a UUID: {value:?}",
+                                self.schema.field(i).name()
+                            )
+                        })?;
+                        uuids.append_value(bytes).map_err(|e| e.to_string())?;
+                    }
+                }
+            }
+            columns[i] = Arc::new(uuids.finish());
+        }
+        Ok(columns)
     }
 
     fn decode_raw(&self, messages: &[BorrowedMessage<'_>]) -> Result<(Vec<ArrayRef>, Vec<usize>)> {
@@ -146,6 +199,57 @@ impl ValueDecoder {
                 reason,
             }
             .into()),
+        }
+    }
+}
+
+fn is_uuid(field: &FieldRef) -> bool {
+    field.data_type() == &DataType::FixedSizeBinary(16)
+        && field.extension_type_name() == Some("arrow.uuid")
+}
+
+/// The 16 bytes of a UUID written in hex, with or without its dashes.
+fn parse_uuid(text: &str) -> Option<[u8; 16]> {
+    let digits: Vec<u8> = match text.len() {
+        36 => {
+            let bytes = text.as_bytes();
+            if [8, 13, 18, 23].iter().any(|&i| bytes[i] != b'-') {
+                return None;
+            }
+            bytes.iter().copied().filter(|b| *b != b'-').collect()
+        }
+        32 => text.as_bytes().to_vec(),
+        _ => return None,
+    };
+    if digits.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, pair) in digits.chunks(2).enumerate() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        out[i] = (hex(pair[0])? * 16 + hex(pair[1])?) as u8;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_uuid;
+
+    #[test]
+    fn uuids_parse_with_or_without_dashes() {
+        let with = parse_uuid("550e8400-e29b-41d4-a716-446655440000").unwrap();
+        let without = parse_uuid("550E8400E29B41D4A716446655440000").unwrap();
+        assert_eq!(with, without);
+        assert_eq!(with[0], 0x55);
+        assert_eq!(with[15], 0x00);
+        for bad in [
+            "",
+            "550e8400-e29b-41d4-a716-44665544000",
+            "550e8400xe29b-41d4-a716-446655440000",
+            "g50e8400-e29b-41d4-a716-446655440000",
+        ] {
+            assert!(parse_uuid(bad).is_none(), "{bad}");
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Errors of the Kafka provider.
 
 use datafusion::error::DataFusionError;
+use rdkafka::types::RDKafkaErrorCode;
+use smackql_providers_common::{ErrorClass, ProviderError};
 
 /// A Kafka table could not be declared, read or written.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +52,14 @@ pub enum Error {
     /// A background task stopped before finishing.
     #[error("{0}")]
     Stopped(String),
+    /// A message could not be written.
+    #[error("cannot write to topic '{topic}': {reason}")]
+    Produce {
+        /// The topic.
+        topic: String,
+        /// Why.
+        reason: String,
+    },
     /// The topic does not exist.
     #[error("topic '{0}' does not exist in Kafka")]
     NoTopic(String),
@@ -64,13 +74,35 @@ impl Error {
     }
 }
 
+impl Error {
+    /// What kind of failure this is, for the front ends.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Error::Option { .. } | Error::UnknownOption { .. } | Error::Columns(_) => {
+                ErrorClass::InvalidDefinition
+            }
+            Error::Decode { .. } => ErrorClass::InvalidInput,
+            Error::NoTopic(_) => ErrorClass::NotFound,
+            Error::Kafka { source, .. } => match source.rdkafka_error_code() {
+                Some(
+                    RDKafkaErrorCode::TopicAuthorizationFailed
+                    | RDKafkaErrorCode::ClusterAuthorizationFailed
+                    | RDKafkaErrorCode::GroupAuthorizationFailed,
+                ) => ErrorClass::PermissionDenied,
+                Some(
+                    RDKafkaErrorCode::InvalidReplicationFactor
+                    | RDKafkaErrorCode::InvalidPartitions,
+                ) => ErrorClass::InvalidDefinition,
+                _ => ErrorClass::Unavailable,
+            },
+            Error::Produce { .. } => ErrorClass::Unavailable,
+            Error::Stopped(_) => ErrorClass::Internal,
+        }
+    }
+}
+
 impl From<Error> for DataFusionError {
     fn from(err: Error) -> Self {
-        match err {
-            Error::Option { .. } | Error::UnknownOption { .. } | Error::Columns(_) => {
-                DataFusionError::Plan(err.to_string())
-            }
-            other => DataFusionError::External(Box::new(other)),
-        }
+        ProviderError::new(err.class(), "kafka", err).into()
     }
 }

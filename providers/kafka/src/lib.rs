@@ -18,9 +18,11 @@ pub mod options;
 mod provider;
 pub mod pushdown;
 pub mod schema;
+mod sink;
 
 pub use connection::{KafkaConnection, KafkaOptions, SharedKafka};
 pub use error::Error;
 pub use exec::{KafkaScanExec, KafkaScanSpec};
-pub use options::KafkaTableOptions;
+pub use options::{KafkaTableOptions, TopicSettings};
 pub use provider::KafkaTableProvider;
+pub use sink::KafkaDataSink;

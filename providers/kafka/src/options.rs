@@ -44,6 +44,24 @@ pub struct KafkaTableOptions {
     pub key_format: KeyFormat,
     /// What an undecodable message does.
     pub on_error: OnError,
+    /// The declared column that holds each event's own time; `INSERT`
+    /// writes it as the record time.
+    pub timestamp_column: Option<String>,
+    /// The declared column whose value, as text, keys the messages `INSERT`
+    /// writes.
+    pub key_column: Option<String>,
+    /// The topic to create when the table is declared and the topic does
+    /// not exist yet.
+    pub create_topic: Option<TopicSettings>,
+}
+
+/// How a topic that smackql creates is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopicSettings {
+    /// Partitions.
+    pub partitions: i32,
+    /// Replicas of each partition; `None` takes the brokers' default.
+    pub replication: Option<i32>,
 }
 
 /// The options a table may set, with what each one means.
@@ -51,6 +69,19 @@ pub const OPTIONS: &[(&str, &str)] = &[
     ("format", "'json' or 'raw'"),
     ("key.format", "'text' (default) or 'bytes'"),
     ("on_error", "'fail' (default) or 'skip'"),
+    (
+        "timestamp.column",
+        "the name of a declared timestamp column",
+    ),
+    ("key", "the name of a declared column"),
+    (
+        "topic.partitions",
+        "a number of partitions from 1, to create the topic if it does not exist",
+    ),
+    (
+        "topic.replication",
+        "a replication factor from 1, with topic.partitions",
+    ),
 ];
 
 impl KafkaTableOptions {
@@ -61,10 +92,15 @@ impl KafkaTableOptions {
             format: Format::Json,
             key_format: KeyFormat::Text,
             on_error: OnError::Fail,
+            timestamp_column: None,
+            key_column: None,
+            create_topic: None,
         };
-        for (name, value) in options {
+        let mut partitions = None;
+        let mut replication = None;
+        for (name, given) in options {
             let name = name.to_ascii_lowercase();
-            let value = value.to_ascii_lowercase();
+            let value = given.to_ascii_lowercase();
             let bad = || Error::Option {
                 name: name.clone(),
                 value: value.clone(),
@@ -96,6 +132,26 @@ impl KafkaTableOptions {
                         _ => return Err(bad()),
                     }
                 }
+                "timestamp.column" => parsed.timestamp_column = Some(given.clone()),
+                "key" => parsed.key_column = Some(given.clone()),
+                "topic.partitions" => {
+                    partitions = Some(
+                        value
+                            .parse::<i32>()
+                            .ok()
+                            .filter(|n| *n >= 1)
+                            .ok_or_else(bad)?,
+                    )
+                }
+                "topic.replication" => {
+                    replication = Some(
+                        value
+                            .parse::<i32>()
+                            .ok()
+                            .filter(|n| *n >= 1)
+                            .ok_or_else(bad)?,
+                    )
+                }
                 _ => {
                     return Err(Error::UnknownOption {
                         name,
@@ -108,6 +164,20 @@ impl KafkaTableOptions {
                 }
             }
         }
+        parsed.create_topic = match (partitions, replication) {
+            (Some(partitions), replication) => Some(TopicSettings {
+                partitions,
+                replication,
+            }),
+            (None, Some(_)) => {
+                return Err(Error::Option {
+                    name: "topic.replication".into(),
+                    value: replication.unwrap_or_default().to_string(),
+                    allowed: "to be given with topic.partitions".into(),
+                })
+            }
+            (None, None) => None,
+        };
         Ok(parsed)
     }
 }
@@ -150,6 +220,20 @@ mod tests {
             (options.format, options.key_format, options.on_error),
             (Format::Raw, KeyFormat::Bytes, OnError::Skip)
         );
+        let options = parse(&[
+            ("timestamp.column", "Ts"),
+            ("topic.partitions", "6"),
+            ("topic.replication", "1"),
+        ])
+        .unwrap();
+        assert_eq!(options.timestamp_column.as_deref(), Some("Ts"));
+        assert_eq!(
+            options.create_topic,
+            Some(TopicSettings {
+                partitions: 6,
+                replication: Some(1)
+            })
+        );
     }
 
     #[test]
@@ -159,6 +243,12 @@ mod tests {
             err.contains("unknown option 'fromat'") && err.contains("format"),
             "{err}"
         );
+        let err = parse(&[("topic.partitions", "0")]).unwrap_err().to_string();
+        assert!(err.contains("'topic.partitions' cannot be '0'"), "{err}");
+        let err = parse(&[("topic.replication", "3")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("topic.partitions"), "{err}");
         let err = parse(&[("on_error", "ignore")]).unwrap_err().to_string();
         assert!(
             err.contains("'on_error' cannot be 'ignore'") && err.contains("'skip'"),

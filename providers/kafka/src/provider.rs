@@ -5,8 +5,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{FieldRef, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::SchemaExt;
+use datafusion::datasource::sink::DataSinkExec;
 use datafusion::datasource::TableType;
 use datafusion::error::Result;
+use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 
@@ -16,6 +19,7 @@ use crate::exec::{KafkaScanExec, KafkaScanSpec};
 use crate::options::KafkaTableOptions;
 use crate::pushdown;
 use crate::schema::table_schema;
+use crate::sink::KafkaDataSink;
 
 /// A topic read as a table: each query reads a snapshot, from the start of
 /// each partition (or the pushed-down offsets) up to the end offsets taken
@@ -72,6 +76,31 @@ impl TableProvider for KafkaTableProvider {
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>> {
         Ok(pushdown::classify(filters))
+    }
+
+    async fn insert_into(
+        &self,
+        _state: &dyn Session,
+        input: Arc<dyn ExecutionPlan>,
+        insert_op: InsertOp,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if insert_op != InsertOp::Append {
+            return Err(Error::Columns(format!(
+                "{insert_op} is not supported for Kafka topic '{}': a topic is only appended to",
+                self.topic
+            ))
+            .into());
+        }
+        self.schema
+            .logically_equivalent_names_and_types(&input.schema())?;
+        let sink = KafkaDataSink::new(
+            self.kafka.clone(),
+            &self.topic,
+            self.schema.clone(),
+            self.declared,
+            self.options.clone(),
+        );
+        Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
     }
 
     async fn scan(

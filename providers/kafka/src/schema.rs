@@ -43,6 +43,29 @@ pub fn table_schema(
             )));
         }
     }
+    if let Some(column) = &options.timestamp_column {
+        match declared.iter().find(|f| f.name() == column) {
+            Some(f) if matches!(f.data_type(), DataType::Timestamp(..)) => {}
+            Some(f) => {
+                return Err(Error::Columns(format!(
+                    "option 'timestamp.column' names column '{column}' of type {}, not a timestamp",
+                    f.data_type()
+                )))
+            }
+            None => {
+                return Err(Error::Columns(format!(
+                    "option 'timestamp.column' names column '{column}', which is not declared"
+                )))
+            }
+        }
+    }
+    if let Some(column) = &options.key_column {
+        if !declared.iter().any(|f| f.name() == column) {
+            return Err(Error::Columns(format!(
+                "option 'key' names column '{column}', which is not declared"
+            )));
+        }
+    }
     if options.format == Format::Raw {
         match declared {
             [one] if matches!(one.data_type(), DataType::Utf8 | DataType::Binary) => {}
@@ -75,8 +98,9 @@ pub fn table_schema(
         .map(|f| Arc::new(f.as_ref().clone().with_nullable(true)))
         .collect();
     fields.extend([
-        Arc::new(Field::new(PARTITION, DataType::Int32, false)),
-        Arc::new(Field::new(OFFSET, DataType::Int64, false)),
+        // Never null when read; nullable so that INSERT may leave them out.
+        Arc::new(Field::new(PARTITION, DataType::Int32, true)),
+        Arc::new(Field::new(OFFSET, DataType::Int64, true)),
         Arc::new(Field::new(
             TIMESTAMP,
             DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),

@@ -55,4 +55,24 @@ async fn total_views_per_campaign_for_a_month_is_one_join() {
         let expected: i64 = (30..61).map(|d| demo::views_of(events, campaign, d)).sum();
         assert_eq!(row.get::<_, i64>(2), expected, "campaign {campaign}");
     }
+
+    // Fresh events wait in Kafka; the same question joins them with Cassandra.
+    let (table, _) = demo::kafka_names(&ks);
+    let fresh = demo::kafka_events(events) as i64;
+    let rows = client
+        .query(
+            &format!(
+                "SELECT c.name, sum(e.views) AS views, count(*) AS n
+                 FROM kafka.\"{table}\" e JOIN \"{ks}\".campaigns c ON c.campaign_id = e.campaign_id
+                 GROUP BY c.name ORDER BY views DESC"
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), demo::CAMPAIGNS as usize);
+    let views: i64 = rows.iter().map(|r| r.get::<_, i64>(1)).sum();
+    let messages: i64 = rows.iter().map(|r| r.get::<_, i64>(2)).sum();
+    assert_eq!(messages, fresh);
+    assert_eq!(views, (0..fresh).map(|v| 1 + (v * 7) % 10).sum::<i64>());
 }

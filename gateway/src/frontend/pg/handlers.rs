@@ -21,6 +21,7 @@ use datafusion::common::{DFSchema, ParamValues};
 use datafusion::logical_expr::{EmptyRelation, LogicalPlan};
 use datafusion::physical_plan::execute_stream;
 use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::CreateExternalTable;
 use datafusion::sql::sqlparser::ast::Statement;
 use datafusion_postgres::arrow_pg::datatypes::df::deserialize_parameters_with_server_types;
 use datafusion_postgres::hooks::cursor::CursorStatementHook;
@@ -52,8 +53,9 @@ use super::auth::Startup;
 use super::encoding;
 use super::errors::ErrorMapper;
 use super::prepared::{self, Lookup, PreparedPlans, ReadyPlan};
-use crate::ddl::CassandraDdl;
+use crate::ddl::Ddl;
 use crate::session::server_version;
+use smackql_catalog::definitions::parse_external_tables;
 
 /// Running queries by the `(pid, secret key)` their clients were given, so a
 /// cancel request arriving on another connection can stop them.
@@ -150,14 +152,14 @@ impl ConnectionHandlers {
         startup: Startup,
         registry: Arc<CancelRegistry>,
         cancel: Arc<SmackqlCancelHandler>,
-        ddl: Arc<CassandraDdl>,
+        ddl: Arc<Ddl>,
     ) -> Self {
         let plans = Arc::new(PreparedPlans::default());
         let hooks: Vec<Arc<dyn QueryHook>> = vec![
             // First: it only watches.
             Arc::new(SessionChangeHook(plans.clone())),
             Arc::new(ServerVersionHook),
-            Arc::new(DdlHook(ddl)),
+            Arc::new(DdlHook(ddl.clone())),
             Arc::new(CursorStatementHook),
             Arc::new(SetShowHook),
             Arc::new(TransactionStatementHook),
@@ -171,6 +173,7 @@ impl ConnectionHandlers {
                 parser: Arc::new(WireParser(inner.query_parser())),
                 inner,
                 session,
+                ddl,
                 cancel: Arc::new(QueryCancel::default()),
                 plans,
                 registry,
@@ -209,6 +212,7 @@ pub(crate) struct QueryService {
     inner: DfSessionService,
     parser: Arc<WireParser>,
     session: Arc<SessionContext>,
+    ddl: Arc<Ddl>,
     cancel: Arc<QueryCancel>,
     plans: Arc<StatementPlans>,
     registry: Arc<CancelRegistry>,
@@ -289,6 +293,15 @@ impl SimpleQueryHandler for QueryService {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let token = self.begin(client);
+        // DataFusion's own statements, which the Postgres parser refuses.
+        if let Some(creates) = external_tables(query) {
+            let mut responses = Vec::with_capacity(creates.len());
+            for create in &creates {
+                let done = until_cancelled(&token, self.create_external(create)).await?;
+                responses.push(done);
+            }
+            return Ok(responses);
+        }
         let responses = until_cancelled(
             &token,
             <DfSessionService as SimpleQueryHandler>::do_query(&self.inner, client, query),
@@ -327,6 +340,14 @@ impl ExtendedQueryHandler for QueryService {
             (_, Some((Statement::Query(_), plan))) => {
                 until_cancelled(&token, self.query_with_parameters(client, portal, plan)).await?
             }
+            (sql, None) if external_tables(sql).is_some() => {
+                let creates = external_tables(sql).unwrap_or_default();
+                let mut done = Response::EmptyQuery;
+                for create in &creates {
+                    done = until_cancelled(&token, self.create_external(create)).await?;
+                }
+                done
+            }
             _ => {
                 until_cancelled(
                     &token,
@@ -345,6 +366,16 @@ impl ExtendedQueryHandler for QueryService {
 }
 
 impl QueryService {
+    /// Runs `CREATE EXTERNAL TABLE`.
+    async fn create_external(&self, create: &CreateExternalTable) -> PgWireResult<Response> {
+        let done = self
+            .ddl
+            .create_external(create)
+            .await
+            .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+        Ok(Response::Execution(Tag::new(done.tag())))
+    }
+
     /// Binds the portal's parameters into `plan` and runs it, with results
     /// encoded by [`encoding`]. A statement executed again reuses its plan
     /// (see [`prepared`](super::prepared)); otherwise the plan is optimized
@@ -510,6 +541,11 @@ impl QueryParser for WireParser {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
+        // Statements only DataFusion's parser reads are kept as text, and
+        // run by `do_query`.
+        if external_tables(sql).is_some() {
+            return Ok(Some((sql.to_string(), None)));
+        }
         self.0.parse_sql(client, sql, types).await
     }
 
@@ -727,9 +763,9 @@ impl QueryHook for ServerVersionHook {
     }
 }
 
-/// Runs schema statements on Cassandra keyspaces (see [`CassandraDdl`]).
+/// Runs schema statements on Cassandra keyspaces (see [`Ddl`]).
 #[derive(Debug)]
-struct DdlHook(Arc<CassandraDdl>);
+struct DdlHook(Arc<Ddl>);
 
 impl DdlHook {
     async fn run(&self, statement: &Statement) -> Option<PgWireResult<Response>> {
@@ -778,4 +814,17 @@ impl QueryHook for DdlHook {
     ) -> Option<PgWireResult<Response>> {
         self.run(statement).await
     }
+}
+
+/// The statements of `sql` when it is made of `CREATE EXTERNAL TABLE`s.
+fn external_tables(sql: &str) -> Option<Vec<CreateExternalTable>> {
+    // A cheap test first: this runs for every statement received.
+    let starts_create = sql
+        .trim_start()
+        .get(..6)
+        .is_some_and(|s| s.eq_ignore_ascii_case("create"));
+    if !starts_create || !sql.to_ascii_lowercase().contains("external") {
+        return None;
+    }
+    parse_external_tables(sql)
 }

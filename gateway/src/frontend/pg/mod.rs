@@ -27,7 +27,7 @@ use tracing::{debug, info, warn};
 use self::auth::{Startup, UserStore};
 use self::handlers::{CancelRegistry, ConnectionHandlers, SmackqlCancelHandler};
 use crate::config::{PgConfig, User};
-use crate::ddl::CassandraDdl;
+use crate::ddl::Ddl;
 use crate::session::SessionFactory;
 
 /// The Postgres wire server.
@@ -41,7 +41,7 @@ pub struct PgServer {
     cancel_handler: Arc<SmackqlCancelHandler>,
     slots: Arc<Semaphore>,
     grace: Duration,
-    ddl: Arc<CassandraDdl>,
+    ddl: Arc<Ddl>,
 }
 
 impl PgServer {
@@ -51,7 +51,7 @@ impl PgServer {
         sessions: Arc<SessionFactory>,
         users: &[User],
         tls: Option<TlsAcceptor>,
-        ddl: Arc<CassandraDdl>,
+        ddl: Arc<Ddl>,
     ) -> Self {
         let connections = Arc::new(ConnectionManager::new());
         let cancels = Arc::new(CancelRegistry::default());

@@ -1,0 +1,384 @@
+//! `INSERT INTO` a Kafka table: each row becomes one message.
+//!
+//! The value is the row's declared columns in the table's format. The
+//! metadata columns, when the statement gives them, set the rest: `_key`
+//! the key (else the column named by the `key` option, as text), `_partition`
+//! the partition (else the producer's partitioner picks it from the key),
+//! `_timestamp` the record time (else the `timestamp.column` option's
+//! column, else the time of sending) and `_headers` the headers. `_offset`
+//! is Kafka's to assign.
+//!
+//! Messages go through an idempotent producer with `acks=all`, so a retried
+//! send is never written twice, and the statement reports its row count only
+//! once every message is acknowledged. When one is refused the statement
+//! fails: the messages acknowledged before it stay in the topic (Kafka has
+//! no rollback outside transactions).
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, FixedSizeBinaryArray, MapArray, RecordBatch, StringArray,
+};
+use datafusion::arrow::compute::{cast, CastOptions};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::json::LineDelimitedWriter;
+use datafusion::arrow::util::display::FormatOptions;
+use datafusion::datasource::sink::DataSink;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_plan::metrics::{
+    Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
+};
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
+use futures::stream::FuturesUnordered;
+use futures::StreamExt;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+use crate::connection::SharedKafka;
+use crate::error::Error;
+use crate::options::{Format, KafkaTableOptions};
+use crate::schema::{HEADERS, KEY, OFFSET, PARTITION, TIMESTAMP};
+
+/// Messages sent and not yet acknowledged, at most.
+const IN_FLIGHT: usize = 10_000;
+
+/// How long one message may wait for its acknowledgement, retries included.
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Writes rows of one Kafka table as messages.
+#[derive(Debug)]
+pub struct KafkaDataSink {
+    kafka: SharedKafka,
+    topic: String,
+    schema: SchemaRef,
+    declared: usize,
+    options: KafkaTableOptions,
+    metrics: ExecutionPlanMetricsSet,
+}
+
+impl KafkaDataSink {
+    /// A sink for `topic`, whose table has `schema` (the `declared` value
+    /// columns, then the metadata columns).
+    pub fn new(
+        kafka: SharedKafka,
+        topic: &str,
+        schema: SchemaRef,
+        declared: usize,
+        options: KafkaTableOptions,
+    ) -> Self {
+        Self {
+            kafka,
+            topic: topic.to_string(),
+            schema,
+            declared,
+            options,
+            metrics: ExecutionPlanMetricsSet::new(),
+        }
+    }
+
+    fn column(&self, batch: &RecordBatch, name: &str) -> Option<ArrayRef> {
+        let index = self.schema.index_of(name).ok()?;
+        let column = batch.column(index);
+        (column.null_count() < column.len()).then(|| column.clone())
+    }
+
+    /// The value of each row of `batch`.
+    fn values(&self, batch: &RecordBatch) -> Result<Vec<Option<Vec<u8>>>> {
+        let declared = batch.project(&(0..self.declared).collect::<Vec<_>>())?;
+        match self.options.format {
+            Format::Raw => {
+                let column = declared.column(0);
+                Ok(match column.data_type() {
+                    DataType::Binary => column
+                        .as_binary::<i32>()
+                        .iter()
+                        .map(|v| v.map(<[u8]>::to_vec))
+                        .collect(),
+                    _ => text(column)?
+                        .iter()
+                        .map(|v| v.map(|s| s.as_bytes().to_vec()))
+                        .collect(),
+                })
+            }
+            Format::Json => {
+                let declared = uuids_as_text(&declared)?;
+                let mut out = Vec::with_capacity(declared.num_rows() * 64);
+                let mut writer = LineDelimitedWriter::new(&mut out);
+                writer.write(&declared)?;
+                writer.finish()?;
+                // One line per row: JSON escapes the newlines inside strings.
+                Ok(out
+                    .split(|b| *b == b'\n')
+                    .take(declared.num_rows())
+                    .map(|line| Some(line.to_vec()))
+                    .collect())
+            }
+        }
+    }
+
+    /// The key of each row: `_key` where given, else the `key` option's
+    /// column as text.
+    fn keys(&self, batch: &RecordBatch) -> Result<Vec<Option<Vec<u8>>>> {
+        let rows = batch.num_rows();
+        let mut keys = vec![None; rows];
+        if let Some(column) = self.options.key_column.as_deref() {
+            let index = self.schema.index_of(column)?;
+            for (key, value) in keys.iter_mut().zip(text(batch.column(index))?.iter()) {
+                *key = value.map(|v| v.as_bytes().to_vec());
+            }
+        }
+        if let Some(given) = self.column(batch, KEY) {
+            let given: Vec<Option<Vec<u8>>> = match given.data_type() {
+                DataType::Binary => given
+                    .as_binary::<i32>()
+                    .iter()
+                    .map(|v| v.map(<[u8]>::to_vec))
+                    .collect(),
+                _ => text(&given)?
+                    .iter()
+                    .map(|v| v.map(|s| s.as_bytes().to_vec()))
+                    .collect(),
+            };
+            for (key, given) in keys.iter_mut().zip(given) {
+                if given.is_some() {
+                    *key = given;
+                }
+            }
+        }
+        Ok(keys)
+    }
+
+    /// The record time of each row, in milliseconds since the epoch.
+    fn timestamps(&self, batch: &RecordBatch) -> Result<Vec<Option<i64>>> {
+        let mut times = vec![None; batch.num_rows()];
+        let mut fill = |column: ArrayRef| -> Result<()> {
+            let millis = cast(&column, &DataType::Timestamp(TimeUnit::Millisecond, None))?;
+            let millis =
+                millis.as_primitive::<datafusion::arrow::datatypes::TimestampMillisecondType>();
+            for (time, value) in times.iter_mut().zip(millis.iter()) {
+                if value.is_some() {
+                    *time = value;
+                }
+            }
+            Ok(())
+        };
+        if let Some(name) = &self.options.timestamp_column {
+            if let Some(column) = self.column(batch, name) {
+                fill(column)?;
+            }
+        }
+        if let Some(column) = self.column(batch, TIMESTAMP) {
+            fill(column)?;
+        }
+        Ok(times)
+    }
+
+    fn partitions(&self, batch: &RecordBatch) -> Vec<Option<i32>> {
+        match self.column(batch, PARTITION) {
+            Some(column) => column
+                .as_primitive::<datafusion::arrow::datatypes::Int32Type>()
+                .iter()
+                .collect(),
+            None => vec![None; batch.num_rows()],
+        }
+    }
+
+    fn headers(&self, batch: &RecordBatch) -> Vec<Option<OwnedHeaders>> {
+        let Some(column) = self.column(batch, HEADERS) else {
+            return vec![None; batch.num_rows()];
+        };
+        let map: &MapArray = column.as_map();
+        (0..batch.num_rows())
+            .map(|row| {
+                if map.is_null(row) {
+                    return None;
+                }
+                let entries = map.value(row);
+                let names = entries.column(0).as_string::<i32>();
+                let values = entries.column(1).as_binary::<i32>();
+                let mut headers = OwnedHeaders::new_with_capacity(entries.len());
+                for i in 0..entries.len() {
+                    headers = headers.insert(Header {
+                        key: names.value(i),
+                        value: (!values.is_null(i)).then(|| values.value(i)),
+                    });
+                }
+                Some(headers)
+            })
+            .collect()
+    }
+
+    fn producer(&self) -> Result<FutureProducer> {
+        let mut config = self.kafka.client_config();
+        config
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set(
+                "message.timeout.ms",
+                DELIVERY_TIMEOUT.as_millis().to_string(),
+            )
+            .set("linger.ms", "5")
+            .set("compression.type", "lz4");
+        Ok(config
+            .create()
+            .map_err(|e| Error::kafka("creating a producer", e))?)
+    }
+}
+
+/// Text of each value of `column`, as SQL would cast it.
+fn text(column: &ArrayRef) -> Result<StringArray> {
+    let options = CastOptions {
+        safe: false,
+        format_options: FormatOptions::default(),
+    };
+    let cast = datafusion::arrow::compute::cast_with_options(column, &DataType::Utf8, &options)?;
+    Ok(cast.as_string::<i32>().clone())
+}
+
+/// `batch` with UUID columns as their usual text form.
+fn uuids_as_text(batch: &RecordBatch) -> Result<RecordBatch> {
+    let schema = batch.schema();
+    let is_uuid = |f: &Field| {
+        f.data_type() == &DataType::FixedSizeBinary(16)
+            && f.extension_type_name() == Some("arrow.uuid")
+    };
+    if !schema.fields().iter().any(|f| is_uuid(f)) {
+        return Ok(batch.clone());
+    }
+    let mut fields = Vec::with_capacity(schema.fields().len());
+    let mut columns = Vec::with_capacity(schema.fields().len());
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        if is_uuid(field) {
+            let bytes: &FixedSizeBinaryArray = column.as_fixed_size_binary();
+            let text: StringArray = bytes.iter().map(|v| v.map(uuid_text)).collect();
+            fields.push(Field::new(field.name(), DataType::Utf8, true));
+            columns.push(Arc::new(text) as ArrayRef);
+        } else {
+            fields.push(field.as_ref().clone());
+            columns.push(column.clone());
+        }
+    }
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
+}
+
+fn uuid_text(bytes: &[u8]) -> String {
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+impl DisplayAs for KafkaDataSink {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "KafkaDataSink: topic={}, format={}",
+            self.topic, self.options.format
+        )
+    }
+}
+
+#[async_trait]
+impl DataSink for KafkaDataSink {
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    async fn write_all(
+        &self,
+        mut data: SendableRecordBatchStream,
+        _context: &Arc<TaskContext>,
+    ) -> Result<u64> {
+        let rows: Count = MetricBuilder::new(&self.metrics).output_rows(0);
+        let producer = self.producer()?;
+        let mut pending = FuturesUnordered::new();
+        let mut written = 0u64;
+        let failed = |err: String| -> DataFusionError {
+            Error::Produce {
+                topic: self.topic.clone(),
+                reason: err,
+            }
+            .into()
+        };
+        while let Some(batch) = data.next().await {
+            let batch = batch?;
+            if self.column(&batch, OFFSET).is_some() {
+                return Err(Error::Columns(format!(
+                    "{OFFSET} is assigned by Kafka; leave it out of INSERT INTO a Kafka table"
+                ))
+                .into());
+            }
+            let values = self.values(&batch)?;
+            let keys = self.keys(&batch)?;
+            let times = self.timestamps(&batch)?;
+            let partitions = self.partitions(&batch);
+            let headers = self.headers(&batch);
+            for row in 0..batch.num_rows() {
+                let mut record: FutureRecord<'_, Vec<u8>, Vec<u8>> = FutureRecord::to(&self.topic);
+                if let Some(value) = &values[row] {
+                    record = record.payload(value);
+                }
+                if let Some(key) = &keys[row] {
+                    record = record.key(key);
+                }
+                if let Some(partition) = partitions[row] {
+                    record = record.partition(partition);
+                }
+                if let Some(time) = times[row] {
+                    record = record.timestamp(time);
+                }
+                if let Some(headers) = headers[row].clone() {
+                    record = record.headers(headers);
+                }
+                // Queues the message; the future resolves on acknowledgement.
+                match producer.send_result(record) {
+                    Ok(delivery) => pending.push(delivery),
+                    Err((err, _)) => return Err(failed(err.to_string())),
+                }
+                while pending.len() >= IN_FLIGHT {
+                    acknowledged(pending.next().await, &failed)?;
+                    written += 1;
+                }
+            }
+            rows.add(batch.num_rows());
+        }
+        while !pending.is_empty() {
+            acknowledged(pending.next().await, &failed)?;
+            written += 1;
+        }
+        Ok(written)
+    }
+}
+
+type Delivery = Result<
+    rdkafka::producer::future_producer::OwnedDeliveryResult,
+    futures::channel::oneshot::Canceled,
+>;
+
+fn acknowledged(
+    delivery: Option<Delivery>,
+    failed: &impl Fn(String) -> DataFusionError,
+) -> Result<()> {
+    match delivery {
+        Some(Ok(Ok(_))) => Ok(()),
+        Some(Ok(Err((err, _)))) => Err(failed(err.to_string())),
+        Some(Err(_)) => Err(failed("the producer stopped".into())),
+        None => Ok(()),
+    }
+}

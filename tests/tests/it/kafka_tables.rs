@@ -1,0 +1,442 @@
+//! Kafka topics declared as tables over the Postgres wire, with their
+//! definitions kept in Cassandra and shared by every gateway.
+
+use std::time::{Duration, Instant};
+
+use smackql_kafka::{KafkaConnection, KafkaOptions};
+use smackql_tests::gateway::{db_message, sqlstate, KeyspaceFixture, TestGateway};
+use smackql_tests::kafka::{create_topic, produce, Record};
+use smackql_tests::{services, unique_name};
+use tokio_postgres::{Client, SimpleQueryMessage};
+
+/// The text of every cell of `sql`'s rows, in the simple protocol.
+async fn text_rows(client: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
+    client
+        .simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
+        .iter()
+        .filter_map(|m| match m {
+            SimpleQueryMessage::Row(row) => Some(
+                (0..row.len())
+                    .map(|i| row.get(i).map(str::to_string))
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Runs `sql`, which must succeed.
+async fn run(client: &Client, sql: &str) {
+    client
+        .batch_execute(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+}
+
+/// A client of the test Kafka, as the gateway makes them.
+async fn kafka() -> KafkaConnection {
+    KafkaConnection::new(KafkaOptions {
+        bootstrap_servers: vec![services::ensure().await.kafka.clone()],
+        ..KafkaOptions::default()
+    })
+}
+
+async fn count(client: &Client, table: &str) -> i64 {
+    client
+        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+        .await
+        .unwrap_or_else(|e| panic!("count {table}: {e}"))
+        .get(0)
+}
+
+fn declare(table: &str, topic: &str, options: &str) -> String {
+    format!(
+        "CREATE EXTERNAL TABLE {table} (campaign_id bigint, user_id uuid, ts timestamp, \
+         views int, cost decimal(12,4)) STORED AS KAFKA LOCATION '{topic}' \
+         OPTIONS (format 'json', 'timestamp.column' 'ts'{options})"
+    )
+}
+
+const USER: &str = "550e8400-e29b-41d4-a716-446655440000";
+
+fn event(partition: i32, campaign: i64, views: i32) -> Record {
+    Record::text(
+        partition,
+        &format!(
+            r#"{{"campaign_id": {campaign}, "user_id": "{USER}", "ts": "2024-10-01T12:00:00",
+                "views": {views}, "cost": 0.125}}"#
+        ),
+    )
+}
+
+/// A new topic named after `prefix`, holding `records`.
+async fn topic_with(prefix: &str, partitions: i32, records: &[Record]) -> String {
+    let topic = unique_name(prefix);
+    create_topic(&topic, partitions).await;
+    produce(&topic, records).await;
+    topic
+}
+
+#[tokio::test]
+async fn a_declared_topic_is_shared_by_replicas_and_survives_restarts() {
+    let topic = topic_with(
+        "ad_events",
+        3,
+        &[
+            event(0, 1, 10),
+            event(1, 1, 5),
+            event(2, 2, 7),
+            event(0, 2, 1),
+        ],
+    )
+    .await;
+    let table = format!("kafka.{}", unique_name("ads"));
+
+    let first = TestGateway::start().await;
+    let client = first.client().await;
+    // Through the extended protocol, as drivers send it.
+    let created = client.execute(&declare(&table, &topic, ""), &[]).await;
+    created.unwrap_or_else(|e| panic!("create: {e}"));
+    let sums = text_rows(
+        &client,
+        &format!(
+            "SELECT campaign_id, sum(views), sum(cost), count(_offset) \
+             FROM {table} GROUP BY campaign_id ORDER BY campaign_id"
+        ),
+    )
+    .await;
+    let want = |c: &str, v: &str, cost: &str| {
+        vec![
+            Some(c.to_string()),
+            Some(v.to_string()),
+            Some(cost.to_string()),
+            Some("2".to_string()),
+        ]
+    };
+    assert_eq!(
+        sums,
+        vec![want("1", "15", "0.2500"), want("2", "8", "0.2500")]
+    );
+    let users = text_rows(&client, &format!("SELECT DISTINCT user_id FROM {table}")).await;
+    assert_eq!(users, vec![vec![Some(USER.to_string())]]);
+
+    // Another replica finds it at once, by name, and then lists it.
+    let second = TestGateway::start().await;
+    let other = second.client().await;
+    assert_eq!(count(&other, &table).await, 4);
+    let name = table.trim_start_matches("kafka.");
+    let listed = text_rows(
+        &other,
+        &format!("SELECT table_schema FROM information_schema.tables WHERE table_name = '{name}'"),
+    )
+    .await;
+    assert_eq!(listed, vec![vec![Some("kafka".to_string())]]);
+
+    // Restarted, the first gateway still has it.
+    drop(client);
+    first.shutdown().await;
+    let restarted = TestGateway::start_with(|c| {
+        c.catalog.refresh_interval = Duration::from_millis(200);
+    })
+    .await;
+    let client = restarted.client().await;
+    assert_eq!(count(&client, &table).await, 4);
+
+    // Dropped on one replica: gone from the others at their next refresh;
+    // the topic stays.
+    run(&other, &format!("DROP TABLE {table}")).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let err = loop {
+        match client
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .await
+        {
+            Err(err) => break err,
+            Ok(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Ok(_) => panic!("{table} is still there 10 s after DROP TABLE"),
+        }
+    };
+    assert_eq!(sqlstate(&err), "42P01", "{err}");
+    let err = other
+        .batch_execute(&format!("DROP TABLE {table}"))
+        .await
+        .expect_err("dropped twice");
+    assert_eq!(sqlstate(&err), "42P01", "{err}");
+    run(&other, &format!("DROP TABLE IF EXISTS {table}")).await;
+    assert!(
+        kafka().await.has_topic(&topic).await.unwrap(),
+        "the topic stays"
+    );
+}
+
+#[tokio::test]
+async fn options_can_create_the_topic() {
+    let topic = unique_name("created");
+    let table = format!("kafka.{}", unique_name("created"));
+    let gateway = TestGateway::start().await;
+    let client = gateway.client().await;
+    run(
+        &client,
+        &declare(
+            &table,
+            &topic,
+            ", 'topic.partitions' '3', 'topic.replication' '1'",
+        ),
+    )
+    .await;
+    assert_eq!(count(&client, &table).await, 0);
+    let partitions = kafka().await.watermarks(&topic).await.unwrap();
+    assert_eq!(partitions.len(), 3);
+    produce(&topic, &[event(2, 9, 1)]).await;
+    assert_eq!(count(&client, &table).await, 1);
+}
+
+async fn refused(client: &Client, sql: String, code: &str, says: &str) {
+    let err = client.batch_execute(&sql).await.expect_err(&sql);
+    assert_eq!(sqlstate(&err), code, "{sql}: {err}");
+    let message = db_message(&err);
+    assert!(message.contains(says), "{sql}: {message}");
+}
+
+#[tokio::test]
+async fn bad_declarations_get_sqlstates_and_store_nothing() {
+    let fixture = KeyspaceFixture::new("kafka_ddl").await;
+    let client = &fixture.client;
+    let topic = unique_name("ddl_errors");
+    create_topic(&topic, 1).await;
+    let table = format!("kafka.{}", unique_name("t"));
+
+    refused(
+        client,
+        declare(&table, &topic, ", fromat 'json'"),
+        "42P16",
+        "unknown option 'fromat'",
+    )
+    .await;
+    refused(
+        client,
+        declare(&table, &unique_name("missing"), ""),
+        "42P01",
+        "topic.partitions",
+    )
+    .await;
+    refused(
+        client,
+        declare(&format!("\"{}\".t", fixture.keyspace), &topic, ""),
+        "42P16",
+        "Cassandra keyspace",
+    )
+    .await;
+    refused(
+        client,
+        declare("public.t", &topic, ""),
+        "42P16",
+        "gateway's own",
+    )
+    .await;
+    refused(
+        client,
+        declare(&table, &topic, "")
+            .replace("'timestamp.column' 'ts'", "'timestamp.column' 'views'"),
+        "42P16",
+        "not a timestamp",
+    )
+    .await;
+    refused(
+        client,
+        declare(&table, &topic, "").replace("KAFKA", "PARQUET"),
+        "0A000",
+        "KAFKA",
+    )
+    .await;
+    // None of those was stored.
+    let err = client
+        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+        .await
+        .expect_err("not declared");
+    assert_eq!(sqlstate(&err), "42P01", "{err}");
+
+    run(client, &declare(&table, &topic, "")).await;
+    refused(
+        client,
+        declare(&table, &topic, ""),
+        "42P07",
+        "already exists",
+    )
+    .await;
+    let quiet = declare(&table, &topic, "").replace("TABLE kafka", "TABLE IF NOT EXISTS kafka");
+    run(client, &quiet).await;
+    assert_eq!(count(client, &table).await, 0);
+}
+
+#[tokio::test]
+async fn insert_produces_messages_that_select_reads_back() {
+    let topic = unique_name("produced");
+    let table = format!("kafka.{}", unique_name("produced"));
+    let gateway = TestGateway::start().await;
+    let client = gateway.client().await;
+    run(
+        &client,
+        &declare(
+            &table,
+            &topic,
+            ", key 'campaign_id', 'topic.partitions' '4'",
+        ),
+    )
+    .await;
+
+    // Keyed by campaign: one campaign's events share a partition.
+    let values: Vec<String> = (0..40)
+        .map(|i| {
+            format!(
+                "({}, TIMESTAMP '2024-10-01 12:00:00' + INTERVAL '{i} seconds', {i}, 0.5)",
+                i % 5
+            )
+        })
+        .collect();
+    let written = client
+        .execute(
+            &format!(
+                "INSERT INTO {table} (campaign_id, ts, views, cost) VALUES {}",
+                values.join(", ")
+            ),
+            &[],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("insert: {e:?}"));
+    assert_eq!(written, 40);
+    assert_eq!(count(&client, &table).await, 40);
+    let per_key = text_rows(
+        &client,
+        &format!(
+            "SELECT _key, count(DISTINCT _partition), sum(views), \
+             min(to_unixtime(_timestamp) - to_unixtime(ts)), max(to_unixtime(_timestamp) - to_unixtime(ts)) \
+             FROM {table} GROUP BY _key ORDER BY _key"
+        ),
+    )
+    .await;
+    let keys: Vec<_> = per_key.iter().map(|r| r[0].clone().unwrap()).collect();
+    assert_eq!(keys, ["0", "1", "2", "3", "4"]);
+    for row in &per_key {
+        assert_eq!(
+            row[1].as_deref(),
+            Some("1"),
+            "one partition per key: {row:?}"
+        );
+        // The record time is the event's own.
+        assert_eq!(
+            (row[3].as_deref(), row[4].as_deref()),
+            (Some("0"), Some("0")),
+            "{row:?}"
+        );
+    }
+    let total: i64 = per_key
+        .iter()
+        .map(|r| r[2].as_deref().unwrap().parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(total, (0..40).sum::<i64>());
+
+    // Metadata columns given in the statement set the message's.
+    run(
+        &client,
+        &format!(
+            "INSERT INTO {table} (campaign_id, views, _partition, _key) VALUES (7, 1, 2, 'seven')"
+        ),
+    )
+    .await;
+    let placed = text_rows(
+        &client,
+        &format!("SELECT _partition, _key, ts FROM {table} WHERE campaign_id = 7"),
+    )
+    .await;
+    assert_eq!(
+        placed,
+        vec![vec![Some("2".into()), Some("seven".into()), None]]
+    );
+
+    // INSERT ... SELECT copies between topics.
+    let copy = format!("kafka.{}", unique_name("copy"));
+    run(
+        &client,
+        &declare(&copy, &unique_name("copy"), ", 'topic.partitions' '2'"),
+    )
+    .await;
+    let copied = client
+        .execute(
+            &format!(
+                "INSERT INTO {copy} (campaign_id, ts, views, cost) \
+                 SELECT campaign_id, ts, views, cost FROM {table} WHERE campaign_id < 2"
+            ),
+            &[],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("insert select: {e}"));
+    assert_eq!(copied, 16);
+    assert_eq!(count(&client, &copy).await, 16);
+
+    let err = client
+        .batch_execute(&format!(
+            "INSERT INTO {table} (campaign_id, _offset) VALUES (1, 5)"
+        ))
+        .await
+        .expect_err("offsets are Kafka's");
+    assert_eq!(sqlstate(&err), "42P16", "{err}");
+    assert_eq!(count(&client, &table).await, 41, "nothing written");
+}
+
+#[tokio::test]
+async fn kafka_events_join_cassandra_dimensions() {
+    let fixture = KeyspaceFixture::new("kafka_join").await;
+    let campaigns = fixture.table("campaigns");
+    services::cql(
+        &fixture.session,
+        &format!(
+            "CREATE TABLE \"{}\".campaigns (campaign_id bigint PRIMARY KEY, name text)",
+            fixture.keyspace
+        ),
+    )
+    .await;
+    for (id, name) in [(1, "spring"), (2, "summer"), (3, "autumn")] {
+        services::cql(
+            &fixture.session,
+            &format!(
+                "INSERT INTO \"{}\".campaigns (campaign_id, name) VALUES ({id}, '{name}')",
+                fixture.keyspace
+            ),
+        )
+        .await;
+    }
+    let topic = topic_with(
+        "join_events",
+        2,
+        &[
+            event(0, 1, 10),
+            event(1, 2, 5),
+            event(0, 2, 7),
+            event(1, 9, 100),
+        ],
+    )
+    .await;
+    let events = format!("kafka.{}", unique_name("join"));
+    let client = &fixture.client;
+    run(client, &declare(&events, &topic, "")).await;
+    let joined = text_rows(
+        client,
+        &format!(
+            "SELECT c.name, sum(e.views) FROM {events} e JOIN {campaigns} c \
+             ON c.campaign_id = e.campaign_id GROUP BY c.name ORDER BY c.name"
+        ),
+    )
+    .await;
+    assert_eq!(
+        joined,
+        vec![
+            vec![Some("spring".into()), Some("10".into())],
+            vec![Some("summer".into()), Some("12".into())],
+        ]
+    );
+}
