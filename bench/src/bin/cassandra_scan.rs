@@ -21,36 +21,25 @@
 //! against the same prepared CQL through the driver, and the gateway's peak
 //! RSS (VmHWM) after all of it.
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use futures::StreamExt;
 use scylla::client::session::Session;
 use scylla::response::{PagingState, PagingStateResponse};
 use smackql::config::Config;
 use smackql::Application;
+use smackql_bench::{env_or, median, percentiles, timed, Gateway};
 use smackql_cassandra::token::split_ring;
 
 const KEYSPACE: &str = "bench_scan";
-
-/// Kills the gateway if the benchmark stops early.
-struct Gateway(Child);
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[tokio::main]
 async fn main() -> Result<()> {
     let rows: u64 = env_or("BENCH_ROWS", 5_000_000)?;
     let point_queries: usize = env_or("BENCH_POINT_QUERIES", 2_000)?;
     let repeat: usize = env_or("BENCH_REPEAT", 3)?;
-    let bin = std::env::var("SMACKQL_BIN").context("set SMACKQL_BIN to a release smackql")?;
     let services = smackql_tests::services::ensure().await;
 
     // Load through smackql's own INSERT path, in process.
@@ -67,17 +56,7 @@ async fn main() -> Result<()> {
     );
 
     let session = smackql_tests::services::cassandra().await;
-    let port = free_port()?;
-    let mut gateway = Gateway(
-        Command::new(&bin)
-            .args(["serve", "--pg-listen", &format!("127.0.0.1:{port}")])
-            .args(["--cassandra", &services.cassandra])
-            .env("SMACKQL_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .with_context(|| format!("starting {bin}"))?,
-    );
-    let client = connect(port, &mut gateway).await?;
+    let (gateway, client) = Gateway::start(&["--cassandra", &services.cassandra]).await?;
     let events = format!("{KEYSPACE}.events");
 
     println!("\n| query | path | rows | median seconds | rows/s | vs raw |");
@@ -168,29 +147,9 @@ async fn main() -> Result<()> {
         wire99 - raw99
     );
 
-    let peak = peak_rss_mib(gateway.0.id())?;
+    let peak = gateway.peak_rss_mib()?;
     println!("\ngateway peak RSS (VmHWM): {peak:.0} MiB");
     Ok(())
-}
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .map_err(|_| anyhow::anyhow!("{name}={v} is not a number")),
-        Err(_) => Ok(default),
-    }
-}
-
-fn median(times: &mut [Duration]) -> Duration {
-    times.sort();
-    times[times.len() / 2]
-}
-
-async fn timed<T>(work: impl std::future::Future<Output = Result<T>>) -> Result<(T, Duration)> {
-    let started = Instant::now();
-    let out = work.await?;
-    Ok((out, started.elapsed()))
 }
 
 /// Counts the rows of every token range, 8 ranges in flight, as a Spark
@@ -226,55 +185,4 @@ async fn raw_scan(session: &Session, columns: &str) -> Result<u64> {
         .collect::<Vec<_>>()
         .await;
     counts.into_iter().sum()
-}
-
-fn percentiles(samples: &mut [Duration]) -> (f64, f64) {
-    samples.sort_unstable();
-    let at = |q: f64| {
-        let i = ((samples.len() as f64 - 1.0) * q).round() as usize;
-        samples[i].as_secs_f64() * 1000.0
-    };
-    (at(0.50), at(0.99))
-}
-
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-async fn connect(port: u16, gateway: &mut Gateway) -> Result<tokio_postgres::Client> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let conninfo = format!("host=127.0.0.1 port={port} user=bench dbname=smackql");
-        match tokio_postgres::connect(&conninfo, tokio_postgres::NoTls).await {
-            Ok((client, connection)) => {
-                tokio::spawn(connection);
-                return Ok(client);
-            }
-            Err(err) => {
-                if let Some(status) = gateway.0.try_wait()? {
-                    bail!("the gateway exited with {status}");
-                }
-                if Instant::now() > deadline {
-                    bail!("the gateway does not answer: {err}");
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }
-    }
-}
-
-fn peak_rss_mib(pid: u32) -> Result<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .context("no VmHWM in /proc status")?;
-    let kib: f64 = line
-        .split_whitespace()
-        .nth(1)
-        .context("VmHWM has no value")?
-        .parse()?;
-    Ok(kib / 1024.0)
 }

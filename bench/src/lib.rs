@@ -1,0 +1,121 @@
+//! What the benchmarks share: settings from the environment, timing, and a
+//! release gateway run as its own process.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+/// A release gateway in its own process; killed when dropped.
+pub struct Gateway(pub Child);
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The number in environment variable `name`, or `default`.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T> {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .map_err(|_| anyhow::anyhow!("{name}={v} is not a number")),
+        Err(_) => Ok(default),
+    }
+}
+
+/// The median of `times` (sorts them).
+pub fn median(times: &mut [Duration]) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+/// The output of `work` and how long it took.
+pub async fn timed<T>(work: impl std::future::Future<Output = Result<T>>) -> Result<(T, Duration)> {
+    let started = Instant::now();
+    let out = work.await?;
+    Ok((out, started.elapsed()))
+}
+
+/// The p50 and p99 of `samples`, in milliseconds (sorts them).
+pub fn percentiles(samples: &mut [Duration]) -> (f64, f64) {
+    samples.sort_unstable();
+    let at = |q: f64| {
+        let i = ((samples.len() as f64 - 1.0) * q).round() as usize;
+        samples[i].as_secs_f64() * 1000.0
+    };
+    (at(0.50), at(0.99))
+}
+
+/// A local port free right now.
+pub fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// Connects to the gateway on `port`, waiting up to a minute for it to
+/// start; fails at once if it exits.
+pub async fn connect(port: u16, gateway: &mut Gateway) -> Result<tokio_postgres::Client> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let conninfo = format!("host=127.0.0.1 port={port} user=bench dbname=smackql");
+        match tokio_postgres::connect(&conninfo, tokio_postgres::NoTls).await {
+            Ok((client, connection)) => {
+                tokio::spawn(connection);
+                return Ok(client);
+            }
+            Err(err) => {
+                if let Some(status) = gateway.0.try_wait()? {
+                    bail!("the gateway exited with {status}");
+                }
+                if Instant::now() > deadline {
+                    bail!("the gateway does not answer: {err}");
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+/// The peak resident memory (VmHWM) of process `pid`, in MiB.
+pub fn peak_rss_mib(pid: u32) -> Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .context("no VmHWM in /proc status")?;
+    let kib: f64 = line
+        .split_whitespace()
+        .nth(1)
+        .context("VmHWM has no value")?
+        .parse()?;
+    Ok(kib / 1024.0)
+}
+
+impl Gateway {
+    /// Starts the release binary `SMACKQL_BIN` on a free port, with `args`
+    /// after `serve`, and connects to it.
+    pub async fn start(args: &[&str]) -> Result<(Self, tokio_postgres::Client)> {
+        let bin = std::env::var("SMACKQL_BIN").context("set SMACKQL_BIN to a release smackql")?;
+        let port = free_port()?;
+        let mut gateway = Gateway(
+            Command::new(&bin)
+                .args(["serve", "--pg-listen", &format!("127.0.0.1:{port}")])
+                .args(args)
+                .env("SMACKQL_LOG", "warn")
+                .stdout(Stdio::null())
+                .spawn()
+                .with_context(|| format!("starting {bin}"))?,
+        );
+        let client = connect(port, &mut gateway).await?;
+        Ok((gateway, client))
+    }
+
+    /// Its peak resident memory so far (VmHWM), in MiB.
+    pub fn peak_rss_mib(&self) -> Result<f64> {
+        peak_rss_mib(self.0.id())
+    }
+}
