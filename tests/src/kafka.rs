@@ -22,6 +22,9 @@ pub struct Record {
     pub value: Option<Vec<u8>>,
     /// Its headers.
     pub headers: Vec<(String, Vec<u8>)>,
+    /// Its record time, in milliseconds since the epoch; the producer's
+    /// clock when unset.
+    pub timestamp: Option<i64>,
 }
 
 impl Record {
@@ -40,6 +43,12 @@ impl Record {
         self
     }
 
+    /// The same message with record time `millis`.
+    pub fn at(mut self, millis: i64) -> Self {
+        self.timestamp = Some(millis);
+        self
+    }
+
     /// The same message with one more header.
     pub fn header(mut self, name: &str, value: &[u8]) -> Self {
         self.headers.push((name.to_string(), value.to_vec()));
@@ -49,6 +58,11 @@ impl Record {
 
 /// Creates `topic` with `partitions` partitions on the test Kafka.
 pub async fn create_topic(topic: &str, partitions: i32) {
+    create_topic_with(topic, partitions, &[]).await
+}
+
+/// Creates `topic` with `partitions` partitions and topic `config`.
+pub async fn create_topic_with(topic: &str, partitions: i32, config: &[(&str, &str)]) {
     let brokers = &services::ensure().await.kafka;
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
@@ -56,7 +70,10 @@ pub async fn create_topic(topic: &str, partitions: i32) {
         .expect("a Kafka admin client");
     let created = admin
         .create_topics(
-            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+            &[config.iter().fold(
+                NewTopic::new(topic, partitions, TopicReplication::Fixed(1)),
+                |t, (k, v)| t.set(k, v),
+            )],
             &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
         )
         .await
@@ -88,6 +105,9 @@ pub async fn produce(topic: &str, records: &[Record]) {
             .headers(headers);
         if let Some(key) = &record.key {
             message = message.key(key);
+        }
+        if let Some(millis) = record.timestamp {
+            message = message.timestamp(millis);
         }
         if let Some(value) = &record.value {
             message = message.payload(value);

@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{Offset, TopicPartitionList};
 
 use crate::error::Error;
 use crate::options::TopicSettings;
@@ -121,6 +122,66 @@ impl KafkaConnection {
         })
         .await
         .map_err(|e| Error::Stopped(format!("reading Kafka offsets stopped: {e}")))?
+    }
+
+    /// For each of `partitions` of `topic`, the first offset whose record
+    /// time is at or after `time` (milliseconds since the epoch), or `None`
+    /// when no message is that recent.
+    pub async fn offsets_for_times(
+        &self,
+        topic: &str,
+        partitions: &[i32],
+        time: i64,
+    ) -> Result<Vec<(i32, Option<i64>)>, Error> {
+        let client = self.metadata_client()?;
+        let mut wanted = TopicPartitionList::new();
+        for &p in partitions {
+            wanted
+                .add_partition_offset(topic, p, Offset::Offset(time))
+                .map_err(|e| Error::kafka(format!("looking up times in {topic}/{p}"), e))?;
+        }
+        let topic = topic.to_string();
+        tokio::task::spawn_blocking(move || {
+            let found = client
+                .offsets_for_times(wanted, REQUEST_TIMEOUT)
+                .map_err(|e| Error::kafka(format!("looking up times in topic '{topic}'"), e))?;
+            Ok(found
+                .elements()
+                .iter()
+                .map(|e| match e.offset() {
+                    Offset::Offset(o) => (e.partition(), Some(o)),
+                    _ => (e.partition(), None),
+                })
+                .collect())
+        })
+        .await
+        .map_err(|e| Error::Stopped(format!("looking up Kafka offsets stopped: {e}")))?
+    }
+
+    /// Whether the brokers stamp the record times of `topic`
+    /// (`message.timestamp.type=LogAppendTime`), so that they never go back
+    /// within a partition.
+    pub async fn broker_stamped(&self, topic: &str) -> Result<bool, Error> {
+        let admin: AdminClient<DefaultClientContext> = self
+            .client_config()
+            .create()
+            .map_err(|e| Error::kafka("creating an admin client", e))?;
+        let options = AdminOptions::new().request_timeout(Some(REQUEST_TIMEOUT));
+        let results = admin
+            .describe_configs([&ResourceSpecifier::Topic(topic)], &options)
+            .await
+            .map_err(|e| {
+                Error::kafka(format!("reading the configuration of topic '{topic}'"), e)
+            })?;
+        Ok(results
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter_map(|resource| {
+                resource
+                    .get("message.timestamp.type")
+                    .and_then(|entry| entry.value.clone())
+            })
+            .any(|kind| kind == "LogAppendTime"))
     }
 
     /// Whether `topic` exists.

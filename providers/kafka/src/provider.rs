@@ -17,7 +17,7 @@ use crate::connection::SharedKafka;
 use crate::error::Error;
 use crate::exec::{KafkaScanExec, KafkaScanSpec};
 use crate::options::KafkaTableOptions;
-use crate::pushdown;
+use crate::pushdown::{self, PartitionRange};
 use crate::schema::table_schema;
 use crate::sink::KafkaDataSink;
 
@@ -58,6 +58,56 @@ impl KafkaTableProvider {
     /// The topic.
     pub fn topic(&self) -> &str {
         &self.topic
+    }
+
+    /// The offsets a scan with `filters` reads, given the partitions'
+    /// `watermarks`: see [`pushdown`] for what each filter does.
+    async fn ranges(
+        &self,
+        watermarks: &[(i32, i64, i64)],
+        filters: &[Expr],
+    ) -> Result<Vec<PartitionRange>> {
+        let mut ranges = pushdown::ranges(watermarks, filters);
+        let Some(bounds) = pushdown::time_bounds(filters) else {
+            return Ok(ranges);
+        };
+        let partitions: Vec<i32> = ranges
+            .iter()
+            .filter(|r| !r.is_empty())
+            .map(|r| r.partition)
+            .collect();
+        if partitions.is_empty() {
+            return Ok(ranges);
+        }
+        // Record times are never negative; an earlier bound narrows nothing.
+        if bounds.from > 0 {
+            let starts = self
+                .kafka
+                .offsets_for_times(&self.topic, &partitions, bounds.from)
+                .await?;
+            for (partition, start) in starts {
+                if let Some(range) = ranges.iter_mut().find(|r| r.partition == partition) {
+                    range.start = start.map_or(range.end, |s| range.start.max(s));
+                }
+            }
+        }
+        if bounds.to < i64::MAX && self.kafka.broker_stamped(&self.topic).await? {
+            let ends = self
+                .kafka
+                .offsets_for_times(&self.topic, &partitions, bounds.to.max(0))
+                .await?;
+            for (partition, end) in ends {
+                if let (Some(range), Some(end)) =
+                    (ranges.iter_mut().find(|r| r.partition == partition), end)
+                {
+                    range.end = range.end.min(end);
+                }
+            }
+        }
+        for range in &mut ranges {
+            range.end = range.end.max(range.start);
+        }
+        Ok(ranges)
     }
 }
 
@@ -119,7 +169,7 @@ impl TableProvider for KafkaTableProvider {
                 .cloned()
                 .unwrap_or_else(|| (0..self.schema.fields().len()).collect()),
             options: self.options.clone(),
-            ranges: pushdown::ranges(&watermarks, filters),
+            ranges: self.ranges(&watermarks, filters).await?,
             limit,
         };
         Ok(Arc::new(KafkaScanExec::try_new(

@@ -1,14 +1,26 @@
-//! Filters on `_partition` and `_offset` → the offsets a scan reads.
+//! Filters on `_partition`, `_offset` and `_timestamp` → the offsets a scan
+//! reads.
 //!
 //! `_partition = n`, `_partition IN (...)` and comparisons of `_offset`
 //! with constants (`=`, `<`, `<=`, `>`, `>=`, `BETWEEN`) narrow the
 //! per-partition offset ranges. Kafka answers them exactly, so DataFusion
-//! does not filter again. Everything else stays with DataFusion.
+//! does not filter again.
+//!
+//! Comparisons of `_timestamp` with constants become time bounds, which the
+//! scan turns into offsets with Kafka's offsets-for-times lookup (the first
+//! offset of each partition whose record time is at or after a time). A
+//! lower bound skips every message before that offset, all of which are
+//! older. An upper bound ends the read at the first message at or after it,
+//! which is exact only when record times never go back within a partition:
+//! the scan uses it for topics whose brokers stamp the time
+//! (`message.timestamp.type=LogAppendTime`) and reads to the end otherwise.
+//! DataFusion filters `_timestamp` again either way. Everything else stays
+//! with DataFusion.
 
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 
-use crate::schema::{OFFSET, PARTITION};
+use crate::schema::{OFFSET, PARTITION, TIMESTAMP};
 
 /// The offsets of one partition a scan reads: `start..end`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +52,18 @@ enum Restriction {
     Partitions(Vec<i32>),
     /// Offsets in `start..end`.
     Offsets(i64, i64),
+    /// Record times in `from..to`, in milliseconds since the epoch.
+    Times(i64, i64),
+}
+
+/// Bounds on record times: `from..to` in milliseconds since the epoch,
+/// either end open (`i64::MIN`, `i64::MAX`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeBounds {
+    /// The earliest time allowed.
+    pub from: i64,
+    /// The first time no longer allowed.
+    pub to: i64,
 }
 
 /// How DataFusion should treat each of `filters`.
@@ -47,6 +71,7 @@ pub fn classify(filters: &[&Expr]) -> Vec<TableProviderFilterPushDown> {
     filters
         .iter()
         .map(|f| match restriction(f) {
+            Some(Restriction::Times(..)) => TableProviderFilterPushDown::Inexact,
             Some(_) => TableProviderFilterPushDown::Exact,
             None => TableProviderFilterPushDown::Unsupported,
         })
@@ -63,7 +88,7 @@ pub fn ranges(watermarks: &[(i32, i64, i64)], filters: &[Expr]) -> Vec<Partition
         .filter(|(partition, _, _)| {
             restrictions.iter().all(|r| match r {
                 Restriction::Partitions(allowed) => allowed.contains(partition),
-                Restriction::Offsets(..) => true,
+                Restriction::Offsets(..) | Restriction::Times(..) => true,
             })
         })
         .map(|&(partition, low, high)| {
@@ -83,6 +108,20 @@ pub fn ranges(watermarks: &[(i32, i64, i64)], filters: &[Expr]) -> Vec<Partition
         .collect()
 }
 
+/// The time bounds `filters` set on `_timestamp`, if any.
+pub fn time_bounds(filters: &[Expr]) -> Option<TimeBounds> {
+    filters
+        .iter()
+        .filter_map(|f| match restriction(f)? {
+            Restriction::Times(from, to) => Some(TimeBounds { from, to }),
+            _ => None,
+        })
+        .reduce(|a, b| TimeBounds {
+            from: a.from.max(b.from),
+            to: a.to.min(b.to),
+        })
+}
+
 fn restriction(filter: &Expr) -> Option<Restriction> {
     match filter {
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
@@ -100,6 +139,9 @@ fn restriction(filter: &Expr) -> Option<Restriction> {
                 (Expr::Literal(v, _), Expr::Column(c)) => (c.name.as_str(), op.swap()?, v),
                 _ => return None,
             };
+            if column == TIMESTAMP {
+                return time_restriction(op, value);
+            }
             let value = integer(value)?;
             match (column, op) {
                 (PARTITION, Operator::Eq) => {
@@ -147,10 +189,46 @@ fn restriction(filter: &Expr) -> Option<Restriction> {
                     integer(high)?.checked_add(1)?,
                 ))
             }
+            (Expr::Column(c), Expr::Literal(low, _), Expr::Literal(high, _))
+                if c.name == TIMESTAMP =>
+            {
+                let (Restriction::Times(from, _), Restriction::Times(_, to)) = (
+                    time_restriction(Operator::GtEq, low)?,
+                    time_restriction(Operator::LtEq, high)?,
+                ) else {
+                    return None;
+                };
+                Some(Restriction::Times(from, to))
+            }
             _ => None,
         },
         _ => None,
     }
+}
+
+/// `_timestamp <op> value` as a range of whole milliseconds.
+fn time_restriction(op: Operator, value: &ScalarValue) -> Option<Restriction> {
+    // The value as a fraction of milliseconds: `units / per_ms`.
+    let (units, per_ms) = match value {
+        ScalarValue::TimestampSecond(Some(v), _) => (i128::from(*v) * 1000, 1),
+        ScalarValue::TimestampMillisecond(Some(v), _) => (i128::from(*v), 1),
+        ScalarValue::TimestampMicrosecond(Some(v), _) => (i128::from(*v), 1000),
+        ScalarValue::TimestampNanosecond(Some(v), _) => (i128::from(*v), 1_000_000),
+        _ => return None,
+    };
+    let floor = i64::try_from(units.div_euclid(per_ms)).ok()?;
+    let ceil = i64::try_from(-(-units).div_euclid(per_ms)).ok()?;
+    let (from, to) = match op {
+        Operator::Eq if floor == ceil => (floor, floor.checked_add(1)?),
+        // No whole millisecond equals it.
+        Operator::Eq => (ceil, ceil),
+        Operator::Gt => (floor.checked_add(1)?, i64::MAX),
+        Operator::GtEq => (ceil, i64::MAX),
+        Operator::Lt => (i64::MIN, ceil),
+        Operator::LtEq => (i64::MIN, floor.checked_add(1)?),
+        _ => return None,
+    };
+    Some(Restriction::Times(from, to))
 }
 
 /// A non-null integer literal as `i64`.
@@ -216,6 +294,39 @@ mod tests {
         assert!(ranges(&WATERMARKS, &beyond)
             .iter()
             .all(PartitionRange::is_empty));
+    }
+
+    #[test]
+    fn timestamp_comparisons_become_inexact_time_bounds() {
+        let at = |ns: i64| {
+            lit(ScalarValue::TimestampNanosecond(
+                Some(ns),
+                Some("UTC".into()),
+            ))
+        };
+        let filters = [
+            col(TIMESTAMP).gt(at(1_500_000)),    // after 1.5 ms: from 2 ms
+            col(TIMESTAMP).lt_eq(at(9_000_000)), // up to 9 ms: to 10 ms
+            at(8_000_001).gt(col(TIMESTAMP)),    // before 8.000001 ms: to 9 ms
+        ];
+        let refs: Vec<&Expr> = filters.iter().collect();
+        assert!(classify(&refs)
+            .iter()
+            .all(|c| *c == TableProviderFilterPushDown::Inexact));
+        assert_eq!(time_bounds(&filters), Some(TimeBounds { from: 2, to: 9 }));
+        let between = [col(TIMESTAMP).between(
+            lit(ScalarValue::TimestampMillisecond(Some(5), None)),
+            lit(ScalarValue::TimestampSecond(Some(1), None)),
+        )];
+        assert_eq!(
+            time_bounds(&between),
+            Some(TimeBounds { from: 5, to: 1001 })
+        );
+        let exact = [col(TIMESTAMP).eq(lit(ScalarValue::TimestampMicrosecond(Some(7000), None)))];
+        assert_eq!(time_bounds(&exact), Some(TimeBounds { from: 7, to: 8 }));
+        // Time bounds do not narrow offsets by themselves.
+        assert_eq!(ranges(&WATERMARKS, &filters), ranges(&WATERMARKS, &[]));
+        assert_eq!(time_bounds(&[col(OFFSET).gt(lit(1i64))]), None);
     }
 
     #[test]

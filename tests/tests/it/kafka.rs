@@ -7,7 +7,7 @@ use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int64Type};
 use datafusion::prelude::SessionContext;
 use smackql_kafka::{KafkaConnection, KafkaOptions, KafkaTableOptions, KafkaTableProvider};
-use smackql_tests::kafka::{create_topic, produce, Record};
+use smackql_tests::kafka::{create_topic, create_topic_with, produce, Record};
 use smackql_tests::{services, unique_name};
 
 async fn session(topic: &str, declared: &[FieldRef], options: &[(&str, &str)]) -> SessionContext {
@@ -213,6 +213,144 @@ async fn partition_and_offset_filters_go_down() {
             .collect();
         assert_eq!(scanned, expected, "{filter} without pushdown");
     }
+}
+
+/// The ids `sql` returns, in order.
+async fn ids(ctx: &SessionContext, sql: &str) -> Vec<i64> {
+    int64s(&rows(ctx, sql).await, 0)
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+#[tokio::test]
+async fn timestamp_filters_go_down_as_offsets() {
+    // Producer-stamped times, and the one at offset 5 goes back in time.
+    let topic = unique_name("it_kafka_time");
+    create_topic(&topic, 1).await;
+    let times = [1000, 2000, 3000, 4000, 5000, 1500, 6000, 7000];
+    let records: Vec<Record> = times
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Record::text(0, &format!(r#"{{"campaign_id": {i}}}"#)).at(*t))
+        .collect();
+    produce(&topic, &records).await;
+    let ctx = session(&topic, &events_columns(), &[]).await;
+    let cases = [
+        // A lower bound skips the older messages before the first recent one.
+        (
+            "_timestamp >= '1970-01-01T00:00:04Z'",
+            "offsets=[0:[3, 8)]",
+            vec![3, 4, 6, 7],
+        ),
+        (
+            "_timestamp > '1970-01-01T00:00:06.5Z'",
+            "offsets=[0:[7, 8)]",
+            vec![7],
+        ),
+        (
+            "_timestamp > '1970-01-01T00:00:09Z'",
+            "offsets=[0:[8, 8)]",
+            vec![],
+        ),
+        // An upper bound cannot end the read here: offset 5 is older.
+        (
+            "_timestamp < '1970-01-01T00:00:03Z'",
+            "offsets=[0:[0, 8)]",
+            vec![0, 1, 5],
+        ),
+    ];
+    for (filter, offsets, expected) in cases {
+        let pushed = format!("select campaign_id from events where {filter} order by campaign_id");
+        let explained = plan(&ctx, &pushed).await;
+        assert!(explained.contains(offsets), "{filter}: {explained}");
+        assert_eq!(ids(&ctx, &pushed).await, expected, "{filter}");
+        let unpushed = pushed.replace("_timestamp", "(_timestamp + interval '0 seconds')");
+        assert_eq!(
+            ids(&ctx, &unpushed).await,
+            expected,
+            "{filter} without pushdown"
+        );
+    }
+
+    // Broker-stamped times never go back: an upper bound ends the read.
+    let topic = unique_name("it_kafka_logtime");
+    create_topic_with(&topic, 1, &[("message.timestamp.type", "LogAppendTime")]).await;
+    let event = |i: i64| Record::text(0, &format!(r#"{{"campaign_id": {i}}}"#));
+    produce(&topic, &[event(0), event(1), event(2)]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    produce(&topic, &[event(3), event(4)]).await;
+    let ctx = session(&topic, &events_columns(), &[]).await;
+    let third = rows(
+        &ctx,
+        "select cast(to_unixtime(_timestamp) as bigint),          cast(date_part('millisecond', _timestamp) as bigint) from events where _offset = 3",
+    )
+    .await;
+    let millis = int64s(&third, 0)[0].unwrap() * 1000 + int64s(&third, 1)[0].unwrap() % 1000;
+    let filter = format!("_timestamp < to_timestamp_millis({millis})");
+    let pushed = format!("select campaign_id from events where {filter} order by campaign_id");
+    let explained = plan(&ctx, &pushed).await;
+    assert!(
+        explained.contains("offsets=[0:[0, 3)]"),
+        "{filter}: {explained}"
+    );
+    assert_eq!(ids(&ctx, &pushed).await, vec![0, 1, 2]);
+}
+
+#[tokio::test]
+async fn scans_read_a_snapshot_while_a_producer_writes() {
+    let topic = unique_name("it_kafka_busy");
+    create_topic(&topic, 2).await;
+    let batch = |from: i64| -> Vec<Record> {
+        (from..from + 50)
+            .map(|i| Record::text((i % 2) as i32, &format!(r#"{{"campaign_id": {i}}}"#)))
+            .collect()
+    };
+    produce(&topic, &batch(0)).await;
+    let ctx = session(&topic, &events_columns(), &[]).await;
+    let writer = {
+        let topic = topic.clone();
+        tokio::spawn(async move {
+            for round in 1..=10 {
+                produce(&topic, &batch(round * 50)).await;
+            }
+        })
+    };
+    let kafka = KafkaConnection::new(KafkaOptions {
+        bootstrap_servers: vec![services::ensure().await.kafka.clone()],
+        ..KafkaOptions::default()
+    });
+    let produced = || async {
+        let marks = kafka.watermarks(&topic).await.unwrap();
+        marks.iter().map(|(_, low, high)| high - low).sum::<i64>()
+    };
+    for _ in 0..5 {
+        let before = produced().await;
+        let batches = rows(
+            &ctx,
+            "select count(*), min(_offset), max(_offset) from events group by _partition",
+        )
+        .await;
+        let after = produced().await;
+        let (counts, lows, highs) = (
+            int64s(&batches, 0),
+            int64s(&batches, 1),
+            int64s(&batches, 2),
+        );
+        // Each partition is read as one unbroken run from its start...
+        for i in 0..counts.len() {
+            assert_eq!(lows[i], Some(0));
+            assert_eq!(counts[i], Some(highs[i].unwrap() + 1), "partition {i}");
+        }
+        // ...up to where it ended when the query was planned.
+        let total: i64 = counts.iter().flatten().sum();
+        assert!(
+            (before..=after).contains(&total),
+            "{before} <= {total} <= {after}"
+        );
+    }
+    writer.await.unwrap();
+    assert_eq!(count(&ctx, "select count(*) from events").await, 550);
 }
 
 /// Good events 1, 2 and 3 with undecodable messages around them, in one
