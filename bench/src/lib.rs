@@ -49,6 +49,23 @@ pub fn percentiles(samples: &mut [Duration]) -> (f64, f64) {
     (at(0.50), at(0.99))
 }
 
+/// Prints one table row per path of `query`: `items` processed in each
+/// path's time, and its rate against the first path's (the baseline).
+pub fn print_rates(query: &str, items: u64, paths: &[(&str, Duration)]) {
+    let rate = |d: Duration| items as f64 / d.as_secs_f64();
+    let Some((_, baseline)) = paths.first() else {
+        return;
+    };
+    for (path, d) in paths {
+        println!(
+            "| {query} | {path} | {items} | {:.2} | {:.0} | {:.2}x |",
+            d.as_secs_f64(),
+            rate(*d),
+            rate(*d) / rate(*baseline)
+        );
+    }
+}
+
 /// A local port free right now.
 pub fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?

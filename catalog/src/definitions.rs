@@ -358,11 +358,6 @@ impl DefinedTables {
         }
     }
 
-    /// Whether `kind` (`STORED AS`) is one this catalog builds.
-    pub fn builds(&self, kind: &str) -> bool {
-        self.factories.contains_key(&kind.to_uppercase())
-    }
-
     /// Whether `schema` holds declared tables (or may).
     pub fn has_schema(&self, schema: &str) -> bool {
         self.schemas.iter().any(|s| s == schema)

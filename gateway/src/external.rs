@@ -132,17 +132,6 @@ impl ExternalDdl {
     /// existed and `IF NOT EXISTS` was given).
     pub async fn create(&self, create: &CreateExternalTable) -> Result<bool> {
         let table = ExternalTable::from_statement(create)?;
-        if !self.tables.builds(&table.stored_as) {
-            return Err(ProviderError::new(
-                ErrorClass::Unsupported,
-                "catalog",
-                format!(
-                    "STORED AS {} is not supported; external tables are STORED AS {KAFKA}",
-                    table.stored_as
-                ),
-            )
-            .into());
-        }
         if matches!(
             table.schema.as_str(),
             DEFAULT_SCHEMA | "pg_catalog" | "information_schema"

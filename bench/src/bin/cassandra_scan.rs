@@ -22,7 +22,7 @@
 //! RSS (VmHWM) after all of it.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Result;
 use futures::StreamExt;
@@ -30,7 +30,7 @@ use scylla::client::session::Session;
 use scylla::response::{PagingState, PagingStateResponse};
 use smackql::config::Config;
 use smackql::Application;
-use smackql_bench::{env_or, median, percentiles, timed, Gateway};
+use smackql_bench::{env_or, median, percentiles, print_rates, timed, Gateway};
 use smackql_cassandra::token::split_ring;
 
 const KEYSPACE: &str = "bench_scan";
@@ -97,20 +97,15 @@ async fn main() -> Result<()> {
             .await?;
             wire.push(took);
         }
-        let raw = median(&mut raw);
-        let rate = |d: Duration| raw_rows as f64 / d.as_secs_f64();
-        for (path, d) in [
-            ("raw scylla token-range scan", raw),
-            ("DataFusion in-process", median(&mut in_process)),
-            ("gateway, Postgres wire", median(&mut wire)),
-        ] {
-            println!(
-                "| {name} | {path} | {raw_rows} | {:.2} | {:.0} | {:.2}x |",
-                d.as_secs_f64(),
-                rate(d),
-                rate(d) / rate(raw)
-            );
-        }
+        print_rates(
+            name,
+            raw_rows,
+            &[
+                ("raw scylla token-range scan", median(&mut raw)),
+                ("DataFusion in-process", median(&mut in_process)),
+                ("gateway, Postgres wire", median(&mut wire)),
+            ],
+        );
     }
 
     // Point queries: one partition, by key, prepared on both sides.

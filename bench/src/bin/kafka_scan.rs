@@ -25,7 +25,7 @@ use anyhow::{bail, Context, Result};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
-use smackql_bench::{env_or, median, timed, Gateway};
+use smackql_bench::{env_or, median, print_rates, timed, Gateway};
 use smackql_kafka::{KafkaConnection, KafkaOptions};
 
 const PARTITIONS: i32 = 6;
@@ -105,19 +105,14 @@ async fn main() -> Result<()> {
         if counted != messages {
             bail!("the raw consumer read {counted} messages, not {messages}");
         }
-        let raw = median(&mut raw);
-        let rate = |d: Duration| messages as f64 / d.as_secs_f64();
-        for (path, d) in [
-            ("raw rdkafka consumer", raw),
-            ("gateway, Postgres wire", median(&mut wire)),
-        ] {
-            println!(
-                "| {name} | {path} | {messages} | {:.2} | {:.0} | {:.2}x |",
-                d.as_secs_f64(),
-                rate(d),
-                rate(d) / rate(raw)
-            );
-        }
+        print_rates(
+            name,
+            messages,
+            &[
+                ("raw rdkafka consumer", median(&mut raw)),
+                ("gateway, Postgres wire", median(&mut wire)),
+            ],
+        );
     }
     let check = client
         .query_one(&format!("SELECT count(*) FROM {TABLE}"), &[])

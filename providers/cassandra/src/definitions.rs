@@ -68,6 +68,12 @@ impl DefinitionTable {
     async fn ensure(&self) -> Result<()> {
         self.ready
             .get_or_try_init(|| async {
+                // Schema changes wait for agreement across the cluster; a
+                // gateway starting where the table exists makes none.
+                self.connection.session().await?;
+                if self.connection.has_table(META_KEYSPACE, TABLE) {
+                    return Ok(());
+                }
                 let keyspace = quote_identifier(META_KEYSPACE);
                 self.connection
                     .change_schema(

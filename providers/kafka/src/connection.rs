@@ -43,6 +43,7 @@ pub type SharedKafka = Arc<KafkaConnection>;
 pub struct KafkaConnection {
     options: KafkaOptions,
     metadata: OnceLock<Arc<BaseConsumer>>,
+    admin: OnceLock<Arc<AdminClient<DefaultClientContext>>>,
 }
 
 impl std::fmt::Debug for KafkaConnection {
@@ -60,6 +61,7 @@ impl KafkaConnection {
         Self {
             options,
             metadata: OnceLock::new(),
+            admin: OnceLock::new(),
         }
     }
 
@@ -100,6 +102,19 @@ impl KafkaConnection {
             .create()
             .map_err(|e| Error::kafka("creating a client", e))?;
         Ok(self.metadata.get_or_init(|| Arc::new(client)).clone())
+    }
+
+    /// The admin client, made on first use and kept: each one runs its own
+    /// threads and connections.
+    fn admin_client(&self) -> Result<Arc<AdminClient<DefaultClientContext>>, Error> {
+        if let Some(client) = self.admin.get() {
+            return Ok(client.clone());
+        }
+        let client: AdminClient<DefaultClientContext> = self
+            .client_config()
+            .create()
+            .map_err(|e| Error::kafka("creating an admin client", e))?;
+        Ok(self.admin.get_or_init(|| Arc::new(client)).clone())
     }
 
     /// The partitions of `topic` with their low and high watermarks (the
@@ -162,10 +177,7 @@ impl KafkaConnection {
     /// (`message.timestamp.type=LogAppendTime`), so that they never go back
     /// within a partition.
     pub async fn broker_stamped(&self, topic: &str) -> Result<bool, Error> {
-        let admin: AdminClient<DefaultClientContext> = self
-            .client_config()
-            .create()
-            .map_err(|e| Error::kafka("creating an admin client", e))?;
+        let admin = self.admin_client()?;
         let options = AdminOptions::new().request_timeout(Some(REQUEST_TIMEOUT));
         let results = admin
             .describe_configs([&ResourceSpecifier::Topic(topic)], &options)
@@ -201,10 +213,7 @@ impl KafkaConnection {
     /// Creates `topic` laid out as `settings` unless it exists; returns
     /// whether it was created.
     pub async fn create_topic(&self, topic: &str, settings: TopicSettings) -> Result<bool, Error> {
-        let admin: AdminClient<DefaultClientContext> = self
-            .client_config()
-            .create()
-            .map_err(|e| Error::kafka("creating an admin client", e))?;
+        let admin = self.admin_client()?;
         // -1 asks the brokers for their default replication factor.
         let replication = TopicReplication::Fixed(settings.replication.unwrap_or(-1));
         let new = NewTopic::new(topic, settings.partitions, replication);

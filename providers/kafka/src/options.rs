@@ -134,24 +134,8 @@ impl KafkaTableOptions {
                 }
                 "timestamp.column" => parsed.timestamp_column = Some(given.clone()),
                 "key" => parsed.key_column = Some(given.clone()),
-                "topic.partitions" => {
-                    partitions = Some(
-                        value
-                            .parse::<i32>()
-                            .ok()
-                            .filter(|n| *n >= 1)
-                            .ok_or_else(bad)?,
-                    )
-                }
-                "topic.replication" => {
-                    replication = Some(
-                        value
-                            .parse::<i32>()
-                            .ok()
-                            .filter(|n| *n >= 1)
-                            .ok_or_else(bad)?,
-                    )
-                }
+                "topic.partitions" => partitions = Some(at_least_one(&value).ok_or_else(bad)?),
+                "topic.replication" => replication = Some(at_least_one(&value).ok_or_else(bad)?),
                 _ => {
                     return Err(Error::UnknownOption {
                         name,
@@ -180,6 +164,11 @@ impl KafkaTableOptions {
         };
         Ok(parsed)
     }
+}
+
+/// `value` as a count from 1.
+fn at_least_one(value: &str) -> Option<i32> {
+    value.parse::<i32>().ok().filter(|n| *n >= 1)
 }
 
 impl fmt::Display for Format {

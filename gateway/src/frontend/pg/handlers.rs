@@ -295,12 +295,7 @@ impl SimpleQueryHandler for QueryService {
         let token = self.begin(client);
         // DataFusion's own statements, which the Postgres parser refuses.
         if let Some(creates) = external_tables(query) {
-            let mut responses = Vec::with_capacity(creates.len());
-            for create in &creates {
-                let done = until_cancelled(&token, self.create_external(create)).await?;
-                responses.push(done);
-            }
-            return Ok(responses);
+            return until_cancelled(&token, self.create_external(&creates)).await;
         }
         let responses = until_cancelled(
             &token,
@@ -336,17 +331,18 @@ impl ExtendedQueryHandler for QueryService {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let token = self.begin(client);
-        let response = match &portal.statement.statement {
-            (_, Some((Statement::Query(_), plan))) => {
+        // Kept as text by `WireParser::parse_sql`.
+        let creates = match &portal.statement.statement {
+            (sql, None) => external_tables(sql),
+            _ => None,
+        };
+        let response = match (&portal.statement.statement, creates) {
+            ((_, Some((Statement::Query(_), plan))), _) => {
                 until_cancelled(&token, self.query_with_parameters(client, portal, plan)).await?
             }
-            (sql, None) if external_tables(sql).is_some() => {
-                let creates = external_tables(sql).unwrap_or_default();
-                let mut done = Response::EmptyQuery;
-                for create in &creates {
-                    done = until_cancelled(&token, self.create_external(create)).await?;
-                }
-                done
+            (_, Some(creates)) => {
+                let done = until_cancelled(&token, self.create_external(&creates)).await?;
+                done.into_iter().last().unwrap_or(Response::EmptyQuery)
             }
             _ => {
                 until_cancelled(
@@ -366,14 +362,22 @@ impl ExtendedQueryHandler for QueryService {
 }
 
 impl QueryService {
-    /// Runs `CREATE EXTERNAL TABLE`.
-    async fn create_external(&self, create: &CreateExternalTable) -> PgWireResult<Response> {
-        let done = self
-            .ddl
-            .create_external(create)
-            .await
-            .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
-        Ok(Response::Execution(Tag::new(done.tag())))
+    /// Runs `CREATE EXTERNAL TABLE` statements in order, stopping at the
+    /// first that fails.
+    async fn create_external(
+        &self,
+        creates: &[CreateExternalTable],
+    ) -> PgWireResult<Vec<Response>> {
+        let mut responses = Vec::with_capacity(creates.len());
+        for create in creates {
+            let done = self
+                .ddl
+                .create_external(create)
+                .await
+                .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+            responses.push(Response::Execution(Tag::new(done.tag())));
+        }
+        Ok(responses)
     }
 
     /// Binds the portal's parameters into `plan` and runs it, with results
