@@ -1,7 +1,6 @@
 //! The scan [`ExecutionPlan`]: paged, prepared CQL decoded straight into
 //! Arrow batches, one batch per page.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
@@ -30,9 +29,11 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
     SendableRecordBatchStream,
 };
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
+use scylla::client::session::Session;
 use scylla::deserialize::row::ColumnIterator;
 use scylla::response::{PagingState, PagingStateResponse};
+use scylla::statement::prepared::PreparedStatement;
 use scylla::value::CqlValue;
 use tracing::Instrument;
 
@@ -411,16 +412,38 @@ impl CassandraScanExec {
         if matches!(spec.target, ScanTarget::Partitions(_)) {
             metrics.partition_reads.add(queries.len());
         }
-        // Two pages in flight at most: the scan waits for a slow consumer.
-        let mut builder = RecordBatchReceiverStreamBuilder::new(spec.schema.clone(), 2);
+        let schema = spec.schema.clone();
+        let single_query = queries.len() <= 1 && !matches!(spec.target, ScanTarget::TokenRanges(_));
+        let reader = PageReader {
+            connection: self.connection.clone(),
+            spec,
+            queries: queries.into_iter(),
+            metrics,
+            state: None,
+            remaining: None,
+        };
+        if single_query {
+            // One partition (or one plain query): read in the caller's task,
+            // which saves a task and a channel hop on every point query.
+            return Ok(Box::pin(RecordBatchStreamAdapter::new(
+                schema,
+                reader.into_stream(),
+            )));
+        }
+        // Many queries: a task reads ahead while the consumer works, with
+        // two pages in flight at most, so a slow consumer slows the scan.
+        let mut builder = RecordBatchReceiverStreamBuilder::new(schema, 2);
         let tx = builder.tx();
-        let connection = self.connection.clone();
-        let span = tracing::debug_span!("cassandra_scan", table = %spec.qualified_name());
+        let span = tracing::debug_span!("cassandra_scan", table = %reader.spec.qualified_name());
         builder.spawn(
             async move {
-                if let Err(err) = run_scan(&connection, &spec, queries, &metrics, &tx).await {
-                    // The receiver may be gone already; then nobody is waiting.
-                    let _ = tx.send(Err(err)).await;
+                let mut batches = std::pin::pin!(reader.into_stream());
+                while let Some(batch) = batches.next().await {
+                    let failed = batch.is_err();
+                    // The receiver may be gone; then nobody is waiting.
+                    if tx.send(batch).await.is_err() || failed {
+                        break;
+                    }
                 }
                 Ok(())
             }
@@ -450,80 +473,120 @@ impl ScanMetrics {
     }
 }
 
-async fn run_scan(
-    connection: &SharedConnection,
-    spec: &ScanSpec,
-    queries: Vec<Vec<CqlValue>>,
-    metrics: &ScanMetrics,
-    tx: &tokio::sync::mpsc::Sender<Result<RecordBatch>>,
-) -> Result<()> {
-    let table = spec.qualified_name();
-    let session = connection.session().await?;
-    let mut prepared = connection.prepare(&table, &spec.cql()).await?;
-    spec.request.apply(&mut prepared);
-    let types = connection.options().types;
-    let mut decoders = spec
-        .columns
-        .iter()
-        .map(|c| ColumnDecoder::try_new(&c.cql_type, types))
-        .collect::<Result<Vec<_>, Error>>()?;
+/// Reads the pages of a scan's queries one after another.
+struct PageReader {
+    connection: SharedConnection,
+    spec: ScanSpec,
+    /// The bound values of the queries still to start: a partition's key, a
+    /// token range, or nothing; `LIMIT ?` is added last when set.
+    queries: std::vec::IntoIter<Vec<CqlValue>>,
+    metrics: ScanMetrics,
+    /// Set once the statement is prepared.
+    state: Option<ReaderState>,
+    /// Rows still wanted under the scan's limit.
+    remaining: Option<usize>,
+}
 
-    // One bound-value tuple per query (a partition's key, a token range, or
-    // nothing); `LIMIT ?` comes last when set.
-    let mut remaining = spec.limit;
-    for key in queries {
-        if remaining == Some(0) {
-            break;
+struct ReaderState {
+    session: Arc<Session>,
+    prepared: PreparedStatement,
+    decoders: Vec<ColumnDecoder>,
+    /// The query being paged through: its statement, values and next page.
+    current: Option<(PreparedStatement, Vec<CqlValue>, PagingState)>,
+}
+
+impl PageReader {
+    fn into_stream(self) -> impl futures::Stream<Item = Result<RecordBatch>> + Send {
+        futures::stream::try_unfold(self, |mut reader| async move {
+            Ok(reader.next_batch().await?.map(|batch| (batch, reader)))
+        })
+    }
+
+    async fn open(&mut self) -> Result<ReaderState> {
+        let table = self.spec.qualified_name();
+        let session = self.connection.session().await?;
+        let mut prepared = self.connection.prepare(&table, &self.spec.cql()).await?;
+        self.spec.request.apply(&mut prepared);
+        let types = self.connection.options().types;
+        let decoders = self
+            .spec
+            .columns
+            .iter()
+            .map(|c| ColumnDecoder::try_new(&c.cql_type, types))
+            .collect::<Result<Vec<_>, Error>>()?;
+        self.remaining = self.spec.limit;
+        Ok(ReaderState {
+            session,
+            prepared,
+            decoders,
+            current: None,
+        })
+    }
+
+    /// The next non-empty batch, or `None` when every query is read.
+    async fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        if self.state.is_none() {
+            self.state = Some(self.open().await?);
         }
-        // A token range goes to a replica that owns it.
-        let statement = match (&spec.target, key.get(1)) {
-            (ScanTarget::TokenRanges(_), Some(CqlValue::BigInt(end))) => {
-                let mut routed = prepared.clone();
-                routed.set_load_balancing_policy(Some(connection.token_range_routing(
-                    &spec.keyspace,
-                    &spec.table,
-                    *end,
-                )));
-                Cow::Owned(routed)
-            }
-            _ => Cow::Borrowed(&prepared),
+        let Some(state) = self.state.as_mut() else {
+            return Ok(None);
         };
-        let mut values = key;
-        if let Some(left) = remaining {
-            values.push(CqlValue::Int(i32::try_from(left).unwrap_or(i32::MAX)));
-        }
-        let mut paging = PagingState::start();
         loop {
+            if self.remaining == Some(0) {
+                return Ok(None);
+            }
+            let (statement, values, paging) = match state.current.take() {
+                Some(current) => current,
+                None => {
+                    let Some(mut values) = self.queries.next() else {
+                        return Ok(None);
+                    };
+                    // A token range goes to a replica that owns it.
+                    let mut statement = state.prepared.clone();
+                    if let (ScanTarget::TokenRanges(_), Some(CqlValue::BigInt(end))) =
+                        (&self.spec.target, values.get(1))
+                    {
+                        statement.set_load_balancing_policy(Some(
+                            self.connection.token_range_routing(
+                                &self.spec.keyspace,
+                                &self.spec.table,
+                                *end,
+                            ),
+                        ));
+                    }
+                    if let Some(left) = self.remaining {
+                        values.push(CqlValue::Int(i32::try_from(left).unwrap_or(i32::MAX)));
+                    }
+                    (statement, values, PagingState::start())
+                }
+            };
             let started = Instant::now();
-            let (result, next) = session
+            let (result, next) = state
+                .session
                 .execute_single_page(&statement, &values, paging)
                 .await
-                .map_err(|e| Error::request(&table, &e))?;
-            metrics.remote_time.add_elapsed(started);
-            metrics.pages.add(1);
+                .map_err(|e| Error::request(&self.spec.qualified_name(), &e))?;
+            self.metrics.remote_time.add_elapsed(started);
+            self.metrics.pages.add(1);
+            if let PagingStateResponse::HasMorePages { state: next } = next {
+                state.current = Some((statement, values, next));
+            }
 
             let rows = result
                 .into_rows_result()
                 .map_err(|e| DataFusionError::External(Box::new(e)))?;
             let decode_started = Instant::now();
-            let batch = decode_page(spec, &rows, &mut decoders, remaining)?;
-            metrics.decode_time.add_elapsed(decode_started);
-            metrics.output_rows.add(batch.num_rows());
-            if let Some(left) = remaining.as_mut() {
+            let batch = decode_page(&self.spec, &rows, &mut state.decoders, self.remaining)?;
+            self.metrics.decode_time.add_elapsed(decode_started);
+            self.metrics.output_rows.add(batch.num_rows());
+            if let Some(left) = self.remaining.as_mut() {
                 *left = left.saturating_sub(batch.num_rows());
             }
-            if batch.num_rows() > 0 && tx.send(Ok(batch)).await.is_err() {
-                return Ok(()); // the consumer stopped reading
-            }
-            match next {
-                PagingStateResponse::HasMorePages { state } if remaining != Some(0) => {
-                    paging = state
-                }
-                _ => break,
+            if batch.num_rows() > 0 {
+                return Ok(Some(batch));
             }
         }
     }
-    Ok(())
 }
 
 fn decode_page(
