@@ -1,4 +1,4 @@
-//! Real Cassandra and Kafka for tests, started on demand.
+//! Real Cassandra, Kafka and schema registry for tests, started on demand.
 
 use std::fs::OpenOptions;
 use std::net::{SocketAddr, TcpStream};
@@ -18,6 +18,8 @@ pub struct Services {
     pub cassandra: String,
     /// Kafka's bootstrap address.
     pub kafka: String,
+    /// The base URL of the schema registry's Confluent-compatible API.
+    pub registry: String,
 }
 
 fn env_port(name: &str, default: u16) -> u16 {
@@ -45,7 +47,9 @@ pub async fn ensure() -> &'static Services {
             tokio::task::spawn_blocking(start)
                 .await
                 .expect("the service start-up task panicked")
-                .unwrap_or_else(|err| panic!("cannot start Cassandra and Kafka: {err:#}"))
+                .unwrap_or_else(|err| {
+                    panic!("cannot start Cassandra, Kafka and the schema registry: {err:#}")
+                })
         })
         .await
 }
@@ -54,6 +58,10 @@ fn start() -> Result<Services> {
     let services = Services {
         cassandra: format!("127.0.0.1:{}", env_port("SMACKQL_DEV_CQL_PORT", 9042)),
         kafka: format!("127.0.0.1:{}", env_port("SMACKQL_DEV_KAFKA_PORT", 9092)),
+        registry: format!(
+            "http://127.0.0.1:{}/apis/ccompat/v7",
+            env_port("SMACKQL_DEV_REGISTRY_PORT", 8081)
+        ),
     };
     up(&[])?;
     Ok(services)

@@ -1,7 +1,7 @@
-//! `docker/dev-services` itself: up is idempotent, down stops both services
+//! `docker/dev-services` itself: up is idempotent, down stops every service
 //! and deletes their state, and the next up starts clean.
 //!
-//! It runs a second, private pair of services (own state directory, own
+//! It runs a second, private set of services (own state directory, own
 //! ports), so it never disturbs the shared ones other tests use.
 
 use std::net::TcpListener;
@@ -20,13 +20,14 @@ struct Private {
 impl Private {
     fn new() -> Self {
         let home = std::env::temp_dir().join(unique_name("dev_services"));
-        let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
+        let ports: Vec<u16> = (0..5).map(|_| free_port()).collect();
         let env = vec![
             ("SMACKQL_DEV_HOME", home.display().to_string()),
             ("SMACKQL_DEV_CQL_PORT", ports[0].to_string()),
             ("SMACKQL_DEV_CASSANDRA_STORAGE_PORT", ports[1].to_string()),
             ("SMACKQL_DEV_KAFKA_PORT", ports[2].to_string()),
             ("SMACKQL_DEV_KAFKA_CONTROLLER_PORT", ports[3].to_string()),
+            ("SMACKQL_DEV_REGISTRY_PORT", ports[4].to_string()),
             ("SMACKQL_DEV_ENGINE", "jvm".to_string()),
         ];
         Self {
@@ -89,7 +90,7 @@ async fn keyspaces(port: u16) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn down_stops_both_and_the_next_up_starts_clean() {
+async fn down_stops_every_service_and_the_next_up_starts_clean() {
     let services = Private::new();
 
     let printed = services.run_ok(&["up"]);
@@ -102,6 +103,7 @@ async fn down_stops_both_and_the_next_up_starts_clean() {
     let status = services.run_ok(&["status"]);
     assert!(status.contains("cassandra: running"), "{status}");
     assert!(status.contains("kafka: running"), "{status}");
+    assert!(status.contains("registry: running"), "{status}");
 
     let session = SessionBuilder::new()
         .known_node(format!("127.0.0.1:{}", services.cql_port))
@@ -128,7 +130,9 @@ async fn down_stops_both_and_the_next_up_starts_clean() {
         "status reports stopped services: {shown}"
     );
     assert!(
-        shown.contains("cassandra: stopped") && shown.contains("kafka: stopped"),
+        shown.contains("cassandra: stopped")
+            && shown.contains("kafka: stopped")
+            && shown.contains("registry: stopped"),
         "{shown}"
     );
     assert!(
