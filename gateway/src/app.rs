@@ -10,11 +10,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use datafusion::catalog::SchemaProvider;
+use datafusion::catalog::{CatalogProvider, MemorySchemaProvider, SchemaProvider};
 use smackql_cassandra::definitions::DefinitionTable;
 use smackql_cassandra::{CassandraCatalog, CassandraConnection, CassandraOptions};
 use smackql_catalog::{DefinedTables, ExternalTableFactory, SchemaSource, SmackqlCatalog};
-use smackql_kafka::{KafkaConnection, KafkaOptions};
+use smackql_kafka::{DecodeErrors, DecodeErrorsTable, KafkaConnection, KafkaOptions};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -24,6 +24,7 @@ use crate::ddl::Ddl;
 use crate::demo::DemoLoad;
 use crate::external::{CassandraDefinitions, ExternalDdl, KafkaTables, KAFKA, KAFKA_SCHEMA};
 use crate::frontend::pg::{tls, PgServer};
+use crate::schema_registry::HttpSchemaRegistry;
 use crate::session::{SessionError, SessionFactory};
 use crate::sql::SqlRunner;
 
@@ -46,6 +47,22 @@ pub enum StartError {
     /// The SQL session could not be assembled.
     #[error(transparent)]
     Session(#[from] SessionError),
+    /// The catalog could not be assembled.
+    #[error("cannot assemble the catalog: {0}")]
+    Catalog(#[from] datafusion::error::DataFusionError),
+}
+
+/// The schema of the gateway's own tables.
+pub const SYSTEM_SCHEMA: &str = "system";
+
+/// `system`: `kafka_decode_errors`, the messages scans could not decode.
+fn system_schema(decode_errors: Arc<DecodeErrors>) -> Result<MemorySchemaProvider, StartError> {
+    let schema = MemorySchemaProvider::new();
+    schema.register_table(
+        "kafka_decode_errors".into(),
+        Arc::new(DecodeErrorsTable::new(decode_errors)),
+    )?;
+    Ok(schema)
 }
 
 /// A gateway, bound and ready to serve.
@@ -66,10 +83,15 @@ impl Application {
         let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
 
         let cassandra = Arc::new(CassandraConnection::new(cassandra_options(&config)));
-        let kafka = Arc::new(KafkaConnection::new(KafkaOptions {
+        let mut kafka = KafkaConnection::new(KafkaOptions {
             bootstrap_servers: config.kafka.bootstrap_servers.clone(),
             properties: config.kafka.properties.clone(),
-        }));
+        });
+        if let Some(url) = &config.kafka.schema_registry_url {
+            kafka = kafka.with_schema_registry(Arc::new(HttpSchemaRegistry::new(url)));
+        }
+        let kafka = Arc::new(kafka);
+        let decode_errors = kafka.decode_errors();
         let store = CassandraDefinitions(DefinitionTable::new(
             cassandra.clone(),
             config.catalog.replication_factor,
@@ -90,6 +112,7 @@ impl Application {
             Arc::new(CassandraSchemas(CassandraCatalog::new(cassandra.clone()))),
         ];
         let catalog = Arc::new(SmackqlCatalog::new(sources));
+        catalog.register_schema(SYSTEM_SCHEMA, Arc::new(system_schema(decode_errors)?))?;
         let sessions = Arc::new(SessionFactory::new(catalog)?);
 
         let addr = config.pg.listen;

@@ -172,6 +172,9 @@ pub struct KafkaConfig {
     pub properties: std::collections::BTreeMap<String, String>,
     /// Partitions of one topic read at once by a scan.
     pub scan_parallelism: usize,
+    /// The base URL of a Confluent-compatible schema registry, such as
+    /// `http://127.0.0.1:8081`, for tables with `'avro.confluent' 'true'`.
+    pub schema_registry_url: Option<String>,
 }
 
 impl Default for KafkaConfig {
@@ -180,6 +183,7 @@ impl Default for KafkaConfig {
             bootstrap_servers: vec!["127.0.0.1:9092".to_string()],
             properties: Default::default(),
             scan_parallelism: 4,
+            schema_registry_url: None,
         }
     }
 }
@@ -349,6 +353,13 @@ impl Config {
         if self.kafka.scan_parallelism == 0 {
             return invalid("kafka.scan_parallelism must be at least 1".into());
         }
+        if let Some(url) = &self.kafka.schema_registry_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return invalid(format!(
+                    "kafka.schema_registry_url must start with http:// or https://, not '{url}'"
+                ));
+            }
+        }
         if self.catalog.replication_factor == 0 {
             return invalid("catalog.replication_factor must be at least 1".into());
         }
@@ -433,6 +444,9 @@ pub struct ServeArgs {
     /// Kafka bootstrap servers, comma-separated `host:port`.
     #[arg(long, env = "SMACKQL_KAFKA", value_delimiter = ',')]
     pub kafka: Option<Vec<String>>,
+    /// Base URL of a Confluent-compatible schema registry.
+    #[arg(long, env = "SMACKQL_SCHEMA_REGISTRY")]
+    pub schema_registry: Option<String>,
     /// Adds a user who logs in with SMACKQL_PASSWORD.
     #[arg(long, env = "SMACKQL_USER")]
     pub user: Option<String>,
@@ -482,6 +496,9 @@ impl ServeArgs {
         }
         if let Some(servers) = &self.kafka {
             config.kafka.bootstrap_servers = servers.clone();
+        }
+        if let Some(url) = &self.schema_registry {
+            config.kafka.schema_registry_url = Some(url.clone());
         }
         match (&self.user, &self.password) {
             (Some(name), Some(password)) => config.auth.users.push(User {

@@ -80,13 +80,16 @@ impl KafkaTables {
 impl ExternalTableFactory for KafkaTables {
     async fn create(&self, table: &ExternalTable) -> Result<Arc<dyn TableProvider>> {
         let options = KafkaTableOptions::parse(&table.options)?;
-        Ok(Arc::new(KafkaTableProvider::try_new(
-            self.kafka.clone(),
-            &table.location,
-            &table.columns,
-            options,
-            self.parallelism,
-        )?))
+        Ok(Arc::new(
+            KafkaTableProvider::try_new(
+                self.kafka.clone(),
+                &table.location,
+                &table.columns,
+                options,
+                self.parallelism,
+            )?
+            .with_name(format!("{}.{}", table.schema, table.name)),
+        ))
     }
 
     async fn declare(&self, table: &ExternalTable) -> Result<()> {

@@ -26,6 +26,7 @@ pub mod ddl;
 pub mod demo;
 pub mod external;
 pub mod frontend;
+pub mod schema_registry;
 pub mod session;
 pub mod sql;
 

@@ -13,6 +13,7 @@ use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContex
 use datafusion_postgres::datafusion_pg_catalog::setup_pg_catalog;
 use smackql_cassandra::CassandraSessionOptions;
 use smackql_catalog::{SmackqlCatalog, CATALOG_NAME, DEFAULT_SCHEMA};
+use smackql_kafka::KafkaSessionOptions;
 
 /// The PostgreSQL version smackql presents itself as. Drivers parse it
 /// (pgjdbc, SQLAlchemy, asyncpg), so it keeps PostgreSQL's shape.
@@ -63,7 +64,8 @@ impl SessionFactory {
             .with_information_schema(true)
             .with_create_default_catalog_and_schema(false)
             .with_default_catalog_and_schema(CATALOG_NAME, DEFAULT_SCHEMA)
-            .with_option_extension(CassandraSessionOptions::default());
+            .with_option_extension(CassandraSessionOptions::default())
+            .with_option_extension(KafkaSessionOptions::default());
         let template = SessionContext::new_with_config(config);
         template.register_catalog(CATALOG_NAME, catalog);
         setup_pg_catalog(&template, CATALOG_NAME, EmptyContextProvider)

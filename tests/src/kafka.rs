@@ -14,7 +14,8 @@ use crate::services;
 /// One message to produce.
 #[derive(Debug, Clone, Default)]
 pub struct Record {
-    /// The partition it goes to.
+    /// The partition it goes to; a negative one lets the producer choose
+    /// from the key, with murmur2 as the Java client does.
     pub partition: i32,
     /// Its key.
     pub key: Option<Vec<u8>>,
@@ -33,6 +34,15 @@ impl Record {
         Self {
             partition,
             value: Some(value.as_bytes().to_vec()),
+            ..Self::default()
+        }
+    }
+
+    /// A message with `value` as it is, in `partition`.
+    pub fn bytes(partition: i32, value: &[u8]) -> Self {
+        Self {
+            partition,
+            value: Some(value.to_vec()),
             ..Self::default()
         }
     }
@@ -90,6 +100,7 @@ pub async fn produce(topic: &str, records: &[Record]) {
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("enable.idempotence", "true")
+        .set("partitioner", "murmur2_random")
         .create()
         .expect("a Kafka producer");
     for record in records {
@@ -100,9 +111,11 @@ pub async fn produce(topic: &str, records: &[Record]) {
                 value: Some(value),
             });
         }
-        let mut message: FutureRecord<'_, Vec<u8>, Vec<u8>> = FutureRecord::to(topic)
-            .partition(record.partition)
-            .headers(headers);
+        let mut message: FutureRecord<'_, Vec<u8>, Vec<u8>> =
+            FutureRecord::to(topic).headers(headers);
+        if record.partition >= 0 {
+            message = message.partition(record.partition);
+        }
         if let Some(key) = &record.key {
             message = message.key(key);
         }
@@ -117,4 +130,63 @@ pub async fn produce(topic: &str, records: &[Record]) {
             .await
             .unwrap_or_else(|(err, _)| panic!("producing to {topic}: {err}"));
     }
+}
+
+/// The messages of `topic`, all partitions, read to the end: key, value and
+/// headers of each.
+pub async fn consume_all(topic: &str) -> Vec<Record> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::{Headers, Message};
+    use rdkafka::{Offset, TopicPartitionList};
+    let brokers = services::ensure().await.kafka.clone();
+    let topic = topic.to_string();
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("group.id", "smackql-tests")
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("a Kafka consumer");
+        let metadata = consumer
+            .fetch_metadata(Some(&topic), Duration::from_secs(10))
+            .expect("topic metadata");
+        let mut assignment = TopicPartitionList::new();
+        let mut left = 0;
+        for partition in metadata.topics()[0].partitions() {
+            let (low, high) = consumer
+                .fetch_watermarks(&topic, partition.id(), Duration::from_secs(10))
+                .expect("watermarks");
+            left += high - low;
+            assignment
+                .add_partition_offset(&topic, partition.id(), Offset::Beginning)
+                .expect("assignment");
+        }
+        consumer.assign(&assignment).expect("assign");
+        let mut records = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while left > 0 && std::time::Instant::now() < deadline {
+            let Some(message) = consumer.poll(Duration::from_millis(200)) else {
+                continue;
+            };
+            let message = message.expect("a message");
+            left -= 1;
+            records.push(Record {
+                partition: message.partition(),
+                key: message.key().map(<[u8]>::to_vec),
+                value: message.payload().map(<[u8]>::to_vec),
+                headers: message
+                    .headers()
+                    .map(|h| {
+                        h.iter()
+                            .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                timestamp: message.timestamp().to_millis(),
+            });
+        }
+        records
+    })
+    .await
+    .expect("the consumer task")
 }

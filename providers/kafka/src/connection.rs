@@ -12,6 +12,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
+use crate::avro::SchemaRegistry;
+use crate::dead_letter::DeadLettered;
+use crate::decode_errors::DecodeErrors;
 use crate::error::Error;
 use crate::options::TopicSettings;
 
@@ -44,6 +47,9 @@ pub struct KafkaConnection {
     options: KafkaOptions,
     metadata: OnceLock<Arc<BaseConsumer>>,
     admin: OnceLock<Arc<AdminClient<DefaultClientContext>>>,
+    registry: Option<Arc<dyn SchemaRegistry>>,
+    decode_errors: Arc<DecodeErrors>,
+    dead_lettered: Arc<DeadLettered>,
 }
 
 impl std::fmt::Debug for KafkaConnection {
@@ -62,7 +68,50 @@ impl KafkaConnection {
             options,
             metadata: OnceLock::new(),
             admin: OnceLock::new(),
+            registry: None,
+            decode_errors: Arc::default(),
+            dead_lettered: Arc::default(),
         }
+    }
+
+    /// Reads and writes the Confluent wire format through `registry`.
+    pub fn with_schema_registry(mut self, registry: Arc<dyn SchemaRegistry>) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// The schema registry, if one is configured.
+    pub(crate) fn schema_registry(&self) -> Option<Arc<dyn SchemaRegistry>> {
+        self.registry.clone()
+    }
+
+    /// The counts of messages that did not decode, for
+    /// `system.kafka_decode_errors`.
+    pub fn decode_errors(&self) -> Arc<DecodeErrors> {
+        self.decode_errors.clone()
+    }
+
+    /// The messages this gateway copied to dead-letter topics.
+    pub(crate) fn dead_lettered(&self) -> Arc<DeadLettered> {
+        self.dead_lettered.clone()
+    }
+
+    /// The settings of an idempotent producer that waits for every replica
+    /// (`acks=all`) and partitions by key as the Java client does, so that
+    /// key filters find the messages it wrote.
+    pub(crate) fn producer_config(&self, delivery_timeout: Duration) -> ClientConfig {
+        let mut config = self.client_config();
+        config
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("partitioner", "murmur2_random")
+            .set(
+                "message.timeout.ms",
+                delivery_timeout.as_millis().to_string(),
+            )
+            .set("linger.ms", "5")
+            .set("compression.type", "lz4");
+        config
     }
 
     /// The settings of a consumer that reads committed messages only, at
@@ -194,6 +243,41 @@ impl KafkaConnection {
                     .and_then(|entry| entry.value.clone())
             })
             .any(|kind| kind == "LogAppendTime"))
+    }
+
+    /// The offsets consumer group `group` committed in the partitions of
+    /// `topic`; partitions without one are left out.
+    pub async fn committed(&self, group: &str, topic: &str) -> Result<BTreeMap<i32, i64>, Error> {
+        let mut config = self.client_config();
+        config
+            .set("group.id", group)
+            .set("enable.auto.commit", "false");
+        let client: BaseConsumer = config
+            .create()
+            .map_err(|e| Error::kafka("creating a consumer", e))?;
+        let topic = topic.to_string();
+        let group = group.to_string();
+        tokio::task::spawn_blocking(move || {
+            let mut wanted = TopicPartitionList::new();
+            for partition in partitions_of(&client, &topic)? {
+                wanted.add_partition(&topic, partition);
+            }
+            let found = client
+                .committed_offsets(wanted, REQUEST_TIMEOUT)
+                .map_err(|e| {
+                    Error::kafka(format!("reading the offsets group '{group}' committed"), e)
+                })?;
+            Ok(found
+                .elements()
+                .iter()
+                .filter_map(|e| match e.offset() {
+                    Offset::Offset(o) => Some((e.partition(), o)),
+                    _ => None,
+                })
+                .collect())
+        })
+        .await
+        .map_err(|e| Error::Stopped(format!("reading committed offsets stopped: {e}")))?
     }
 
     /// Whether `topic` exists.

@@ -2,41 +2,60 @@
 //!
 //! A batch of messages is decoded in one pass. When that fails, each message
 //! is decoded alone to find the ones at fault, and the table's `on_error`
-//! option decides: fail the query naming the message, or leave it out.
+//! option decides: fail the query naming the message, leave it out, or copy
+//! it to a dead-letter topic and leave it out. Every message left out is
+//! counted in [`DecodeErrors`]. A message without a value is a row of nulls.
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BinaryBuilder, FixedSizeBinaryBuilder, RecordBatch, StringBuilder,
+    new_null_array, Array, ArrayRef, AsArray, BinaryBuilder, FixedSizeBinaryBuilder, RecordBatch,
+    StringArray, StringBuilder,
 };
 use datafusion::arrow::compute::concat_batches;
+use datafusion::arrow::csv::reader::Decoder as CsvDecoder;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
-use datafusion::arrow::json::reader::{Decoder, ReaderBuilder};
+use datafusion::arrow::json::reader::{Decoder as JsonDecoder, ReaderBuilder};
 use datafusion::error::Result;
 use rdkafka::message::{BorrowedMessage, Message};
 
+use crate::avro::AvroReader;
+use crate::dead_letter::DeadLetters;
+use crate::decode_errors::BadMessage;
 use crate::error::Error;
 use crate::exec::KafkaScanSpec;
+use crate::json::JsonLayout;
 use crate::options::{Format, OnError};
 
-/// What a message with no value decodes as in JSON: a row of nulls.
-const NO_VALUE: &[u8] = b"{}";
+/// How one format reads values.
+enum Codec {
+    /// arrow-json, through the table's JSON layout.
+    Json(JsonLayout),
+    /// arrow-csv, with the declared columns in order.
+    Csv {
+        schema: SchemaRef,
+        delimiter: u8,
+    },
+    Avro(Box<AvroReader>),
+    Raw,
+}
 
 /// Decodes the values of a table's messages.
 pub(crate) struct ValueDecoder {
+    table: String,
     topic: String,
-    format: Format,
     on_error: OnError,
     /// The declared columns.
     schema: SchemaRef,
-    /// The declared columns as arrow-json reads them: UUIDs as text.
-    json_schema: SchemaRef,
-    /// The positions of the UUID columns.
+    /// The positions of the UUID columns, which JSON and CSV hold as text.
     uuids: Vec<usize>,
+    codec: Codec,
+    dead_letters: Option<DeadLetters>,
+    errors: Arc<crate::decode_errors::DecodeErrors>,
 }
 
 impl ValueDecoder {
-    pub(crate) fn try_new(spec: &KafkaScanSpec) -> Result<Self> {
+    pub(crate) fn try_new(spec: &KafkaScanSpec, kafka: &crate::SharedKafka) -> Result<Self> {
         let schema = Arc::new(
             spec.table_schema
                 .project(&(0..spec.declared).collect::<Vec<_>>())?,
@@ -48,70 +67,94 @@ impl ValueDecoder {
             .filter(|(_, f)| is_uuid(f))
             .map(|(i, _)| i)
             .collect();
-        let json_schema = Arc::new(Schema::new(
-            schema
-                .fields()
-                .iter()
-                .map(|f| match is_uuid(f) {
-                    true => Arc::new(Field::new(f.name(), DataType::Utf8, true)),
-                    false => f.clone(),
-                })
-                .collect::<Vec<FieldRef>>(),
-        ));
-        let decoder = Self {
-            topic: spec.topic.clone(),
-            format: spec.options.format,
-            on_error: spec.options.on_error,
-            schema,
-            json_schema,
-            uuids,
+        // JSON and CSV read UUIDs as text, then parse them.
+        let text_fields: Vec<FieldRef> = schema
+            .fields()
+            .iter()
+            .map(|f| match is_uuid(f) {
+                true => Arc::new(Field::new(f.name(), DataType::Utf8, true)),
+                false => f.clone(),
+            })
+            .collect();
+        let options = &spec.options;
+        let codec = match options.format {
+            Format::Json => Codec::Json(JsonLayout::try_new(&text_fields, &options.json_paths)?),
+            Format::Csv => Codec::Csv {
+                schema: Arc::new(Schema::new(text_fields)),
+                delimiter: options.csv_delimiter,
+            },
+            Format::Avro => Codec::Avro(Box::new(AvroReader::try_new(
+                schema.clone(),
+                &options.avro,
+                spec.avro_schema.as_deref(),
+                kafka.schema_registry(),
+            )?)),
+            Format::Raw => Codec::Raw,
         };
-        if decoder.format == Format::Json {
-            // Declared types arrow-json cannot read fail here, once.
-            decoder.json_decoder(1)?;
+        let dead_letters = match (&options.on_error, &options.dead_letter_topic) {
+            (OnError::DeadLetter, Some(topic)) => Some(DeadLetters::new(kafka.clone(), topic)),
+            _ => None,
+        };
+        let decoder = Self {
+            table: spec.table.clone(),
+            topic: spec.topic.clone(),
+            on_error: options.on_error,
+            schema,
+            uuids,
+            codec,
+            dead_letters,
+            errors: kafka.decode_errors(),
+        };
+        // Declared types a reader cannot read fail here, once.
+        match &decoder.codec {
+            Codec::Json(layout) => drop(json_decoder(layout.schema(), 1)?),
+            Codec::Csv { schema, delimiter } => drop(csv_decoder(schema, *delimiter, 1)?),
+            Codec::Avro(_) | Codec::Raw => {}
         }
         Ok(decoder)
     }
 
-    fn json_decoder(&self, rows: usize) -> Result<Decoder> {
-        Ok(ReaderBuilder::new(self.json_schema.clone())
-            .with_batch_size(rows.max(1))
-            .build_decoder()?)
-    }
-
     /// The declared columns of `messages` that decode, and the positions of
-    /// those messages.
+    /// those messages. Dead letters are acknowledged before this returns.
     pub(crate) fn decode(
         &mut self,
         messages: &[BorrowedMessage<'_>],
     ) -> Result<(Vec<ArrayRef>, Vec<usize>)> {
-        match self.format {
-            Format::Json => self.decode_json(messages),
-            Format::Raw => self.decode_raw(messages),
+        let decoded = match self.codec {
+            Codec::Raw => self.decode_raw(messages),
+            _ => self.decode_structured(messages),
+        };
+        if let Some(dead_letters) = &mut self.dead_letters {
+            dead_letters.flush()?;
         }
+        decoded
     }
 
-    fn decode_json(&self, messages: &[BorrowedMessage<'_>]) -> Result<(Vec<ArrayRef>, Vec<usize>)> {
-        // All at once; most batches have no bad message.
-        let mut decoder = self.json_decoder(messages.len() + 1)?;
-        let together = messages.iter().try_for_each(|m| {
-            decoder.decode(m.payload().unwrap_or(NO_VALUE))?;
-            decoder.decode(b"\n").map(|_| ())
-        });
-        if together.is_ok() {
-            if let Ok(Some(batch)) = decoder.flush() {
-                if batch.num_rows() == messages.len() {
-                    if let Ok(columns) = self.typed(batch) {
-                        return Ok((columns, (0..messages.len()).collect()));
-                    }
-                }
+    fn decode_structured(
+        &mut self,
+        messages: &[BorrowedMessage<'_>],
+    ) -> Result<(Vec<ArrayRef>, Vec<usize>)> {
+        // All at once; most batches have no bad message and no tombstone.
+        if messages.iter().all(|m| m.payload().is_some()) {
+            let payloads: Vec<&[u8]> = messages.iter().filter_map(|m| m.payload()).collect();
+            if let Ok(columns) = self.decode_values(&payloads) {
+                return Ok((columns, (0..messages.len()).collect()));
             }
         }
         // One by one, to find the messages at fault.
         let mut batches = Vec::with_capacity(messages.len());
         let mut kept = Vec::with_capacity(messages.len());
         for (i, message) in messages.iter().enumerate() {
-            match self.decode_one(message.payload().unwrap_or(NO_VALUE)) {
+            let columns = match message.payload() {
+                None => Ok(self
+                    .schema
+                    .fields()
+                    .iter()
+                    .map(|f| new_null_array(f.data_type(), 1))
+                    .collect()),
+                Some(payload) => self.decode_values(&[payload]),
+            };
+            match columns {
                 Ok(columns) => {
                     batches.push(RecordBatch::try_new(self.schema.clone(), columns)?);
                     kept.push(i);
@@ -123,45 +166,60 @@ impl ValueDecoder {
         Ok((batch.columns().to_vec(), kept))
     }
 
-    fn decode_one(&self, payload: &[u8]) -> std::result::Result<Vec<ArrayRef>, String> {
-        let mut decoder = self.json_decoder(2).map_err(|e| e.to_string())?;
-        decoder.decode(payload).map_err(|e| e.to_string())?;
-        match decoder.flush().map_err(|e| e.to_string())? {
-            Some(batch) if batch.num_rows() == 1 => self.typed(batch),
-            Some(batch) if batch.num_rows() > 1 => {
-                Err("the value holds more than one JSON document".into())
+    /// The declared columns of `payloads`, or why some did not decode.
+    fn decode_values(&mut self, payloads: &[&[u8]]) -> std::result::Result<Vec<ArrayRef>, String> {
+        let columns = match &mut self.codec {
+            Codec::Json(layout) => {
+                let mut decoder =
+                    json_decoder(layout.schema(), payloads.len()).map_err(|e| e.to_string())?;
+                for payload in payloads {
+                    let used = decoder.decode(payload).map_err(|e| e.to_string())?;
+                    if used < payload.len() {
+                        return Err("the value holds more than one JSON document".into());
+                    }
+                    decoder.decode(b"\n").map_err(|e| e.to_string())?;
+                }
+                let batch = decoder.flush().map_err(|e| e.to_string())?;
+                layout.extract(&one_row_each(batch, payloads.len(), "JSON document")?)
             }
-            _ => Err("the value holds no JSON document".into()),
-        }
+            Codec::Csv { schema, delimiter } => {
+                let mut decoder =
+                    csv_decoder(schema, *delimiter, payloads.len()).map_err(|e| e.to_string())?;
+                for payload in payloads {
+                    let mut rest: &[u8] = payload;
+                    while !rest.is_empty() {
+                        let used = decoder.decode(rest).map_err(|e| e.to_string())?;
+                        if used == 0 {
+                            return Err("the value holds more than one CSV record".into());
+                        }
+                        rest = &rest[used..];
+                    }
+                    decoder.decode(b"\n").map_err(|e| e.to_string())?;
+                }
+                let batch = decoder.flush().map_err(|e| e.to_string())?;
+                one_row_each(batch, payloads.len(), "CSV record")?
+                    .columns()
+                    .to_vec()
+            }
+            Codec::Avro(reader) => return reader.decode(payloads),
+            Codec::Raw => return Err("raw values are not decoded".into()),
+        };
+        self.typed(columns)
     }
 
-    /// The columns of a batch arrow-json read, with UUID text turned into
-    /// UUIDs.
-    fn typed(&self, batch: RecordBatch) -> std::result::Result<Vec<ArrayRef>, String> {
-        let mut columns = batch.columns().to_vec();
+    /// Columns read from text formats, with UUID text turned into UUIDs.
+    fn typed(&self, mut columns: Vec<ArrayRef>) -> std::result::Result<Vec<ArrayRef>, String> {
         for &i in &self.uuids {
-            let text = columns[i].as_string::<i32>();
-            let mut uuids = FixedSizeBinaryBuilder::with_capacity(text.len(), 16);
-            for value in text.iter() {
-                match value {
-                    None => uuids.append_null(),
-                    Some(value) => {
-                        let bytes = parse_uuid(value).ok_or_else(|| {
-                            format!(
-                                "field '{}' is not a UUID: {value:?}",
-                                self.schema.field(i).name()
-                            )
-                        })?;
-                        uuids.append_value(bytes).map_err(|e| e.to_string())?;
-                    }
-                }
-            }
-            columns[i] = Arc::new(uuids.finish());
+            columns[i] =
+                uuids_from_text(columns[i].as_string::<i32>(), self.schema.field(i).name())?;
         }
         Ok(columns)
     }
 
-    fn decode_raw(&self, messages: &[BorrowedMessage<'_>]) -> Result<(Vec<ArrayRef>, Vec<usize>)> {
+    fn decode_raw(
+        &mut self,
+        messages: &[BorrowedMessage<'_>],
+    ) -> Result<(Vec<ArrayRef>, Vec<usize>)> {
         let mut kept = Vec::with_capacity(messages.len());
         let column: ArrayRef = if self.schema.field(0).data_type() == &DataType::Binary {
             let mut values = BinaryBuilder::new();
@@ -189,9 +247,21 @@ impl ValueDecoder {
     }
 
     /// Applies `on_error` to a message that does not decode.
-    fn refuse(&self, message: &BorrowedMessage<'_>, reason: String) -> Result<()> {
+    fn refuse(&mut self, message: &BorrowedMessage<'_>, reason: String) -> Result<()> {
+        self.errors.record(&BadMessage {
+            table: &self.table,
+            topic: &self.topic,
+            partition: message.partition(),
+            offset: message.offset(),
+            policy: self.on_error,
+            reason: &reason,
+        });
         match self.on_error {
             OnError::Skip => Ok(()),
+            OnError::DeadLetter => match &mut self.dead_letters {
+                Some(dead_letters) => dead_letters.send(message, &reason),
+                None => Ok(()),
+            },
             OnError::Fail => Err(Error::Decode {
                 topic: self.topic.clone(),
                 partition: message.partition(),
@@ -203,7 +273,55 @@ impl ValueDecoder {
     }
 }
 
-fn is_uuid(field: &FieldRef) -> bool {
+/// `batch`, if it holds one row (`what`: "JSON document") per value.
+fn one_row_each(
+    batch: Option<RecordBatch>,
+    values: usize,
+    what: &str,
+) -> std::result::Result<RecordBatch, String> {
+    let rows = batch.as_ref().map_or(0, RecordBatch::num_rows);
+    match batch {
+        Some(batch) if rows == values => Ok(batch),
+        _ if values == 1 && rows == 0 => Err(format!("the value holds no {what}")),
+        _ if values == 1 => Err(format!("the value holds more than one {what}")),
+        _ => Err(format!("{values} values held {rows} of type {what}")),
+    }
+}
+
+fn json_decoder(schema: &SchemaRef, rows: usize) -> Result<JsonDecoder> {
+    Ok(ReaderBuilder::new(schema.clone())
+        .with_batch_size(rows.max(1) + 1)
+        .build_decoder()?)
+}
+
+fn csv_decoder(schema: &SchemaRef, delimiter: u8, rows: usize) -> Result<CsvDecoder> {
+    Ok(datafusion::arrow::csv::ReaderBuilder::new(schema.clone())
+        .with_header(false)
+        .with_delimiter(delimiter)
+        .with_batch_size(rows.max(1) + 1)
+        .build_decoder())
+}
+
+/// UUIDs from their text form; `column` names the field in errors.
+pub(crate) fn uuids_from_text(
+    text: &StringArray,
+    column: &str,
+) -> std::result::Result<ArrayRef, String> {
+    let mut uuids = FixedSizeBinaryBuilder::with_capacity(text.len(), 16);
+    for value in text.iter() {
+        match value {
+            None => uuids.append_null(),
+            Some(value) => {
+                let bytes = parse_uuid(value)
+                    .ok_or_else(|| format!("field '{column}' is not a UUID: {value:?}"))?;
+                uuids.append_value(bytes).map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    Ok(Arc::new(uuids.finish()))
+}
+
+pub(crate) fn is_uuid(field: &FieldRef) -> bool {
     field.data_type() == &DataType::FixedSizeBinary(16)
         && field.extension_type_name() == Some("arrow.uuid")
 }

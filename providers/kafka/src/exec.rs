@@ -1,7 +1,12 @@
-//! The bounded scan: each partition read from its start offset up to the end
-//! offset taken when the query was planned, decoded into Arrow batches.
+//! Scans of a topic, decoded into Arrow batches.
+//!
+//! A bounded scan reads each partition from its start offset up to the end
+//! offset taken when the query was planned. A streaming scan reads from its
+//! start offsets on and never ends by itself: it hands on what has arrived
+//! whenever a partition is caught up, and stops when its reader goes away
+//! (or a limit is reached).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,11 +24,12 @@ use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::metrics::{
     Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
 };
-use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
     SendableRecordBatchStream,
 };
+use futures::{Stream, StreamExt};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
@@ -41,9 +47,33 @@ const BATCH_MESSAGES: usize = 8192;
 /// How long a scan waits for Kafka without getting anything before it fails.
 const STALL_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Whether a scan ends at the offsets taken when it was planned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ScanMode {
+    /// Up to the end offsets taken when planned: a snapshot.
+    #[default]
+    Bounded,
+    /// On and on, as messages arrive.
+    Streaming,
+}
+
+/// One batch a scan read, with where the reading of each partition stands
+/// after it: the offset to read next. Messages that were left out (skipped
+/// or dead-lettered) count as read.
+#[derive(Debug, Clone)]
+pub struct ReadBatch {
+    /// The rows.
+    pub batch: RecordBatch,
+    /// For each partition read so far, the offset after the last message
+    /// read.
+    pub ends: BTreeMap<i32, i64>,
+}
+
 /// What one scan reads.
 #[derive(Debug, Clone)]
 pub struct KafkaScanSpec {
+    /// The table's qualified name, for errors and counts.
+    pub table: String,
     /// The topic.
     pub topic: String,
     /// The table's whole schema (declared columns, then metadata).
@@ -54,10 +84,14 @@ pub struct KafkaScanSpec {
     pub projection: Vec<usize>,
     /// The table's options.
     pub options: KafkaTableOptions,
+    /// The writer schema of plain Avro messages, as JSON.
+    pub avro_schema: Option<String>,
     /// The offsets read in each partition.
     pub ranges: Vec<PartitionRange>,
     /// Each output stream stops after this many rows.
     pub limit: Option<usize>,
+    /// Whether the scan ends.
+    pub mode: ScanMode,
 }
 
 /// Reads Kafka partitions between fixed offsets.
@@ -87,11 +121,17 @@ impl KafkaScanExec {
         for (i, range) in reading.into_iter().enumerate() {
             streams[i % count].push(range);
         }
+        let boundedness = match spec.mode {
+            ScanMode::Bounded => Boundedness::Bounded,
+            ScanMode::Streaming => Boundedness::Unbounded {
+                requires_infinite_memory: false,
+            },
+        };
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(schema.clone()),
             Partitioning::UnknownPartitioning(count),
             EmissionType::Incremental,
-            Boundedness::Bounded,
+            boundedness,
         ));
         Ok(Self {
             kafka,
@@ -115,7 +155,10 @@ impl DisplayAs for KafkaScanExec {
             .spec
             .ranges
             .iter()
-            .map(|r| format!("{}:[{}, {})", r.partition, r.start, r.end))
+            .map(|r| match r.end {
+                i64::MAX => format!("{}:[{}, ..)", r.partition, r.start),
+                end => format!("{}:[{}, {end})", r.partition, r.start),
+            })
             .collect();
         write!(
             f,
@@ -124,6 +167,9 @@ impl DisplayAs for KafkaScanExec {
             self.spec.options.format,
             ranges.join(", ")
         )?;
+        if self.spec.mode == ScanMode::Streaming {
+            write!(f, ", streaming")?;
+        }
         if let Some(limit) = self.spec.limit {
             write!(f, ", limit={limit}")?;
         }
@@ -173,20 +219,18 @@ impl ExecutionPlan for KafkaScanExec {
                 self.streams.len()
             );
         };
-        let mut builder = RecordBatchReceiverStreamBuilder::new(self.schema.clone(), 2);
-        let tx = builder.tx();
-        let kafka = self.kafka.clone();
-        let spec = self.spec.clone();
-        let schema = self.schema.clone();
-        let metrics = ScanMetrics::new(&self.metrics, partition);
-        builder.spawn_blocking(move || {
-            if let Err(err) = read(&kafka, &spec, schema, &ranges, &metrics, &tx) {
-                // Nobody may be listening any more; then nobody needs it.
-                let _ = tx.blocking_send(Err(err));
-            }
-            Ok(())
-        });
-        Ok(builder.build())
+        let batches = spawn_reader(
+            self.kafka.clone(),
+            self.spec.clone(),
+            self.schema.clone(),
+            ranges,
+            ScanMetrics::new(&self.metrics, partition),
+        )
+        .map(|read| read.map(|read| read.batch));
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.schema.clone(),
+            batches,
+        )))
     }
 
     fn metrics(&self) -> Option<MetricsSet> {
@@ -194,14 +238,46 @@ impl ExecutionPlan for KafkaScanExec {
     }
 }
 
-struct ScanMetrics {
+/// Reads `ranges` on a blocking thread, two batches ahead of the consumer at
+/// most. The thread stops soon after the stream is dropped; a failure, or a
+/// panic, of the thread ends the stream with an error.
+pub(crate) fn spawn_reader(
+    kafka: SharedKafka,
+    spec: Arc<KafkaScanSpec>,
+    schema: SchemaRef,
+    ranges: Vec<PartitionRange>,
+    metrics: ScanMetrics,
+) -> impl Stream<Item = Result<ReadBatch>> + Send + 'static {
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    let reader = tokio::task::spawn_blocking(move || {
+        if let Err(err) = read(&kafka, &spec, schema, &ranges, &metrics, &tx) {
+            // Nobody may be listening any more; then nobody needs it.
+            let _ = tx.blocking_send(Err(err));
+        }
+    });
+    let batches = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    let outcome = futures::stream::once(async move {
+        match reader.await {
+            Ok(()) => None,
+            Err(e) => Some(Err(DataFusionError::External(Box::new(Error::Stopped(
+                format!("a Kafka reader stopped: {e}"),
+            ))))),
+        }
+    })
+    .filter_map(futures::future::ready);
+    batches.chain(outcome)
+}
+
+pub(crate) struct ScanMetrics {
     output_rows: Count,
     messages: Count,
     skipped: Count,
 }
 
 impl ScanMetrics {
-    fn new(set: &ExecutionPlanMetricsSet, partition: usize) -> Self {
+    pub(crate) fn new(set: &ExecutionPlanMetricsSet, partition: usize) -> Self {
         Self {
             output_rows: MetricBuilder::new(set).output_rows(partition),
             messages: MetricBuilder::new(set).counter("messages", partition),
@@ -218,11 +294,12 @@ fn read(
     schema: SchemaRef,
     ranges: &[PartitionRange],
     metrics: &ScanMetrics,
-    tx: &tokio::sync::mpsc::Sender<Result<RecordBatch>>,
+    tx: &tokio::sync::mpsc::Sender<Result<ReadBatch>>,
 ) -> Result<()> {
     if ranges.is_empty() {
         return Ok(());
     }
+    let streaming = spec.mode == ScanMode::Streaming;
     let consumer: BaseConsumer = kafka
         .consumer_config()
         .create()
@@ -242,10 +319,11 @@ fn read(
     let mut output = Output {
         spec,
         schema,
-        decoder: ValueDecoder::try_new(spec)?,
+        decoder: ValueDecoder::try_new(spec, kafka)?,
         remaining: spec.limit,
         metrics,
         tx,
+        ends: BTreeMap::new(),
     };
     let mut pending: Vec<BorrowedMessage<'_>> = Vec::with_capacity(BATCH_MESSAGES);
     let mut heard = Instant::now();
@@ -256,6 +334,12 @@ fn read(
         let polled = consumer.poll(Duration::from_millis(100));
         if polled.is_some() {
             heard = Instant::now();
+        } else if streaming {
+            // Nothing new: hand on what has arrived.
+            if !output.emit(&mut pending)? {
+                return Ok(());
+            }
+            continue;
         } else if heard.elapsed() > STALL_TIMEOUT {
             return Err(Error::Stopped(format!(
                 "Kafka sent nothing for {}s while topic '{}' was being read",
@@ -267,7 +351,11 @@ fn read(
         let message = match polled {
             None => continue,
             Some(Err(KafkaError::PartitionEOF(partition))) => {
-                close(&consumer, &spec.topic, partition, &mut open);
+                if !streaming {
+                    close(&consumer, &spec.topic, partition, &mut open);
+                } else if !output.emit(&mut pending)? {
+                    return Ok(());
+                }
                 continue;
             }
             Some(Err(e)) => {
@@ -314,7 +402,9 @@ struct Output<'a> {
     decoder: ValueDecoder,
     remaining: Option<usize>,
     metrics: &'a ScanMetrics,
-    tx: &'a tokio::sync::mpsc::Sender<Result<RecordBatch>>,
+    tx: &'a tokio::sync::mpsc::Sender<Result<ReadBatch>>,
+    /// Where each partition's reading stands.
+    ends: BTreeMap<i32, i64>,
 }
 
 impl Output<'_> {
@@ -330,6 +420,9 @@ impl Output<'_> {
             return Ok(true);
         }
         self.metrics.messages.add(pending.len());
+        for message in pending.iter() {
+            self.ends.insert(message.partition(), message.offset() + 1);
+        }
         let (values, kept) = self.decoder.decode(pending)?;
         self.metrics.skipped.add(pending.len() - kept.len());
         let mut batch = assemble(self.spec, &self.schema, values, pending, &kept)?;
@@ -341,10 +434,15 @@ impl Output<'_> {
             *left -= batch.num_rows();
         }
         self.metrics.output_rows.add(batch.num_rows());
-        if batch.num_rows() == 0 {
+        // A stream hands on empty batches too: they move its ends on.
+        if batch.num_rows() == 0 && self.spec.mode == ScanMode::Bounded {
             return Ok(true);
         }
-        Ok(self.tx.blocking_send(Ok(batch)).is_ok())
+        let read = ReadBatch {
+            batch,
+            ends: self.ends.clone(),
+        };
+        Ok(self.tx.blocking_send(Ok(read)).is_ok())
     }
 }
 

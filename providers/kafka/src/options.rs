@@ -11,10 +11,47 @@ use crate::error::Error;
 /// How message values are decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
-    /// One JSON object per message, with the table's columns as fields.
+    /// One JSON object per message, with the table's columns as fields
+    /// (or at the paths the `json.path.<column>` options give).
     Json,
+    /// One CSV record per message, with the table's columns in order.
+    Csv,
+    /// One Avro datum per message, plain or in the Confluent wire format.
+    Avro,
     /// The value itself, in one column of type `bytea` or `text`.
     Raw,
+}
+
+/// Where the Avro schema that messages were written with comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum AvroSchemaSource {
+    /// The table's own columns, as the Avro record smackql writes.
+    #[default]
+    Columns,
+    /// The schema given inline, as JSON.
+    Inline(String),
+    /// A schema file (`.avsc`), read when the table is loaded.
+    File(String),
+}
+
+/// How an Avro table's messages are framed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AvroSettings {
+    /// The writer schema of plain messages.
+    pub schema: AvroSchemaSource,
+    /// Messages carry the Confluent wire format: a zero byte and the
+    /// writer schema's id in the schema registry, then the datum.
+    pub confluent: bool,
+}
+
+/// How the producers of a topic chose partitions from keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Partitioner {
+    /// The Java client's default, murmur2 of the key bytes (smackql's
+    /// `INSERT` uses it too): an equality on `_key` reads one partition.
+    Murmur2,
+    /// Something else: key filters read every partition.
+    Unknown,
 }
 
 /// How message keys are shown in `_key`.
@@ -33,6 +70,9 @@ pub enum OnError {
     Fail,
     /// The message is counted and left out.
     Skip,
+    /// The message is counted, copied to the dead-letter topic with the
+    /// reason in its headers, and left out.
+    DeadLetter,
 }
 
 /// The options of one Kafka table.
@@ -53,6 +93,18 @@ pub struct KafkaTableOptions {
     /// The topic to create when the table is declared and the topic does
     /// not exist yet.
     pub create_topic: Option<TopicSettings>,
+    /// Where undecodable messages are copied under `on_error 'dead_letter'`.
+    pub dead_letter_topic: Option<String>,
+    /// JSON paths of declared columns, by column name.
+    pub json_paths: BTreeMap<String, String>,
+    /// The CSV field delimiter.
+    pub csv_delimiter: u8,
+    /// How Avro messages are written.
+    pub avro: AvroSettings,
+    /// How keys map to partitions.
+    pub partitioner: Partitioner,
+    /// Whether SELECTs stream instead of reading a snapshot.
+    pub streaming: bool,
 }
 
 /// How a topic that smackql creates is laid out.
@@ -66,9 +118,29 @@ pub struct TopicSettings {
 
 /// The options a table may set, with what each one means.
 pub const OPTIONS: &[(&str, &str)] = &[
-    ("format", "'json' or 'raw'"),
+    ("format", "'json', 'csv', 'avro' or 'raw'"),
     ("key.format", "'text' (default) or 'bytes'"),
-    ("on_error", "'fail' (default) or 'skip'"),
+    ("key.partitioner", "'murmur2' (default) or 'unknown'"),
+    ("scan.mode", "'bounded' (default) or 'streaming'"),
+    ("on_error", "'fail' (default), 'skip' or 'dead_letter'"),
+    (
+        "dead_letter.topic",
+        "the topic that 'on_error' 'dead_letter' copies messages to",
+    ),
+    (
+        "json.path.<column>",
+        "the column's field names joined by '.', such as 'payload.after.id'",
+    ),
+    ("csv.delimiter", "one ASCII character, ',' by default"),
+    ("avro.schema", "the writer schema, as JSON"),
+    (
+        "avro.schema.file",
+        "the path of the writer schema's .avsc file",
+    ),
+    (
+        "avro.confluent",
+        "'true' when messages carry the Confluent schema registry wire format",
+    ),
     (
         "timestamp.column",
         "the name of a declared timestamp column",
@@ -95,7 +167,15 @@ impl KafkaTableOptions {
             timestamp_column: None,
             key_column: None,
             create_topic: None,
+            dead_letter_topic: None,
+            json_paths: BTreeMap::new(),
+            csv_delimiter: b',',
+            avro: AvroSettings::default(),
+            partitioner: Partitioner::Murmur2,
+            streaming: false,
         };
+        let mut avro_schema = None;
+        let mut avro_file = None;
         let mut partitions = None;
         let mut replication = None;
         for (name, given) in options {
@@ -114,6 +194,8 @@ impl KafkaTableOptions {
                 "format" => {
                     parsed.format = match value.as_str() {
                         "json" => Format::Json,
+                        "csv" => Format::Csv,
+                        "avro" => Format::Avro,
                         "raw" => Format::Raw,
                         _ => return Err(bad()),
                     }
@@ -129,8 +211,45 @@ impl KafkaTableOptions {
                     parsed.on_error = match value.as_str() {
                         "fail" => OnError::Fail,
                         "skip" => OnError::Skip,
+                        "dead_letter" => OnError::DeadLetter,
                         _ => return Err(bad()),
                     }
+                }
+                "scan.mode" => {
+                    parsed.streaming = match value.as_str() {
+                        "bounded" => false,
+                        "streaming" => true,
+                        _ => return Err(bad()),
+                    }
+                }
+                "key.partitioner" => {
+                    parsed.partitioner = match value.as_str() {
+                        "murmur2" => Partitioner::Murmur2,
+                        "unknown" => Partitioner::Unknown,
+                        _ => return Err(bad()),
+                    }
+                }
+                "dead_letter.topic" if !given.is_empty() => {
+                    parsed.dead_letter_topic = Some(given.clone())
+                }
+                "csv.delimiter" => {
+                    parsed.csv_delimiter = match given.as_bytes() {
+                        [one] if one.is_ascii() && *one != b'"' && *one != b'\n' => *one,
+                        _ => return Err(bad()),
+                    }
+                }
+                "avro.schema" => avro_schema = Some(given.clone()),
+                "avro.schema.file" => avro_file = Some(given.clone()),
+                "avro.confluent" => {
+                    parsed.avro.confluent = match value.as_str() {
+                        "true" => true,
+                        "false" => false,
+                        _ => return Err(bad()),
+                    }
+                }
+                _ if name.starts_with("json.path.") && name.len() > "json.path.".len() => {
+                    let column = original_suffix(options, &name, "json.path.");
+                    parsed.json_paths.insert(column, given.clone());
                 }
                 "timestamp.column" => parsed.timestamp_column = Some(given.clone()),
                 "key" => parsed.key_column = Some(given.clone()),
@@ -162,8 +281,60 @@ impl KafkaTableOptions {
             }
             (None, None) => None,
         };
+        parsed.avro.schema = match (avro_schema, avro_file) {
+            (Some(_), Some(_)) => {
+                return Err(Error::Option {
+                    name: "avro.schema.file".into(),
+                    value: "given".into(),
+                    allowed: "either 'avro.schema' or 'avro.schema.file', not both".into(),
+                })
+            }
+            (Some(schema), None) => AvroSchemaSource::Inline(schema),
+            (None, Some(file)) => AvroSchemaSource::File(file),
+            (None, None) => AvroSchemaSource::Columns,
+        };
+        let mismatch = |option: &str, format: &str| Error::Option {
+            name: option.into(),
+            value: "given".into(),
+            allowed: format!("only with format '{format}'"),
+        };
+        if parsed.format != Format::Json && !parsed.json_paths.is_empty() {
+            return Err(mismatch("json.path.<column>", "json"));
+        }
+        if parsed.format != Format::Csv && parsed.csv_delimiter != b',' {
+            return Err(mismatch("csv.delimiter", "csv"));
+        }
+        if parsed.format != Format::Avro && parsed.avro != AvroSettings::default() {
+            return Err(mismatch("avro.*", "avro"));
+        }
+        match (parsed.on_error, &parsed.dead_letter_topic) {
+            (OnError::DeadLetter, None) => {
+                return Err(Error::Option {
+                    name: "on_error".into(),
+                    value: "dead_letter".into(),
+                    allowed: "a 'dead_letter.topic' option naming where messages go".into(),
+                })
+            }
+            (OnError::Fail | OnError::Skip, Some(_)) => {
+                return Err(Error::Option {
+                    name: "dead_letter.topic".into(),
+                    value: "given".into(),
+                    allowed: "only with 'on_error' 'dead_letter'".into(),
+                })
+            }
+            _ => {}
+        }
         Ok(parsed)
     }
+}
+
+/// The part after `prefix` of the option named `lowered`, as written.
+fn original_suffix(options: &BTreeMap<String, String>, lowered: &str, prefix: &str) -> String {
+    options
+        .keys()
+        .find(|k| k.to_ascii_lowercase() == lowered)
+        .map(|k| k[prefix.len()..].to_string())
+        .unwrap_or_else(|| lowered[prefix.len()..].to_string())
 }
 
 /// `value` as a count from 1.
@@ -175,7 +346,19 @@ impl fmt::Display for Format {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::Json => "json",
+            Self::Csv => "csv",
+            Self::Avro => "avro",
             Self::Raw => "raw",
+        })
+    }
+}
+
+impl fmt::Display for OnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Fail => "fail",
+            Self::Skip => "skip",
+            Self::DeadLetter => "dead_letter",
         })
     }
 }

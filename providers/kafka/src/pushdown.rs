@@ -14,13 +14,18 @@
 //! which is exact only when record times never go back within a partition:
 //! the scan uses it for topics whose brokers stamp the time
 //! (`message.timestamp.type=LogAppendTime`) and reads to the end otherwise.
-//! DataFusion filters `_timestamp` again either way. Everything else stays
-//! with DataFusion.
+//! DataFusion filters `_timestamp` again either way.
+//!
+//! `_key = k` and `_key IN (...)` read only the partitions those keys hash to
+//! when the table's producers partition by key as the Java client does
+//! (murmur2 of the key bytes, the `key.partitioner` option's default).
+//! Other keys share those partitions, so DataFusion filters again.
+//! Everything else stays with DataFusion.
 
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 
-use crate::schema::{OFFSET, PARTITION, TIMESTAMP};
+use crate::schema::{KEY, OFFSET, PARTITION, TIMESTAMP};
 
 /// The offsets of one partition a scan reads: `start..end`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +59,8 @@ enum Restriction {
     Offsets(i64, i64),
     /// Record times in `from..to`, in milliseconds since the epoch.
     Times(i64, i64),
+    /// Messages with one of these keys.
+    Keys(Vec<Vec<u8>>),
 }
 
 /// Bounds on record times: `from..to` in milliseconds since the epoch,
@@ -71,7 +78,9 @@ pub fn classify(filters: &[&Expr]) -> Vec<TableProviderFilterPushDown> {
     filters
         .iter()
         .map(|f| match restriction(f) {
-            Some(Restriction::Times(..)) => TableProviderFilterPushDown::Inexact,
+            Some(Restriction::Times(..) | Restriction::Keys(_)) => {
+                TableProviderFilterPushDown::Inexact
+            }
             Some(_) => TableProviderFilterPushDown::Exact,
             None => TableProviderFilterPushDown::Unsupported,
         })
@@ -80,15 +89,24 @@ pub fn classify(filters: &[&Expr]) -> Vec<TableProviderFilterPushDown> {
 
 /// The ranges to read: for each partition in `watermarks` (partition, low,
 /// high) that `filters` allow, the offsets between its watermarks that they
-/// allow.
-pub fn ranges(watermarks: &[(i32, i64, i64)], filters: &[Expr]) -> Vec<PartitionRange> {
+/// allow. Key filters choose partitions only if `keyed`, when producers
+/// partition by the murmur2 hash of the key.
+pub fn ranges(
+    watermarks: &[(i32, i64, i64)],
+    filters: &[Expr],
+    keyed: bool,
+) -> Vec<PartitionRange> {
     let restrictions: Vec<Restriction> = filters.iter().filter_map(restriction).collect();
+    let count = i32::try_from(watermarks.len()).unwrap_or(i32::MAX);
     watermarks
         .iter()
         .filter(|(partition, _, _)| {
             restrictions.iter().all(|r| match r {
                 Restriction::Partitions(allowed) => allowed.contains(partition),
-                Restriction::Offsets(..) | Restriction::Times(..) => true,
+                Restriction::Keys(keys) if keyed => keys
+                    .iter()
+                    .any(|key| key_partition(key, count) == *partition),
+                Restriction::Keys(_) | Restriction::Offsets(..) | Restriction::Times(..) => true,
             })
         })
         .map(|&(partition, low, high)| {
@@ -106,6 +124,14 @@ pub fn ranges(watermarks: &[(i32, i64, i64)], filters: &[Expr]) -> Vec<Partition
             }
         })
         .collect()
+}
+
+/// Whether `filters` set a lower bound on `_offset` or `_timestamp`.
+pub fn has_lower_bound(filters: &[Expr]) -> bool {
+    filters.iter().filter_map(restriction).any(|r| match r {
+        Restriction::Offsets(from, _) | Restriction::Times(from, _) => from > i64::MIN,
+        Restriction::Partitions(_) | Restriction::Keys(_) => false,
+    })
 }
 
 /// The time bounds `filters` set on `_timestamp`, if any.
@@ -126,13 +152,17 @@ fn restriction(filter: &Expr) -> Option<Restriction> {
     match filter {
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
             if *op == Operator::Or {
-                let (Restriction::Partitions(mut a), Restriction::Partitions(b)) =
-                    (restriction(left)?, restriction(right)?)
-                else {
-                    return None;
+                return match (restriction(left)?, restriction(right)?) {
+                    (Restriction::Partitions(mut a), Restriction::Partitions(b)) => {
+                        a.extend(b);
+                        Some(Restriction::Partitions(a))
+                    }
+                    (Restriction::Keys(mut a), Restriction::Keys(b)) => {
+                        a.extend(b);
+                        Some(Restriction::Keys(a))
+                    }
+                    _ => None,
                 };
-                a.extend(b);
-                return Some(Restriction::Partitions(a));
             }
             let (column, op, value) = match (left.as_ref(), right.as_ref()) {
                 (Expr::Column(c), Expr::Literal(v, _)) => (c.name.as_str(), *op, v),
@@ -141,6 +171,9 @@ fn restriction(filter: &Expr) -> Option<Restriction> {
             };
             if column == TIMESTAMP {
                 return time_restriction(op, value);
+            }
+            if column == KEY {
+                return (op == Operator::Eq).then(|| Some(Restriction::Keys(vec![key(value)?])))?;
             }
             let value = integer(value)?;
             match (column, op) {
@@ -163,6 +196,17 @@ fn restriction(filter: &Expr) -> Option<Restriction> {
             let Expr::Column(c) = list.expr.as_ref() else {
                 return None;
             };
+            if c.name == KEY {
+                return list
+                    .list
+                    .iter()
+                    .map(|e| match e {
+                        Expr::Literal(v, _) => key(v),
+                        _ => None,
+                    })
+                    .collect::<Option<Vec<_>>>()
+                    .map(Restriction::Keys);
+            }
             if c.name != PARTITION {
                 return None;
             }
@@ -231,6 +275,58 @@ fn time_restriction(op: Operator, value: &ScalarValue) -> Option<Restriction> {
     Some(Restriction::Times(from, to))
 }
 
+/// The bytes of a non-null key literal.
+fn key(value: &ScalarValue) -> Option<Vec<u8>> {
+    match value {
+        ScalarValue::Utf8(Some(v))
+        | ScalarValue::LargeUtf8(Some(v))
+        | ScalarValue::Utf8View(Some(v)) => Some(v.as_bytes().to_vec()),
+        ScalarValue::Binary(Some(v))
+        | ScalarValue::LargeBinary(Some(v))
+        | ScalarValue::BinaryView(Some(v)) => Some(v.clone()),
+        _ => None,
+    }
+}
+
+/// The partition, of `count`, that the Java client's default partitioner
+/// (and librdkafka's `murmur2_random`) gives a message keyed `key`.
+pub fn key_partition(key: &[u8], count: i32) -> i32 {
+    (murmur2(key) & 0x7fff_ffff) % count.max(1)
+}
+
+/// Kafka's murmur2 hash of `data` (`Utils.murmur2` in the Java client).
+fn murmur2(data: &[u8]) -> i32 {
+    const SEED: u32 = 0x9747_b28c;
+    const M: u32 = 0x5bd1_e995;
+    const R: u32 = 24;
+    let length = data.len();
+    let mut h = SEED ^ (length as u32);
+    let mut chunks = data.chunks_exact(4);
+    for chunk in &mut chunks {
+        let mut k = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        k = k.wrapping_mul(M);
+        k ^= k >> R;
+        k = k.wrapping_mul(M);
+        h = h.wrapping_mul(M);
+        h ^= k;
+    }
+    let tail = chunks.remainder();
+    if tail.len() >= 3 {
+        h ^= u32::from(tail[2]) << 16;
+    }
+    if tail.len() >= 2 {
+        h ^= u32::from(tail[1]) << 8;
+    }
+    if !tail.is_empty() {
+        h ^= u32::from(tail[0]);
+        h = h.wrapping_mul(M);
+    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(M);
+    h ^= h >> 15;
+    h as i32
+}
+
 /// A non-null integer literal as `i64`.
 fn integer(value: &ScalarValue) -> Option<i64> {
     match value {
@@ -265,7 +361,7 @@ mod tests {
     #[test]
     fn no_filters_read_between_the_watermarks() {
         assert_eq!(
-            ranges(&WATERMARKS, &[]),
+            ranges(&WATERMARKS, &[], false),
             vec![range(0, 0, 10), range(1, 5, 20), range(2, 0, 0)]
         );
     }
@@ -282,16 +378,16 @@ mod tests {
             .iter()
             .all(|c| *c == TableProviderFilterPushDown::Exact));
         assert_eq!(
-            ranges(&WATERMARKS, &filters),
+            ranges(&WATERMARKS, &filters, false),
             vec![range(1, 7, 12), range(2, 7, 7)]
         );
         let between = [
             col(PARTITION).eq(lit(0)),
             col(OFFSET).between(lit(3i64), lit(4i64)),
         ];
-        assert_eq!(ranges(&WATERMARKS, &between), vec![range(0, 3, 5)]);
+        assert_eq!(ranges(&WATERMARKS, &between, false), vec![range(0, 3, 5)]);
         let beyond = [col(OFFSET).gt(lit(100i64))];
-        assert!(ranges(&WATERMARKS, &beyond)
+        assert!(ranges(&WATERMARKS, &beyond, false)
             .iter()
             .all(PartitionRange::is_empty));
     }
@@ -325,8 +421,55 @@ mod tests {
         let exact = [col(TIMESTAMP).eq(lit(ScalarValue::TimestampMicrosecond(Some(7000), None)))];
         assert_eq!(time_bounds(&exact), Some(TimeBounds { from: 7, to: 8 }));
         // Time bounds do not narrow offsets by themselves.
-        assert_eq!(ranges(&WATERMARKS, &filters), ranges(&WATERMARKS, &[]));
+        assert_eq!(
+            ranges(&WATERMARKS, &filters, false),
+            ranges(&WATERMARKS, &[], false)
+        );
         assert_eq!(time_bounds(&[col(OFFSET).gt(lit(1i64))]), None);
+    }
+
+    #[test]
+    fn murmur2_matches_the_java_client() {
+        // Vectors from the Kafka client's own tests of `Utils.murmur2`.
+        for (key, hash) in [
+            (&b"21"[..], -973_932_308),
+            (b"foobar", -790_332_482),
+            (b"a-little-bit-long-string", -985_981_536),
+            (b"a-little-bit-longer-string", -1_486_304_829),
+            (
+                b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8",
+                -58_897_971,
+            ),
+            (b"abc", 479_470_107),
+        ] {
+            assert_eq!(murmur2(key), hash, "{:?}", std::str::from_utf8(key));
+        }
+    }
+
+    #[test]
+    fn key_equalities_choose_partitions_when_keyed() {
+        let watermarks: Vec<(i32, i64, i64)> = (0..6).map(|p| (p, 0, 10)).collect();
+        let filters = [col(KEY).eq(lit("foobar"))];
+        let refs: Vec<&Expr> = filters.iter().collect();
+        assert_eq!(classify(&refs), vec![TableProviderFilterPushDown::Inexact]);
+        let wanted = key_partition(b"foobar", 6);
+        let read: Vec<i32> = ranges(&watermarks, &filters, true)
+            .iter()
+            .map(|r| r.partition)
+            .collect();
+        assert_eq!(read, vec![wanted]);
+        assert_eq!(ranges(&watermarks, &filters, false).len(), 6);
+        let either = [col(KEY)
+            .eq(lit("foobar"))
+            .or(col(KEY).in_list(vec![lit("21")], false))];
+        let read: Vec<i32> = ranges(&watermarks, &either, true)
+            .iter()
+            .map(|r| r.partition)
+            .collect();
+        let mut expected = vec![wanted, key_partition(b"21", 6)];
+        expected.sort_unstable();
+        expected.dedup();
+        assert_eq!(read, expected);
     }
 
     #[test]

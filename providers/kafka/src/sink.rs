@@ -38,8 +38,13 @@ use futures::StreamExt;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
+use arrow_avro::schema::{FingerprintStrategy, SCHEMA_METADATA_KEY};
+use arrow_avro::writer::format::{AvroBinaryFormat, AvroSoeFormat};
+use arrow_avro::writer::WriterBuilder;
+
 use crate::connection::SharedKafka;
 use crate::error::Error;
+use crate::json::JsonLayout;
 use crate::options::{Format, KafkaTableOptions};
 use crate::schema::{HEADERS, KEY, OFFSET, PARTITION, TIMESTAMP};
 
@@ -57,6 +62,8 @@ pub struct KafkaDataSink {
     schema: SchemaRef,
     declared: usize,
     options: KafkaTableOptions,
+    /// The writer schema of Avro values, as JSON.
+    avro_schema: Option<String>,
     metrics: ExecutionPlanMetricsSet,
 }
 
@@ -69,6 +76,7 @@ impl KafkaDataSink {
         schema: SchemaRef,
         declared: usize,
         options: KafkaTableOptions,
+        avro_schema: Option<String>,
     ) -> Self {
         Self {
             kafka,
@@ -76,6 +84,7 @@ impl KafkaDataSink {
             schema,
             declared,
             options,
+            avro_schema,
             metrics: ExecutionPlanMetricsSet::new(),
         }
     }
@@ -87,7 +96,7 @@ impl KafkaDataSink {
     }
 
     /// The value of each row of `batch`.
-    fn values(&self, batch: &RecordBatch) -> Result<Vec<Option<Vec<u8>>>> {
+    async fn values(&self, batch: &RecordBatch) -> Result<Vec<Option<Vec<u8>>>> {
         let declared = batch.project(&(0..self.declared).collect::<Vec<_>>())?;
         match self.options.format {
             Format::Raw => {
@@ -106,18 +115,94 @@ impl KafkaDataSink {
             }
             Format::Json => {
                 let declared = uuids_as_text(&declared)?;
-                let mut out = Vec::with_capacity(declared.num_rows() * 64);
+                let layout =
+                    JsonLayout::try_new(declared.schema().fields(), &self.options.json_paths)?;
+                let nested = match layout.is_flat() {
+                    true => declared,
+                    false => layout.nest(declared.columns())?,
+                };
+                let mut out = Vec::with_capacity(nested.num_rows() * 64);
                 let mut writer = LineDelimitedWriter::new(&mut out);
-                writer.write(&declared)?;
+                writer.write(&nested)?;
                 writer.finish()?;
                 // One line per row: JSON escapes the newlines inside strings.
                 Ok(out
                     .split(|b| *b == b'\n')
-                    .take(declared.num_rows())
+                    .take(nested.num_rows())
                     .map(|line| Some(line.to_vec()))
                     .collect())
             }
+            Format::Csv => {
+                let declared = uuids_as_text(&declared)?;
+                // Row by row: a quoted field may hold a line break.
+                (0..declared.num_rows())
+                    .map(|row| {
+                        let mut out = Vec::with_capacity(64);
+                        let mut writer = datafusion::arrow::csv::WriterBuilder::new()
+                            .with_header(false)
+                            .with_delimiter(self.options.csv_delimiter)
+                            .build(&mut out);
+                        writer.write(&declared.slice(row, 1))?;
+                        drop(writer);
+                        while out.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                            out.pop();
+                        }
+                        Ok(Some(out))
+                    })
+                    .collect()
+            }
+            Format::Avro => {
+                let encoded = self.avro_encoder(&declared).await?;
+                Ok(encoded)
+            }
         }
+    }
+
+    /// Each row of `declared` as one Avro value: a plain datum, or in the
+    /// Confluent wire format under the id the registry gives the writer
+    /// schema (subject `<topic>-value`).
+    async fn avro_encoder(&self, declared: &RecordBatch) -> Result<Vec<Option<Vec<u8>>>> {
+        let Some(json) = self.avro_schema.clone() else {
+            return Err(Error::Columns("an Avro table needs its writer schema".into()).into());
+        };
+        let mut metadata = declared.schema().metadata().clone();
+        metadata.insert(SCHEMA_METADATA_KEY.to_string(), json.clone());
+        let schema = Schema::new_with_metadata(declared.schema().fields().clone(), metadata);
+        let batch = declared.clone().with_schema(Arc::new(schema.clone()))?;
+        let builder = WriterBuilder::new(schema);
+        let avro_error = |e: arrow_avro::errors::AvroError| -> DataFusionError {
+            Error::Columns(format!("cannot write the rows as Avro: {e}")).into()
+        };
+        let rows = if self.options.avro.confluent {
+            let Some(registry) = self.kafka.schema_registry() else {
+                return Err(Error::Columns(
+                    "'avro.confluent' needs a schema registry: set kafka.schema_registry_url"
+                        .into(),
+                )
+                .into());
+            };
+            let subject = format!("{}-value", self.topic);
+            let id = tokio::task::spawn_blocking(move || registry.register(&subject, &json))
+                .await
+                .map_err(|e| Error::Stopped(format!("the schema registry call stopped: {e}")))?
+                .map_err(|e| Error::Produce {
+                    topic: self.topic.clone(),
+                    reason: format!("the schema registry refused the schema: {e}"),
+                })?;
+            let mut encoder = builder
+                .with_fingerprint_strategy(FingerprintStrategy::Id(id))
+                .build_encoder::<AvroSoeFormat>()
+                .map_err(avro_error)?;
+            encoder.encode(&batch).map_err(avro_error)?;
+            encoder.flush()
+        } else {
+            let mut encoder = builder
+                .build_encoder::<AvroBinaryFormat>()
+                .map_err(avro_error)?;
+            encoder.encode(&batch).map_err(avro_error)?;
+            encoder.flush()
+        };
+        Ok(rows.iter().map(|row| Some(row.to_vec())).collect())
     }
 
     /// The key of each row: `_key` where given, else the `key` option's
@@ -213,17 +298,9 @@ impl KafkaDataSink {
     }
 
     fn producer(&self) -> Result<FutureProducer> {
-        let mut config = self.kafka.client_config();
-        config
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set(
-                "message.timeout.ms",
-                DELIVERY_TIMEOUT.as_millis().to_string(),
-            )
-            .set("linger.ms", "5")
-            .set("compression.type", "lz4");
-        Ok(config
+        Ok(self
+            .kafka
+            .producer_config(DELIVERY_TIMEOUT)
             .create()
             .map_err(|e| Error::kafka("creating a producer", e))?)
     }
@@ -324,7 +401,7 @@ impl DataSink for KafkaDataSink {
                 ))
                 .into());
             }
-            let values = self.values(&batch)?;
+            let values = self.values(&batch).await?;
             let keys = self.keys(&batch)?;
             let times = self.timestamps(&batch)?;
             let partitions = self.partitions(&batch);

@@ -5,34 +5,55 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int64Type};
-use datafusion::prelude::SessionContext;
-use smackql_kafka::{KafkaConnection, KafkaOptions, KafkaTableOptions, KafkaTableProvider};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use smackql::schema_registry::HttpSchemaRegistry;
+use smackql_kafka::{
+    DecodeErrorsTable, KafkaConnection, KafkaOptions, KafkaSessionOptions, KafkaTableOptions,
+    KafkaTableProvider,
+};
 use smackql_tests::kafka::{create_topic, create_topic_with, produce, Record};
 use smackql_tests::{services, unique_name};
 
-async fn session(topic: &str, declared: &[FieldRef], options: &[(&str, &str)]) -> SessionContext {
-    let kafka = Arc::new(KafkaConnection::new(KafkaOptions {
-        bootstrap_servers: vec![services::ensure().await.kafka.clone()],
-        ..KafkaOptions::default()
-    }));
+/// A session with `topic` as table `events`, the decode error counts as
+/// `decode_errors`, and Kafka's session settings.
+pub(crate) async fn session(
+    topic: &str,
+    declared: &[FieldRef],
+    options: &[(&str, &str)],
+) -> SessionContext {
+    let services = services::ensure().await;
+    let kafka = Arc::new(
+        KafkaConnection::new(KafkaOptions {
+            bootstrap_servers: vec![services.kafka.clone()],
+            ..KafkaOptions::default()
+        })
+        .with_schema_registry(Arc::new(HttpSchemaRegistry::new(&services.registry))),
+    );
     let options: BTreeMap<String, String> = options
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     let provider = KafkaTableProvider::try_new(
-        kafka,
+        kafka.clone(),
         topic,
         declared,
         KafkaTableOptions::parse(&options).unwrap(),
         4,
     )
+    .unwrap()
+    .with_name("kafka.events");
+    let config = SessionConfig::new().with_option_extension(KafkaSessionOptions::default());
+    let ctx = SessionContext::new_with_config(config);
+    ctx.register_table(
+        "decode_errors",
+        Arc::new(DecodeErrorsTable::new(kafka.decode_errors())),
+    )
     .unwrap();
-    let ctx = SessionContext::new();
     ctx.register_table("events", Arc::new(provider)).unwrap();
     ctx
 }
 
-fn events_columns() -> Vec<FieldRef> {
+pub(crate) fn events_columns() -> Vec<FieldRef> {
     vec![
         Arc::new(Field::new("campaign_id", DataType::Int64, true)),
         Arc::new(Field::new("views", DataType::Int64, true)),
@@ -40,7 +61,7 @@ fn events_columns() -> Vec<FieldRef> {
     ]
 }
 
-async fn rows(ctx: &SessionContext, sql: &str) -> Vec<RecordBatch> {
+pub(crate) async fn rows(ctx: &SessionContext, sql: &str) -> Vec<RecordBatch> {
     ctx.sql(sql)
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
@@ -49,7 +70,7 @@ async fn rows(ctx: &SessionContext, sql: &str) -> Vec<RecordBatch> {
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
-fn int64s(batches: &[RecordBatch], column: usize) -> Vec<Option<i64>> {
+pub(crate) fn int64s(batches: &[RecordBatch], column: usize) -> Vec<Option<i64>> {
     batches
         .iter()
         .flat_map(|b| {
@@ -62,7 +83,7 @@ fn int64s(batches: &[RecordBatch], column: usize) -> Vec<Option<i64>> {
 }
 
 /// The error message of `sql`, which must fail while it runs.
-async fn query_error(ctx: &SessionContext, sql: &str) -> String {
+pub(crate) async fn query_error(ctx: &SessionContext, sql: &str) -> String {
     ctx.sql(sql)
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
@@ -72,11 +93,11 @@ async fn query_error(ctx: &SessionContext, sql: &str) -> String {
         .to_string()
 }
 
-async fn count(ctx: &SessionContext, sql: &str) -> i64 {
+pub(crate) async fn count(ctx: &SessionContext, sql: &str) -> i64 {
     int64s(&rows(ctx, sql).await, 0)[0].unwrap()
 }
 
-async fn plan(ctx: &SessionContext, sql: &str) -> String {
+pub(crate) async fn plan(ctx: &SessionContext, sql: &str) -> String {
     let batches = rows(ctx, &format!("explain {sql}")).await;
     datafusion::arrow::util::pretty::pretty_format_batches(&batches)
         .unwrap()
@@ -355,7 +376,7 @@ async fn scans_read_a_snapshot_while_a_producer_writes() {
 
 /// Good events 1, 2 and 3 with undecodable messages around them, in one
 /// partition: the bad ones are at offsets 1, 3 and 4.
-async fn mixed_topic() -> String {
+pub(crate) async fn mixed_topic() -> String {
     let topic = unique_name("it_kafka_bad");
     create_topic(&topic, 1).await;
     let records = [

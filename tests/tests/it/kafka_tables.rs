@@ -248,6 +248,35 @@ async fn bad_declarations_get_sqlstates_and_store_nothing() {
     .await;
     refused(
         client,
+        declare(&table, &topic, ", on_error 'dead_letter'"),
+        "42P16",
+        "dead_letter.topic",
+    )
+    .await;
+    refused(
+        client,
+        declare(&table, &topic, ", 'json.path.clicks' 'a.b'"),
+        "42P16",
+        "not declared",
+    )
+    .await;
+    refused(
+        client,
+        declare(&table, &topic, ", 'avro.confluent' 'true'"),
+        "42P16",
+        "only with format 'avro'",
+    )
+    .await;
+    refused(
+        client,
+        declare(&table, &topic, "")
+            .replace("format 'json'", "format 'avro', 'avro.confluent' 'true'"),
+        "42P16",
+        "schema_registry_url",
+    )
+    .await;
+    refused(
+        client,
         declare(&table, &topic, "").replace("KAFKA", "PARQUET"),
         "0A000",
         "KAFKA",
@@ -339,6 +368,29 @@ async fn insert_produces_messages_that_select_reads_back() {
         .map(|r| r[2].as_deref().unwrap().parse::<i64>().unwrap())
         .sum();
     assert_eq!(total, (0..40).sum::<i64>());
+
+    // INSERT partitions by key as the Java client does, so a key filter
+    // reads the one partition its key hashes to, and finds every message.
+    let by_key = format!("SELECT sum(views) FROM {table} WHERE _key = '3'");
+    assert_eq!(
+        text_rows(&client, &by_key).await,
+        vec![vec![Some(
+            ((0..40).filter(|i| i % 5 == 3).sum::<i64>()).to_string()
+        )]]
+    );
+    let plan = text_rows(&client, &format!("EXPLAIN {by_key}")).await;
+    let plan: String = plan
+        .iter()
+        .flatten()
+        .flatten()
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("\n");
+    let scan = plan
+        .lines()
+        .find(|l| l.contains("KafkaScanExec"))
+        .unwrap_or_else(|| panic!("{plan}"));
+    assert_eq!(scan.matches(":[").count(), 1, "one partition read: {scan}");
 
     // Metadata columns given in the statement set the message's.
     run(
@@ -439,4 +491,46 @@ async fn kafka_events_join_cassandra_dimensions() {
             vec![Some("summer".into()), Some("12".into())],
         ]
     );
+}
+
+#[tokio::test]
+async fn skipped_messages_are_counted_in_a_system_table() {
+    let topic = unique_name("skipped");
+    create_topic(&topic, 1).await;
+    produce(
+        &topic,
+        &[
+            Record::text(0, r#"{"campaign_id": 1, "views": 1}"#),
+            Record::text(0, "not json"),
+            Record::text(0, r#"{"campaign_id": 2, "views": 2}"#),
+        ],
+    )
+    .await;
+    let name = unique_name("skipping");
+    let table = format!("kafka.{name}");
+    let gateway = TestGateway::start().await;
+    let client = gateway.client().await;
+    run(&client, &declare(&table, &topic, ", on_error 'skip'")).await;
+    assert_eq!(count(&client, &table).await, 2);
+    let counted = text_rows(
+        &client,
+        &format!(
+            "SELECT topic, \"partition\", on_error, messages, last_offset, last_reason \
+             FROM system.kafka_decode_errors WHERE table_name = '{table}'"
+        ),
+    )
+    .await;
+    assert_eq!(counted.len(), 1, "{counted:?}");
+    let row = &counted[0];
+    assert_eq!(row[0].as_deref(), Some(topic.as_str()));
+    assert_eq!(
+        (
+            row[1].as_deref(),
+            row[2].as_deref(),
+            row[3].as_deref(),
+            row[4].as_deref()
+        ),
+        (Some("0"), Some("skip"), Some("1"), Some("1"))
+    );
+    assert!(row[5].as_deref().is_some_and(|r| !r.is_empty()), "{row:?}");
 }

@@ -5,6 +5,7 @@ mod auth;
 mod cassandra;
 mod demo;
 mod kafka;
+mod kafka_formats;
 mod kafka_tables;
 mod pg_wire;
 mod prepared;
