@@ -48,10 +48,17 @@ pub(super) enum PlainColumn<'a> {
     Text(&'a datafusion::arrow::array::StringArray),
     TextView(&'a datafusion::arrow::array::StringViewArray),
     Date(&'a PrimitiveArray<Date32Type>),
-    Timestamp(Timestamps<'a>, Option<Tz>),
+    Timestamp(Timestamps<'a>, Option<Zone>),
 }
 
 /// A timestamp column, by unit.
+/// The time zone of a `timestamptz` column.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Zone {
+    Utc,
+    Named(Tz),
+}
+
 pub(super) enum Timestamps<'a> {
     Second(&'a PrimitiveArray<TimestampSecondType>),
     Millisecond(&'a PrimitiveArray<TimestampMillisecondType>),
@@ -73,11 +80,13 @@ impl<'a> PlainColumn<'a> {
             DataType::Utf8View => Self::TextView(column.as_string_view()),
             DataType::Date32 => Self::Date(column.as_primitive()),
             DataType::Timestamp(unit, tz) => {
-                let tz = match tz {
-                    Some(tz) => Some(
+                let tz = match tz.as_deref() {
+                    // The common zone needs no lookup per value.
+                    Some("UTC" | "+00:00" | "Z" | "Etc/UTC" | "+00") => Some(Zone::Utc),
+                    Some(tz) => Some(Zone::Named(
                         tz.parse::<Tz>()
                             .map_err(|e| PgWireError::ApiError(Box::new(e)))?,
-                    ),
+                    )),
                     None => None,
                 };
                 let values = match unit {
@@ -130,13 +139,20 @@ fn primitive<T: ArrowPrimitiveType>(array: &PrimitiveArray<T>, row: usize) -> Op
 fn timestamp<T: ArrowTimestampType>(
     encoder: &mut RowWriter,
     array: &PrimitiveArray<T>,
-    tz: &Option<Tz>,
+    tz: &Option<Zone>,
     row: usize,
     pg: &FieldInfo,
 ) -> PgWireResult<()> {
     let valid = !array.is_null(row);
     match tz {
-        Some(tz) => {
+        Some(Zone::Utc) => {
+            let value = valid
+                .then(|| array.value_as_datetime(row))
+                .flatten()
+                .map(|d| d.and_utc().fixed_offset());
+            put(encoder, &value, pg)
+        }
+        Some(Zone::Named(tz)) => {
             let value = valid
                 .then(|| array.value_as_datetime_with_tz(row, *tz))
                 .flatten()
