@@ -19,16 +19,17 @@
 //! only the point queries.
 //!
 //! Then the p50 and p99 latency of a partition-key point query over the wire
-//! against the same prepared CQL through the driver, and the gateway's peak
-//! RSS (VmHWM) after all of it.
+//! against the same prepared CQL through the driver, each side reading every
+//! value of every row, and the gateway's peak RSS (VmHWM) after all of it.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use anyhow::Result;
 use futures::StreamExt;
 use scylla::client::session::Session;
 use scylla::response::{PagingState, PagingStateResponse};
+use scylla::value::CqlTimestamp;
 use smackql::config::Config;
 use smackql::Application;
 use smackql_bench::{env_or, median, percentiles, print_rates, timed, Gateway};
@@ -122,14 +123,27 @@ async fn main() -> Result<()> {
         .await?;
     let mut wire = Vec::with_capacity(point_queries);
     let mut raw = Vec::with_capacity(point_queries);
+    // Both sides read every value of every row, as an application would.
     for i in 0..point_queries {
         let campaign = (i % 200) as i64;
         let started = Instant::now();
-        client.query(&statement, &[&campaign]).await?;
+        let rows = client.query(&statement, &[&campaign]).await?;
+        let values: Vec<(SystemTime, i32)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
         wire.push(started.elapsed());
         let started = Instant::now();
-        session.execute_unpaged(&cql, (campaign,)).await?;
+        let rows: Vec<(CqlTimestamp, i32)> = session
+            .execute_unpaged(&cql, (campaign,))
+            .await?
+            .into_rows_result()?
+            .rows::<(CqlTimestamp, i32)>()?
+            .collect::<Result<_, _>>()?;
         raw.push(started.elapsed());
+        anyhow::ensure!(
+            rows.len() == values.len(),
+            "campaign {campaign}: {} rows through the driver, {} through the gateway",
+            rows.len(),
+            values.len()
+        );
     }
     let (wire50, wire99) = percentiles(&mut wire);
     let (raw50, raw99) = percentiles(&mut raw);
