@@ -216,6 +216,22 @@ async fn avro_reads_plain_and_confluent_messages_written_elsewhere() {
     got[2].2 = got[2].2.take().filter(|s| !s.is_empty());
     assert_eq!(got, expected());
 
+    // The same schema from a file.
+    let file = std::env::temp_dir().join(format!("{topic}.avsc"));
+    std::fs::write(&file, WRITER_SCHEMA).unwrap();
+    let from_file = session(
+        &topic,
+        &events_columns(),
+        &[
+            ("format", "avro"),
+            ("avro.schema.file", file.to_str().unwrap()),
+            ("on_error", "skip"),
+        ],
+    )
+    .await;
+    assert_eq!(events(&from_file).await.len(), 3);
+    std::fs::remove_file(&file).unwrap();
+
     // The Confluent wire format: a zero byte, the schema id, the datum.
     let registry = HttpSchemaRegistry::new(&services::ensure().await.registry);
     let topic = unique_name("it_kafka_confluent");
