@@ -13,7 +13,7 @@ use datafusion::arrow::datatypes::{
     TimestampNanosecondType, TimestampSecondType,
 };
 use datafusion_postgres::arrow_pg::datatypes::{PG_CHAR_KEY, PG_OID_ALIAS_KEY};
-use datafusion_postgres::pgwire::api::results::FieldInfo;
+use datafusion_postgres::pgwire::api::results::{FieldFormat, FieldInfo};
 use datafusion_postgres::pgwire::error::{PgWireError, PgWireResult};
 
 use super::put;
@@ -144,6 +144,17 @@ fn timestamp<T: ArrowTimestampType>(
     pg: &FieldInfo,
 ) -> PgWireResult<()> {
     let valid = !array.is_null(row);
+    if pg.format() == FieldFormat::Binary {
+        // `timestamp` and `timestamptz` alike: microseconds since
+        // 2000-01-01 of the stored instant, whatever the zone.
+        if !valid {
+            return encoder.put_binary(None);
+        }
+        if let Some(micros) = micros_since_2000(T::UNIT, array.value(row)) {
+            return encoder.put_binary(Some(&micros.to_be_bytes()));
+        }
+        // Out of chrono's range: the same path as text, below.
+    }
     match tz {
         Some(Zone::Utc) => {
             let value = valid
@@ -164,6 +175,25 @@ fn timestamp<T: ArrowTimestampType>(
             &valid.then(|| array.value_as_datetime(row)).flatten(),
             pg,
         ),
+    }
+}
+
+/// Microseconds from 2000-01-01 (Postgres' epoch) to `value`, a count of
+/// `unit`s from 1970-01-01, rounded toward that epoch as `postgres-types`
+/// does; `None` out of range.
+fn micros_since_2000(unit: TimeUnit, value: i64) -> Option<i64> {
+    const UNIX_TO_2000_SECONDS: i64 = 946_684_800;
+    match unit {
+        TimeUnit::Second => value
+            .checked_sub(UNIX_TO_2000_SECONDS)?
+            .checked_mul(1_000_000),
+        TimeUnit::Millisecond => value
+            .checked_sub(UNIX_TO_2000_SECONDS * 1_000)?
+            .checked_mul(1_000),
+        TimeUnit::Microsecond => value.checked_sub(UNIX_TO_2000_SECONDS * 1_000_000),
+        TimeUnit::Nanosecond => {
+            Some(value.checked_sub(UNIX_TO_2000_SECONDS * 1_000_000_000)? / 1_000)
+        }
     }
 }
 
@@ -206,7 +236,7 @@ mod tests {
                     .with_timezone("+02:00"),
             ),
             Arc::new(
-                TimestampNanosecondArray::from(vec![Some(1), None, Some(999)])
+                TimestampNanosecondArray::from(vec![Some(1), None, Some(-1_999)])
                     .with_timezone("Europe/Paris"),
             ),
         ]

@@ -63,6 +63,22 @@ impl RowWriter {
         Ok(())
     }
 
+    /// Appends one field already in its binary form, or NULL.
+    pub(crate) fn put_binary(&mut self, bytes: Option<&[u8]>) -> PgWireResult<()> {
+        match bytes {
+            None => self.buffer.put_i32(-1),
+            Some(bytes) => {
+                let length = i32::try_from(bytes.len()).map_err(|_| {
+                    PgWireError::ApiError("a value longer than 2 GiB cannot be sent".into())
+                })?;
+                self.buffer.put_i32(length);
+                self.buffer.put_slice(bytes);
+            }
+        }
+        self.fields += 1;
+        Ok(())
+    }
+
     /// The row written since the last call.
     pub(crate) fn finish_row(&mut self) -> DataRow {
         let row = DataRow::new(self.buffer.split(), self.fields);
