@@ -170,7 +170,8 @@ pub struct KafkaConfig {
     /// Further librdkafka client properties, such as `security.protocol`
     /// or `sasl.mechanisms`.
     pub properties: std::collections::BTreeMap<String, String>,
-    /// Partitions of one topic read at once by a scan.
+    /// Partitions of one topic read at once by a scan, each by its own
+    /// consumer; a topic with more partitions deals them out evenly.
     pub scan_parallelism: usize,
     /// The base URL of a Confluent-compatible schema registry, such as
     /// `http://127.0.0.1:8081`, for tables with `'avro.confluent' 'true'`.
@@ -182,7 +183,7 @@ impl Default for KafkaConfig {
         Self {
             bootstrap_servers: vec!["127.0.0.1:9092".to_string()],
             properties: Default::default(),
-            scan_parallelism: 4,
+            scan_parallelism: 16,
             schema_registry_url: None,
         }
     }

@@ -328,24 +328,23 @@ pub(crate) fn is_uuid(field: &FieldRef) -> bool {
 
 /// The 16 bytes of a UUID written in hex, with or without its dashes.
 fn parse_uuid(text: &str) -> Option<[u8; 16]> {
-    let digits: Vec<u8> = match text.len() {
-        36 => {
-            let bytes = text.as_bytes();
-            if [8, 13, 18, 23].iter().any(|&i| bytes[i] != b'-') {
-                return None;
-            }
-            bytes.iter().copied().filter(|b| *b != b'-').collect()
-        }
-        32 => text.as_bytes().to_vec(),
+    let bytes = text.as_bytes();
+    let dashed = match bytes.len() {
+        36 if [8, 13, 18, 23].iter().all(|&i| bytes[i] == b'-') => true,
+        32 => false,
         _ => return None,
     };
-    if digits.len() != 32 {
-        return None;
-    }
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut digits = bytes
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|(i, _)| !dashed || ![8, 13, 18, 23].contains(i));
     let mut out = [0u8; 16];
-    for (i, pair) in digits.chunks(2).enumerate() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        out[i] = (hex(pair[0])? * 16 + hex(pair[1])?) as u8;
+    for byte in &mut out {
+        let (_, high) = digits.next()?;
+        let (_, low) = digits.next()?;
+        *byte = hex(high)? << 4 | hex(low)?;
     }
     Some(out)
 }

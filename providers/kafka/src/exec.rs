@@ -117,10 +117,7 @@ impl KafkaScanExec {
             .filter(|r| !r.is_empty())
             .collect();
         let count = parallelism.clamp(1, reading.len().max(1));
-        let mut streams = vec![Vec::new(); count];
-        for (i, range) in reading.into_iter().enumerate() {
-            streams[i % count].push(range);
-        }
+        let streams = balance(reading, count);
         let boundedness = match spec.mode {
             ScanMode::Bounded => Boundedness::Bounded,
             ScanMode::Streaming => Boundedness::Unbounded {
@@ -236,6 +233,21 @@ impl ExecutionPlan for KafkaScanExec {
     fn metrics(&self) -> Option<MetricsSet> {
         Some(self.metrics.clone_inner())
     }
+}
+
+/// `ranges` dealt out to `count` streams, longest first to the stream with
+/// the fewest offsets so far, so that no stream reads much more than the
+/// others (a scan ends with its slowest stream).
+fn balance(mut ranges: Vec<PartitionRange>, count: usize) -> Vec<Vec<PartitionRange>> {
+    ranges.sort_by_key(|r| (std::cmp::Reverse(r.len()), r.partition));
+    let mut streams: Vec<(i64, Vec<PartitionRange>)> = vec![(0, Vec::new()); count];
+    for range in ranges {
+        if let Some(least) = streams.iter_mut().min_by_key(|(load, _)| *load) {
+            least.0 = least.0.saturating_add(range.len());
+            least.1.push(range);
+        }
+    }
+    streams.into_iter().map(|(_, ranges)| ranges).collect()
 }
 
 /// Reads `ranges` on a blocking thread, two batches ahead of the consumer at
@@ -548,4 +560,28 @@ fn assemble(
         columns,
         &RecordBatchOptions::new().with_row_count(Some(kept.len())),
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams_get_about_the_same_number_of_offsets() {
+        let range = |partition, end| PartitionRange {
+            partition,
+            start: 0,
+            end,
+        };
+        let streams = balance(
+            vec![range(0, 10), range(1, 100), range(2, 60), range(3, 50)],
+            2,
+        );
+        let loads: Vec<i64> = streams
+            .iter()
+            .map(|s| s.iter().map(PartitionRange::len).sum())
+            .collect();
+        assert_eq!(loads, vec![110, 110]);
+        assert_eq!(balance(vec![range(0, 5)], 1)[0], vec![range(0, 5)]);
+    }
 }
