@@ -493,4 +493,44 @@ async fn streams_report_where_each_batch_ends() {
         .unwrap();
     assert_eq!(read.batch.num_rows(), 1);
     assert_eq!(read.ends, BTreeMap::from([(1, 4)]));
+
+    // From the offsets a consumer group committed: partition 0 from 2, and
+    // partition 1, where the group committed nothing, from its start.
+    let group = unique_name("it_group");
+    commit(&group, &topic, 0, 2).await;
+    let mut stream = table
+        .stream(Some(vec![0]), StreamStart::Group(group))
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    while ids.len() < 5 {
+        let read = tokio::time::timeout(Duration::from_secs(30), stream.next())
+            .await
+            .expect("a batch")
+            .expect("the stream goes on")
+            .unwrap();
+        let column = read
+            .batch
+            .column(0)
+            .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+        ids.extend(column.iter().flatten());
+    }
+    ids.sort();
+    assert_eq!(ids, vec![1, 3, 4, 5, 6]);
+}
+
+/// Commits `offset` in `partition` of `topic` for consumer group `group`.
+async fn commit(group: &str, topic: &str, partition: i32, offset: i64) {
+    use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+    use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &services::ensure().await.kafka)
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let mut offsets = TopicPartitionList::new();
+    offsets
+        .add_partition_offset(topic, partition, Offset::Offset(offset))
+        .unwrap();
+    consumer.commit(&offsets, CommitMode::Sync).unwrap();
 }
