@@ -10,8 +10,8 @@ use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use futures::StreamExt;
 use smackql::schema_registry::HttpSchemaRegistry;
 use smackql_kafka::{
-    KafkaConnection, KafkaOptions, KafkaTableOptions, KafkaTableProvider, SchemaRegistry,
-    StreamStart,
+    KafkaConnection, KafkaOptions, KafkaStream, KafkaTableOptions, KafkaTableProvider,
+    SchemaRegistry, StreamStart,
 };
 use smackql_tests::kafka::{consume_all, create_topic, produce, Record};
 use smackql_tests::{services, unique_name};
@@ -461,22 +461,7 @@ async fn streams_report_where_each_batch_ends() {
     // From offset 1 of partition 0 and the start of partition 1.
     let start = StreamStart::Offsets([(0, 1)].into());
     let mut stream = table.stream(Some(vec![0]), start).await.unwrap();
-    let mut ids = Vec::new();
-    let mut ends = BTreeMap::new();
-    while ids.len() < 5 {
-        let read = tokio::time::timeout(Duration::from_secs(30), stream.next())
-            .await
-            .expect("a batch")
-            .expect("the stream goes on")
-            .unwrap();
-        let column = read
-            .batch
-            .column(0)
-            .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
-        ids.extend(column.iter().flatten());
-        ends = read.ends;
-    }
-    ids.sort();
+    let (ids, ends) = first_ids(&mut stream, 5).await;
     assert_eq!(ids, vec![1, 2, 3, 4, 5]);
     assert_eq!(ends, BTreeMap::from([(0, 3), (1, 3)]));
 
@@ -502,8 +487,16 @@ async fn streams_report_where_each_batch_ends() {
         .stream(Some(vec![0]), StreamStart::Group(group))
         .await
         .unwrap();
+    let (ids, _) = first_ids(&mut stream, 5).await;
+    assert_eq!(ids, vec![1, 3, 4, 5, 6]);
+}
+
+/// The first `count` ids (or more) a stream gives, sorted, and the ends of
+/// the last batch read.
+async fn first_ids(stream: &mut KafkaStream, count: usize) -> (Vec<i64>, BTreeMap<i32, i64>) {
     let mut ids = Vec::new();
-    while ids.len() < 5 {
+    let mut ends = BTreeMap::new();
+    while ids.len() < count {
         let read = tokio::time::timeout(Duration::from_secs(30), stream.next())
             .await
             .expect("a batch")
@@ -514,9 +507,10 @@ async fn streams_report_where_each_batch_ends() {
             .column(0)
             .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
         ids.extend(column.iter().flatten());
+        ends = read.ends;
     }
     ids.sort();
-    assert_eq!(ids, vec![1, 3, 4, 5, 6]);
+    (ids, ends)
 }
 
 /// Commits `offset` in `partition` of `topic` for consumer group `group`.
