@@ -43,48 +43,57 @@ impl HttpSchemaRegistry {
         }
     }
 
-    /// The body of a response, or why the request failed.
+    /// The body of a response (`None` for 404 Not Found), or why the
+    /// request failed.
     fn read(
         &self,
         what: &str,
         response: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
-    ) -> Result<String, String> {
+    ) -> Result<Option<String>, String> {
         let mut response = response.map_err(|e| format!("{what}: {e}"))?;
         let status = response.status();
         let body = response
             .body_mut()
             .read_to_string()
             .map_err(|e| format!("{what}: {e}"))?;
+        if status == ureq::http::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
         if !status.is_success() {
             return Err(format!("{what}: HTTP {status}: {}", body.trim()));
         }
-        Ok(body)
+        Ok(Some(body))
     }
 }
 
 impl SchemaRegistry for HttpSchemaRegistry {
-    fn schema(&self, id: u32) -> Result<String, String> {
+    fn schema(&self, id: u32) -> Result<Option<String>, String> {
         let url = format!("{}/schemas/ids/{id}", self.base);
-        let body = self.read(
+        let Some(body) = self.read(
             &format!("GET {url}"),
             self.agent.get(&url).header("Accept", CONTENT_TYPE).call(),
-        )?;
+        )?
+        else {
+            return Ok(None);
+        };
         serde_json::from_str::<SchemaById>(&body)
-            .map(|found| found.schema)
+            .map(|found| Some(found.schema))
             .map_err(|e| format!("GET {url}: unexpected answer: {e}"))
     }
 
     fn register(&self, subject: &str, schema: &str) -> Result<u32, String> {
         let url = format!("{}/subjects/{subject}/versions", self.base);
         let request = serde_json::json!({ "schema": schema }).to_string();
-        let body = self.read(
-            &format!("POST {url}"),
-            self.agent
-                .post(&url)
-                .header("Content-Type", CONTENT_TYPE)
-                .header("Accept", CONTENT_TYPE)
-                .send(request.as_str()),
-        )?;
+        let body = self
+            .read(
+                &format!("POST {url}"),
+                self.agent
+                    .post(&url)
+                    .header("Content-Type", CONTENT_TYPE)
+                    .header("Accept", CONTENT_TYPE)
+                    .send(request.as_str()),
+            )?
+            .ok_or_else(|| format!("POST {url}: HTTP 404 Not Found"))?;
         serde_json::from_str::<Registered>(&body)
             .map(|found| found.id)
             .map_err(|e| format!("POST {url}: unexpected answer: {e}"))

@@ -29,8 +29,10 @@ use crate::options::{AvroSchemaSource, AvroSettings};
 /// A Confluent-compatible schema registry. Calls may block; scans make them
 /// from their reading threads, and only for schema ids not seen before.
 pub trait SchemaRegistry: Debug + Send + Sync {
-    /// The schema registered under `id`, as JSON.
-    fn schema(&self, id: u32) -> std::result::Result<String, String>;
+    /// The schema registered under `id`, as JSON; `None` when the registry
+    /// has no schema of that id. An error means the registry could not
+    /// answer, and fails the query rather than the message.
+    fn schema(&self, id: u32) -> std::result::Result<Option<String>, String>;
 
     /// Registers `schema` under `subject` (or finds it there) and returns
     /// its id.
@@ -73,6 +75,8 @@ pub(crate) struct AvroReader {
     schemas: HashMap<Fingerprint, AvroSchema>,
     /// Confluent ids the registry does not have, with why.
     missing: BTreeMap<u32, String>,
+    /// Why the registry could not be asked, once it could not.
+    unreachable: Option<String>,
     /// For plain messages: the single-object prefix of the writer schema,
     /// put before each datum so one decoder reads them all.
     prefix: Vec<u8>,
@@ -95,6 +99,7 @@ impl AvroReader {
             registry,
             schemas: HashMap::new(),
             missing: BTreeMap::new(),
+            unreachable: None,
             prefix: Vec::new(),
             decoder: None,
             scratch: Vec::new(),
@@ -179,19 +184,31 @@ impl AvroReader {
                 return Err("no schema registry is configured".into());
             };
             match registry.schema(id) {
-                Ok(json) => {
+                Ok(Some(json)) => {
                     self.schemas
                         .insert(Fingerprint::Id(id), AvroSchema::new(json));
                     self.decoder = None;
                 }
-                Err(why) => {
-                    let why = format!("schema id {id} is not in the schema registry: {why}");
+                Ok(None) => {
+                    let why = format!("schema id {id} is not in the schema registry");
                     self.missing.insert(id, why.clone());
+                    return Err(why);
+                }
+                Err(why) => {
+                    let why =
+                        format!("the schema registry cannot be asked for schema id {id}: {why}");
+                    self.unreachable = Some(why.clone());
                     return Err(why);
                 }
             }
         }
         Ok(())
+    }
+
+    /// Why the schema registry could not be asked, if it could not: then no
+    /// message is at fault, and the scan must fail.
+    pub(crate) fn take_unreachable(&mut self) -> Option<String> {
+        self.unreachable.take()
     }
 
     /// The declared columns of `payloads`, all decoded together; an error

@@ -159,7 +159,18 @@ impl ValueDecoder {
                     batches.push(RecordBatch::try_new(self.schema.clone(), columns)?);
                     kept.push(i);
                 }
-                Err(reason) => self.refuse(message, reason)?,
+                Err(reason) => {
+                    if let Codec::Avro(reader) = &mut self.codec {
+                        if let Some(why) = reader.take_unreachable() {
+                            return Err(Error::Stopped(format!(
+                                "cannot read topic '{}': {why}",
+                                self.topic
+                            ))
+                            .into());
+                        }
+                    }
+                    self.refuse(message, reason)?
+                }
             }
         }
         let batch = concat_batches(&self.schema, &batches)?;

@@ -21,13 +21,24 @@ pub(crate) async fn session(
     declared: &[FieldRef],
     options: &[(&str, &str)],
 ) -> SessionContext {
+    let registry = services::ensure().await.registry.clone();
+    session_with_registry(topic, declared, options, &registry).await
+}
+
+/// [`session`], with the schema registry at `registry`.
+pub(crate) async fn session_with_registry(
+    topic: &str,
+    declared: &[FieldRef],
+    options: &[(&str, &str)],
+    registry: &str,
+) -> SessionContext {
     let services = services::ensure().await;
     let kafka = Arc::new(
         KafkaConnection::new(KafkaOptions {
             bootstrap_servers: vec![services.kafka.clone()],
             ..KafkaOptions::default()
         })
-        .with_schema_registry(Arc::new(HttpSchemaRegistry::new(&services.registry))),
+        .with_schema_registry(Arc::new(HttpSchemaRegistry::new(registry))),
     );
     let options: BTreeMap<String, String> = options
         .iter()

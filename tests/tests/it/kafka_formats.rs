@@ -16,7 +16,10 @@ use smackql_kafka::{
 use smackql_tests::kafka::{consume_all, create_topic, produce, Record};
 use smackql_tests::{services, unique_name};
 
-use crate::kafka::{count, events_columns, int64s, mixed_topic, plan, query_error, rows, session};
+use crate::kafka::{
+    count, events_columns, int64s, mixed_topic, plan, query_error, rows, session,
+    session_with_registry,
+};
 
 /// `(campaign_id, views, label)` of every row, in campaign order.
 async fn events(
@@ -275,6 +278,22 @@ async fn avro_reads_plain_and_confluent_messages_written_elsewhere() {
     let reason = reasons[0].column(0).as_string::<i32>().value(0).to_string();
     assert_eq!(int64s(&reasons, 1), vec![Some(2)]);
     assert!(reason.contains("magic byte"), "{reason}");
+
+    // A registry that cannot be reached fails the query: no message is at
+    // fault, so none is skipped.
+    let unreachable = session_with_registry(
+        &topic,
+        &events_columns(),
+        &[
+            ("format", "avro"),
+            ("avro.confluent", "true"),
+            ("on_error", "skip"),
+        ],
+        "http://127.0.0.1:1",
+    )
+    .await;
+    let err = query_error(&unreachable, "select * from events").await;
+    assert!(err.contains("schema registry cannot be asked"), "{err}");
 }
 
 #[tokio::test]
