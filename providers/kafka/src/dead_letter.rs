@@ -6,9 +6,10 @@
 //!
 //! A scan waits until Kafka has acknowledged the copies before it hands on
 //! the batch the message was in, so a refused message is never dropped
-//! unrecorded. Each gateway copies a message once, however often it is
-//! scanned; gateways that scan the same bad message each copy it, and the
-//! source headers tell the copies apart from distinct messages.
+//! unrecorded. A gateway copies a message once, however often it is scanned
+//! after the copy was acknowledged; scans running at the same moment, and
+//! other gateways, may each copy it, and the source headers tell such copies
+//! apart from distinct messages.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
