@@ -68,14 +68,7 @@ impl ValueDecoder {
             .map(|(i, _)| i)
             .collect();
         // JSON and CSV read UUIDs as text, then parse them.
-        let text_fields: Vec<FieldRef> = schema
-            .fields()
-            .iter()
-            .map(|f| match is_uuid(f) {
-                true => Arc::new(Field::new(f.name(), DataType::Utf8, true)),
-                false => f.clone(),
-            })
-            .collect();
+        let text_fields: Vec<FieldRef> = schema.fields().iter().map(as_text_field).collect();
         let options = &spec.options;
         let codec = match options.format {
             Format::Json => Codec::Json(JsonLayout::try_new(&text_fields, &options.json_paths)?),
@@ -330,6 +323,14 @@ pub(crate) fn uuids_from_text(
         }
     }
     Ok(Arc::new(uuids.finish()))
+}
+
+/// `field` as JSON and CSV hold it: a UUID as its text.
+pub(crate) fn as_text_field(field: &FieldRef) -> FieldRef {
+    match is_uuid(field) {
+        true => Arc::new(Field::new(field.name(), DataType::Utf8, true)),
+        false => field.clone(),
+    }
 }
 
 pub(crate) fn is_uuid(field: &FieldRef) -> bool {

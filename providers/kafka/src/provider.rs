@@ -204,7 +204,7 @@ impl TableProvider for KafkaTableProvider {
             self.declared,
             self.options.clone(),
             self.avro_schema.clone(),
-        );
+        )?;
         Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
     }
 

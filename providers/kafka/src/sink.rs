@@ -23,7 +23,7 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, FixedSizeBinaryArray, MapArray, RecordBatch, StringArray,
 };
 use datafusion::arrow::compute::{cast, CastOptions};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, FieldRef, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::json::LineDelimitedWriter;
 use datafusion::arrow::util::display::FormatOptions;
 use datafusion::datasource::sink::DataSink;
@@ -43,6 +43,7 @@ use arrow_avro::writer::format::{AvroBinaryFormat, AvroSoeFormat};
 use arrow_avro::writer::WriterBuilder;
 
 use crate::connection::SharedKafka;
+use crate::decode::{as_text_field, is_uuid};
 use crate::error::Error;
 use crate::json::JsonLayout;
 use crate::options::{Format, KafkaTableOptions};
@@ -64,6 +65,8 @@ pub struct KafkaDataSink {
     options: KafkaTableOptions,
     /// The writer schema of Avro values, as JSON.
     avro_schema: Option<String>,
+    /// Where JSON values put each declared column.
+    json: Option<JsonLayout>,
     metrics: ExecutionPlanMetricsSet,
 }
 
@@ -77,16 +80,29 @@ impl KafkaDataSink {
         declared: usize,
         options: KafkaTableOptions,
         avro_schema: Option<String>,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, Error> {
+        let json = match options.format {
+            Format::Json => {
+                let text: Vec<FieldRef> = schema
+                    .fields()
+                    .iter()
+                    .take(declared)
+                    .map(as_text_field)
+                    .collect();
+                Some(JsonLayout::try_new(&text, &options.json_paths)?)
+            }
+            _ => None,
+        };
+        Ok(Self {
             kafka,
             topic: topic.to_string(),
             schema,
             declared,
             options,
             avro_schema,
+            json,
             metrics: ExecutionPlanMetricsSet::new(),
-        }
+        })
     }
 
     fn column(&self, batch: &RecordBatch, name: &str) -> Option<ArrayRef> {
@@ -115,11 +131,9 @@ impl KafkaDataSink {
             }
             Format::Json => {
                 let declared = uuids_as_text(&declared)?;
-                let layout =
-                    JsonLayout::try_new(declared.schema().fields(), &self.options.json_paths)?;
-                let nested = match layout.is_flat() {
-                    true => declared,
-                    false => layout.nest(declared.columns())?,
+                let nested = match &self.json {
+                    Some(layout) if !layout.is_flat() => layout.nest(declared.columns())?,
+                    _ => declared,
                 };
                 let mut out = Vec::with_capacity(nested.num_rows() * 64);
                 let mut writer = LineDelimitedWriter::new(&mut out);
@@ -319,11 +333,7 @@ fn text(column: &ArrayRef) -> Result<StringArray> {
 /// `batch` with UUID columns as their usual text form.
 fn uuids_as_text(batch: &RecordBatch) -> Result<RecordBatch> {
     let schema = batch.schema();
-    let is_uuid = |f: &Field| {
-        f.data_type() == &DataType::FixedSizeBinary(16)
-            && f.extension_type_name() == Some("arrow.uuid")
-    };
-    if !schema.fields().iter().any(|f| is_uuid(f)) {
+    if !schema.fields().iter().any(is_uuid) {
         return Ok(batch.clone());
     }
     let mut fields = Vec::with_capacity(schema.fields().len());
@@ -332,12 +342,11 @@ fn uuids_as_text(batch: &RecordBatch) -> Result<RecordBatch> {
         if is_uuid(field) {
             let bytes: &FixedSizeBinaryArray = column.as_fixed_size_binary();
             let text: StringArray = bytes.iter().map(|v| v.map(uuid_text)).collect();
-            fields.push(Field::new(field.name(), DataType::Utf8, true));
             columns.push(Arc::new(text) as ArrayRef);
         } else {
-            fields.push(field.as_ref().clone());
             columns.push(column.clone());
         }
+        fields.push(as_text_field(field));
     }
     Ok(RecordBatch::try_new(
         Arc::new(Schema::new(fields)),
