@@ -65,7 +65,7 @@ pub struct ReadBatch {
     /// The rows.
     pub batch: RecordBatch,
     /// For each partition read so far, the offset after the last message
-    /// read.
+    /// read. Only streaming scans keep them; a bounded scan's are empty.
     pub ends: BTreeMap<i32, i64>,
 }
 
@@ -432,8 +432,11 @@ impl Output<'_> {
             return Ok(true);
         }
         self.metrics.messages.add(pending.len());
-        for message in pending.iter() {
-            self.ends.insert(message.partition(), message.offset() + 1);
+        let streaming = self.spec.mode == ScanMode::Streaming;
+        if streaming {
+            for message in pending.iter() {
+                self.ends.insert(message.partition(), message.offset() + 1);
+            }
         }
         let (values, kept) = self.decoder.decode(pending)?;
         self.metrics.skipped.add(pending.len() - kept.len());
@@ -447,7 +450,7 @@ impl Output<'_> {
         }
         self.metrics.output_rows.add(batch.num_rows());
         // A stream hands on empty batches too: they move its ends on.
-        if batch.num_rows() == 0 && self.spec.mode == ScanMode::Bounded {
+        if batch.num_rows() == 0 && !streaming {
             return Ok(true);
         }
         let read = ReadBatch {
