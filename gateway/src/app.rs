@@ -23,6 +23,7 @@ use crate::config::Config;
 use crate::ddl::Ddl;
 use crate::demo::DemoLoad;
 use crate::external::{CassandraDefinitions, ExternalDdl, KafkaTables, KAFKA, KAFKA_SCHEMA};
+use crate::frontend::flight::{FlightServer, FlightStartError};
 use crate::frontend::pg::{tls, PgServer};
 use crate::schema_registry::HttpSchemaRegistry;
 use crate::session::{SessionError, SessionFactory};
@@ -47,6 +48,9 @@ pub enum StartError {
     /// The SQL session could not be assembled.
     #[error(transparent)]
     Session(#[from] SessionError),
+    /// The Flight SQL front end could not be assembled.
+    #[error(transparent)]
+    Flight(#[from] FlightStartError),
     /// The catalog could not be assembled.
     #[error("cannot assemble the catalog: {0}")]
     Catalog(#[from] datafusion::error::DataFusionError),
@@ -75,6 +79,9 @@ pub struct Application {
     pg_listener: TcpListener,
     pg: PgServer,
     pg_addr: SocketAddr,
+    flight_listener: TcpListener,
+    flight: FlightServer,
+    flight_addr: SocketAddr,
 }
 
 impl Application {
@@ -115,21 +122,8 @@ impl Application {
         catalog.register_schema(SYSTEM_SCHEMA, Arc::new(system_schema(decode_errors)?))?;
         let sessions = Arc::new(SessionFactory::new(catalog)?);
 
-        let addr = config.pg.listen;
-        let pg_listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartError::Bind {
-                what: "the Postgres wire protocol",
-                addr,
-                source,
-            })?;
-        let pg_addr = pg_listener
-            .local_addr()
-            .map_err(|source| StartError::Bind {
-                what: "the Postgres wire protocol",
-                addr,
-                source,
-            })?;
+        let (pg_listener, pg_addr) = bind(config.pg.listen, "the Postgres wire protocol").await?;
+        let (flight_listener, flight_addr) = bind(config.flight.listen, "Arrow Flight SQL").await?;
         let ddl = Arc::new(Ddl::new(
             cassandra.clone(),
             config.cassandra.allow_drop_table,
@@ -142,8 +136,18 @@ impl Application {
             tls.clone(),
             ddl.clone(),
         );
+        let sql = SqlRunner::new(ddl);
+        let flight = FlightServer::new(
+            &config.flight,
+            sessions.clone(),
+            cassandra.clone(),
+            sql.clone(),
+            &config.auth.users,
+            config.tls.as_ref(),
+        )?;
         info!(
             %pg_addr,
+            %flight_addr,
             tls = tls.is_some(),
             auth = if config.auth.users.is_empty() { "trust" } else { "scram-sha-256" },
             cassandra = ?config.cassandra.contact_points,
@@ -151,14 +155,22 @@ impl Application {
         );
         Ok(Self {
             sessions,
-            sql: SqlRunner::new(ddl),
+            sql,
             cassandra,
             defined,
             refresh_interval: config.catalog.refresh_interval,
             pg_listener,
             pg,
             pg_addr,
+            flight_listener,
+            flight,
+            flight_addr,
         })
+    }
+
+    /// Where the Arrow Flight SQL front end listens.
+    pub fn flight_addr(&self) -> SocketAddr {
+        self.flight_addr
     }
 
     /// Where the Postgres wire front end listens.
@@ -193,11 +205,26 @@ impl Application {
             self.refresh_interval,
             shutdown.clone(),
         ));
-        self.pg.serve(self.pg_listener, shutdown).await;
+        tokio::join!(
+            self.pg.serve(self.pg_listener, shutdown.clone()),
+            self.flight.serve(self.flight_listener, shutdown),
+        );
         connect.abort();
         refresh.abort();
         info!("smackql stopped");
     }
+}
+
+/// Binds `addr`, returning the listener and the address it got (port 0
+/// picks a free port).
+async fn bind(
+    addr: SocketAddr,
+    what: &'static str,
+) -> Result<(TcpListener, SocketAddr), StartError> {
+    let error = |source| StartError::Bind { what, addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(error)?;
+    let local = listener.local_addr().map_err(error)?;
+    Ok((listener, local))
 }
 
 /// Connects to Cassandra in the background, so keyspaces are listed before

@@ -10,6 +10,9 @@
 //! [pg]
 //! listen = "0.0.0.0:5433"
 //!
+//! [flight]
+//! listen = "0.0.0.0:50051"
+//!
 //! [cassandra]
 //! contact_points = ["10.0.0.1:9042", "10.0.0.2:9042"]
 //! request_timeout = "10s"
@@ -37,6 +40,8 @@ use serde::{Deserialize, Deserializer};
 pub struct Config {
     /// The Postgres wire front end.
     pub pg: PgConfig,
+    /// The Arrow Flight SQL front end.
+    pub flight: FlightConfig,
     /// The Cassandra cluster.
     pub cassandra: CassandraConfig,
     /// The Kafka cluster.
@@ -68,6 +73,34 @@ impl Default for PgConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 5433)),
             max_connections: 256,
             shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The Arrow Flight SQL front end.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlightConfig {
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// A session (a bearer token from `Handshake`) unused this long ends.
+    #[serde(deserialize_with = "duration")]
+    pub session_idle_timeout: Duration,
+    /// The most sessions kept at once; beyond it the least recently used
+    /// one ends.
+    pub max_sessions: usize,
+    /// The most prepared statements kept at once, over all sessions;
+    /// beyond it the least recently used one is closed.
+    pub max_prepared_statements: usize,
+}
+
+impl Default for FlightConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            session_idle_timeout: Duration::from_secs(3600),
+            max_sessions: 4096,
+            max_prepared_statements: 65536,
         }
     }
 }
@@ -312,16 +345,17 @@ impl Config {
     /// cannot work.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |m: String| Err(ConfigError::Invalid(m));
-        if self.auth.users.is_empty()
-            && !self.pg.listen.ip().is_loopback()
-            && !self.auth.insecure_no_auth
-        {
-            return invalid(format!(
-                "listening on {} without users would let anyone on the network in; \
-                 configure [[auth.users]] (or SMACKQL_USER and SMACKQL_PASSWORD), listen on \
-                 a loopback address, or pass --insecure-no-auth",
-                self.pg.listen
-            ));
+        for listen in [self.pg.listen, self.flight.listen] {
+            if self.auth.users.is_empty()
+                && !listen.ip().is_loopback()
+                && !self.auth.insecure_no_auth
+            {
+                return invalid(format!(
+                    "listening on {listen} without users would let anyone on the network in; \
+                     configure [[auth.users]] (or SMACKQL_USER and SMACKQL_PASSWORD), listen on \
+                     a loopback address, or pass --insecure-no-auth"
+                ));
+            }
         }
         for user in &self.auth.users {
             if user.name.is_empty() {
@@ -382,6 +416,16 @@ impl Config {
                     .into(),
             );
         }
+        if self.flight.session_idle_timeout.is_zero()
+            || self.flight.max_sessions == 0
+            || self.flight.max_prepared_statements == 0
+        {
+            return invalid(
+                "flight.session_idle_timeout, max_sessions and max_prepared_statements \
+                 must be positive"
+                    .into(),
+            );
+        }
         if self.pg.max_connections == 0 {
             return invalid("pg.max_connections must be positive".into());
         }
@@ -439,6 +483,9 @@ pub struct ServeArgs {
     /// Postgres wire listen address.
     #[arg(long, env = "SMACKQL_PG_LISTEN")]
     pub pg_listen: Option<SocketAddr>,
+    /// Arrow Flight SQL listen address.
+    #[arg(long, env = "SMACKQL_FLIGHT_LISTEN")]
+    pub flight_listen: Option<SocketAddr>,
     /// Cassandra contact points, comma-separated `host:port`.
     #[arg(long, env = "SMACKQL_CASSANDRA", value_delimiter = ',')]
     pub cassandra: Option<Vec<String>>,
@@ -491,6 +538,9 @@ impl ServeArgs {
     fn apply(&self, config: &mut Config) -> Result<(), ConfigError> {
         if let Some(listen) = self.pg_listen {
             config.pg.listen = listen;
+        }
+        if let Some(listen) = self.flight_listen {
+            config.flight.listen = listen;
         }
         if let Some(points) = &self.cassandra {
             config.cassandra.contact_points = points.clone();
@@ -598,6 +648,10 @@ mod tests {
         config.pg.listen = "0.0.0.0:5433".parse().unwrap();
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("--insecure-no-auth"), "{err}");
+        let mut flight_open = Config::default();
+        flight_open.flight.listen = "0.0.0.0:50051".parse().unwrap();
+        let err = flight_open.validate().unwrap_err().to_string();
+        assert!(err.contains("0.0.0.0:50051"), "{err}");
 
         config.auth.insecure_no_auth = true;
         config.validate().expect("explicitly insecure");

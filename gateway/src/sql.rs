@@ -1,11 +1,22 @@
 //! SQL text run in-process the way the front ends run it: schema statements
 //! go to [`Ddl`], everything else to DataFusion.
+//!
+//! The Postgres front end goes through datafusion-postgres's hooks; the
+//! Flight SQL front end and in-process callers go through [`SqlRunner`],
+//! which makes the same choices, so a statement does the same on both.
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::common::ParamValues;
 use datafusion::error::DataFusionError;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::CreateExternalTable;
+use datafusion::sql::sqlparser::ast::Statement;
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
@@ -17,6 +28,60 @@ use crate::ddl::Ddl;
 #[derive(Debug, Clone)]
 pub struct SqlRunner {
     ddl: Arc<Ddl>,
+}
+
+/// One statement, planned but not run yet.
+#[derive(Debug, Clone)]
+pub enum PlannedStatement {
+    /// A query, `INSERT`, `SET` or other statement DataFusion runs.
+    Plan(LogicalPlan),
+    /// A schema statement on a Cassandra keyspace or a declared table.
+    Ddl(Box<Statement>),
+    /// `CREATE EXTERNAL TABLE`, one or more.
+    External(Vec<CreateExternalTable>),
+}
+
+impl PlannedStatement {
+    /// The schema of the rows it returns: empty for schema statements, one
+    /// `count` column for `INSERT`.
+    pub fn schema(&self) -> SchemaRef {
+        match self {
+            PlannedStatement::Plan(plan) => Arc::clone(plan.schema().inner()),
+            PlannedStatement::Ddl(_) | PlannedStatement::External(_) => Arc::new(Schema::empty()),
+        }
+    }
+
+    /// Whether it changes data or the schema rather than reading: what
+    /// clients call an update.
+    pub fn is_update(&self) -> bool {
+        match self {
+            PlannedStatement::Plan(plan) => matches!(
+                plan,
+                LogicalPlan::Dml(_)
+                    | LogicalPlan::Ddl(_)
+                    | LogicalPlan::Copy(_)
+                    | LogicalPlan::Statement(_)
+            ),
+            PlannedStatement::Ddl(_) | PlannedStatement::External(_) => true,
+        }
+    }
+
+    /// The types of its `$n` parameters, by position (`None` where the
+    /// statement does not say).
+    pub fn parameter_types(
+        &self,
+    ) -> Result<Vec<Option<datafusion::arrow::datatypes::DataType>>, DataFusionError> {
+        let PlannedStatement::Plan(plan) = self else {
+            return Ok(Vec::new());
+        };
+        let mut types: Vec<_> = plan.get_parameter_types()?.into_iter().collect();
+        types.sort_by_key(|(id, _)| {
+            id.trim_start_matches('$')
+                .parse::<u32>()
+                .unwrap_or(u32::MAX)
+        });
+        Ok(types.into_iter().map(|(_, t)| t).collect())
+    }
 }
 
 impl SqlRunner {
@@ -38,18 +103,96 @@ impl SqlRunner {
             }
             return Ok(Vec::new());
         }
-        let statements = Parser::parse_sql(&PostgreSqlDialect {}, sql)
-            .map_err(|e| DataFusionError::SQL(Box::new(e), None))?;
+        let statements = parse(sql)?;
         let mut last = Vec::new();
         for statement in statements {
-            last = match self.ddl.execute(&statement).await {
-                Some(done) => {
-                    done?;
-                    Vec::new()
-                }
-                None => session.sql(&statement.to_string()).await?.collect().await?,
-            };
+            let planned = self.plan_statement(session, statement).await?;
+            let stream = self.execute(session, planned, None).await?;
+            last = datafusion::physical_plan::common::collect(stream).await?;
         }
         Ok(last)
     }
+
+    /// Plans `sql`, which must be exactly one statement.
+    pub async fn plan(
+        &self,
+        session: &SessionContext,
+        sql: &str,
+    ) -> Result<PlannedStatement, DataFusionError> {
+        if let Some(creates) = parse_external_tables(sql) {
+            return Ok(PlannedStatement::External(creates));
+        }
+        let mut statements = parse(sql)?;
+        match statements.len() {
+            1 => {}
+            0 => return Err(DataFusionError::Plan("the statement is empty".into())),
+            n => {
+                return Err(DataFusionError::Plan(format!(
+                    "expected one statement, got {n}; send them one at a time"
+                )))
+            }
+        }
+        let statement = statements.remove(0);
+        self.plan_statement(session, statement).await
+    }
+
+    async fn plan_statement(
+        &self,
+        session: &SessionContext,
+        statement: Statement,
+    ) -> Result<PlannedStatement, DataFusionError> {
+        if self.ddl.handles(&statement) {
+            return Ok(PlannedStatement::Ddl(Box::new(statement)));
+        }
+        let statement = datafusion::sql::parser::Statement::Statement(Box::new(statement));
+        let plan = session.state().statement_to_plan(statement).await?;
+        Ok(PlannedStatement::Plan(plan))
+    }
+
+    /// Runs a planned statement with its parameter values, and streams its
+    /// rows. Schema statements run to completion before this returns, and
+    /// return no rows.
+    pub async fn execute(
+        &self,
+        session: &SessionContext,
+        planned: PlannedStatement,
+        params: Option<ParamValues>,
+    ) -> Result<SendableRecordBatchStream, DataFusionError> {
+        let empty = || -> SendableRecordBatchStream {
+            Box::pin(RecordBatchStreamAdapter::new(
+                Arc::new(Schema::empty()),
+                futures::stream::empty(),
+            ))
+        };
+        match planned {
+            PlannedStatement::Plan(plan) => {
+                let plan = match params {
+                    Some(params) => plan.replace_params_with_values(&params)?,
+                    None => plan,
+                };
+                session
+                    .execute_logical_plan(plan)
+                    .await?
+                    .execute_stream()
+                    .await
+            }
+            PlannedStatement::Ddl(statement) => {
+                if let Some(done) = self.ddl.execute(&statement).await {
+                    done?;
+                }
+                Ok(empty())
+            }
+            PlannedStatement::External(creates) => {
+                for create in &creates {
+                    self.ddl.create_external(create).await?;
+                }
+                Ok(empty())
+            }
+        }
+    }
+}
+
+fn parse(sql: &str) -> Result<Vec<Statement>, DataFusionError> {
+    Parser::parse_sql(&PostgreSqlDialect {}, sql)
+        .map_err(|e| DataFusionError::SQL(Box::new(e), None))
 }

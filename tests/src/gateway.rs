@@ -21,6 +21,8 @@ use crate::services;
 pub struct TestGateway {
     /// Where its Postgres front end listens.
     pub pg_addr: SocketAddr,
+    /// Where its Flight SQL front end listens.
+    pub flight_addr: SocketAddr,
     /// Its sessions, for running SQL in-process.
     pub sessions: Arc<SessionFactory>,
     /// Its in-process SQL runner (Cassandra DDL included).
@@ -40,18 +42,21 @@ impl TestGateway {
         let services = services::ensure().await;
         let mut config = Config::default();
         config.pg.listen = "127.0.0.1:0".parse().expect("address");
+        config.flight.listen = "127.0.0.1:0".parse().expect("address");
         config.cassandra.contact_points = vec![services.cassandra.clone()];
         config.kafka.bootstrap_servers = vec![services.kafka.clone()];
         adjust(&mut config);
         config.validate().expect("test config is valid");
         let app = Application::build(config).await.expect("gateway starts");
         let pg_addr = app.pg_addr();
+        let flight_addr = app.flight_addr();
         let sessions = app.sessions();
         let sql = app.sql().clone();
         let stop = CancellationToken::new();
         let task = tokio::spawn(app.run_until_stopped(stop.clone()));
         Self {
             pg_addr,
+            flight_addr,
             sessions,
             sql,
             stop,
@@ -97,6 +102,19 @@ impl TestGateway {
             tokio_postgres::connect(&self.conninfo(user, password), NoTls).await?;
         tokio::spawn(connection);
         Ok(client)
+    }
+
+    /// A Flight SQL client of the gateway, not logged in.
+    pub async fn flight(
+        &self,
+    ) -> arrow_flight::sql::client::FlightSqlServiceClient<tonic::transport::Channel> {
+        let channel =
+            tonic::transport::Endpoint::from_shared(format!("http://{}", self.flight_addr))
+                .expect("endpoint")
+                .connect()
+                .await
+                .expect("connects to the Flight SQL front end");
+        arrow_flight::sql::client::FlightSqlServiceClient::new(channel)
     }
 
     /// Runs the real `psql` against the gateway.

@@ -7,9 +7,12 @@
 //! - [`gateway::TestGateway`] runs an [`smackql::Application`] in-process on
 //!   port 0 and connects to it with a real Postgres client;
 //! - [`slt`] runs `.slt` files over the wire and in-process;
+//! - [`clients`] installs real client programs of other languages (Python
+//!   ADBC, the Flight SQL JDBC driver);
 //! - [`kafka`] creates topics and produces exactly the messages a test needs;
 //! - every test works in a keyspace or topic of its own ([`unique_name`]).
 
+pub mod clients;
 pub mod gateway;
 pub mod kafka;
 pub mod pg_types;

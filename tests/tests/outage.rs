@@ -43,6 +43,15 @@ async fn cassandra_outage_is_a_clear_error_and_recovery_is_automatic() {
     let message = err.as_db_error().unwrap().message().to_string();
     assert!(message.to_lowercase().contains("cassandra"), "{message}");
 
+    // Flight SQL clients get gRPC's Unavailable, with the same message.
+    let mut flight = gateway.flight().await;
+    let err = match flight.execute(query.clone(), None).await {
+        Err(arrow_flight::error::FlightError::Tonic(status)) => *status,
+        other => panic!("expected a gRPC error, got {other:?}"),
+    };
+    assert_eq!(err.code(), tonic::Code::Unavailable, "{err}");
+    assert!(err.message().to_lowercase().contains("cassandra"), "{err}");
+
     // Everything that does not need Cassandra still answers.
     assert_answers(&client, 1).await;
     // So do new connections.

@@ -1,3 +1,4 @@
 //! The protocols clients speak to smackql.
 
+pub mod flight;
 pub mod pg;

@@ -119,6 +119,16 @@ impl CassandraTableProvider {
         self.table.key_layout()
     }
 
+    /// The primary key's columns: the partition key, then the clustering
+    /// key, each in key order.
+    pub fn primary_key(&self) -> impl Iterator<Item = &str> {
+        self.table
+            .columns
+            .iter()
+            .filter(|c| matches!(c.kind, ColumnKind::PartitionKey | ColumnKind::Clustering))
+            .map(|c| c.name.as_str())
+    }
+
     /// `keyspace.table`
     pub fn qualified_name(&self) -> String {
         self.table.qualified_name()

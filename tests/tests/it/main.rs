@@ -4,6 +4,7 @@
 mod auth;
 mod cassandra;
 mod demo;
+mod flight;
 mod kafka;
 mod kafka_formats;
 mod kafka_tables;

@@ -1,0 +1,140 @@
+//! Real client programs of other languages, installed on first use: the
+//! Python ADBC Flight SQL driver (in a virtualenv of its own) and the
+//! Flight SQL JDBC driver (from Maven Central). Tests fail, never skip,
+//! when they cannot be installed.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use anyhow::{bail, Context, Result};
+use tokio::sync::OnceCell;
+
+/// The Python packages the ADBC tests use, pinned.
+const PYTHON_PACKAGES: &[&str] = &[
+    "adbc-driver-manager==1.13.0",
+    "adbc-driver-flightsql==1.13.0",
+    "pyarrow==26.0.1",
+];
+
+/// The Flight SQL JDBC driver's Maven coordinates.
+const JDBC_DRIVER: &str = "org.apache.arrow:flight-sql-jdbc-driver:18.3.0";
+
+fn cache_dir() -> PathBuf {
+    PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into())).join(".cache/smackql")
+}
+
+/// The client programs' directory, `tests/clients`.
+pub fn programs() -> PathBuf {
+    crate::repo_root().join("tests/clients")
+}
+
+/// A Python interpreter with the ADBC Flight SQL driver and pyarrow.
+pub async fn python() -> &'static Path {
+    static PYTHON: OnceCell<PathBuf> = OnceCell::const_new();
+    PYTHON
+        .get_or_init(|| async {
+            tokio::task::spawn_blocking(install_python)
+                .await
+                .expect("the virtualenv task panicked")
+                .unwrap_or_else(|err| panic!("cannot install the Python ADBC driver: {err:#}"))
+        })
+        .await
+}
+
+fn install_python() -> Result<PathBuf> {
+    let venv = cache_dir().join("venv-flight");
+    let python = venv.join("bin/python");
+    let stamp = venv.join("installed.txt");
+    let wanted = PYTHON_PACKAGES.join("\n");
+    if std::fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) {
+        return Ok(python);
+    }
+    std::fs::create_dir_all(cache_dir())?;
+    run(Command::new("python3").arg("-m").arg("venv").arg(&venv))
+        .context("python3 -m venv (install python3-venv)")?;
+    run(Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .args(PYTHON_PACKAGES))
+    .context("pip install")?;
+    std::fs::write(&stamp, wanted)?;
+    Ok(python)
+}
+
+/// The Flight SQL JDBC driver's jar, fetched into the local Maven
+/// repository if it is not there.
+pub async fn jdbc_driver() -> &'static Path {
+    static JAR: OnceCell<PathBuf> = OnceCell::const_new();
+    JAR.get_or_init(|| async {
+        tokio::task::spawn_blocking(fetch_jdbc_driver)
+            .await
+            .expect("the Maven task panicked")
+            .unwrap_or_else(|err| panic!("cannot fetch the Flight SQL JDBC driver: {err:#}"))
+    })
+    .await
+}
+
+fn fetch_jdbc_driver() -> Result<PathBuf> {
+    let mut parts = JDBC_DRIVER.split(':');
+    let (Some(group), Some(artifact), Some(version)) = (parts.next(), parts.next(), parts.next())
+    else {
+        bail!("bad coordinates {JDBC_DRIVER}");
+    };
+    let jar = PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
+        .join(".m2/repository")
+        .join(group.replace('.', "/"))
+        .join(artifact)
+        .join(version)
+        .join(format!("{artifact}-{version}.jar"));
+    if !jar.exists() {
+        run(Command::new("mvn").args([
+            "-q",
+            "-B",
+            "dependency:get",
+            &format!("-Dartifact={JDBC_DRIVER}"),
+            "-Dtransitive=false",
+        ]))
+        .context("mvn dependency:get")?;
+    }
+    if !jar.exists() {
+        bail!("{} is missing after mvn dependency:get", jar.display());
+    }
+    Ok(jar)
+}
+
+fn run(command: &mut Command) -> Result<Output> {
+    let output = command
+        .output()
+        .with_context(|| format!("cannot run {command:?}"))?;
+    if !output.status.success() {
+        bail!(
+            "{command:?} failed: {}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(output)
+}
+
+/// Runs a client program, returning its standard output; panics with both
+/// outputs when it fails.
+pub async fn run_program(program: &Path, args: &[String]) -> String {
+    let output = tokio::process::Command::new(program)
+        .args(args)
+        .output()
+        .await
+        .unwrap_or_else(|err| panic!("cannot run {}: {err}", program.display()));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{} {args:?} failed\nstdout:\n{stdout}\nstderr:\n{}",
+        program.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
