@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 /// A release gateway in its own process; killed when dropped.
-pub struct Gateway(pub Child);
+pub struct Gateway(pub Child, u16);
 
 impl Drop for Gateway {
     fn drop(&mut self) {
@@ -118,17 +118,25 @@ impl Gateway {
     pub async fn start(args: &[&str]) -> Result<(Self, tokio_postgres::Client)> {
         let bin = std::env::var("SMACKQL_BIN").context("set SMACKQL_BIN to a release smackql")?;
         let port = free_port()?;
+        let flight_port = free_port()?;
         let mut gateway = Gateway(
             Command::new(&bin)
                 .args(["serve", "--pg-listen", &format!("127.0.0.1:{port}")])
+                .args(["--flight-listen", &format!("127.0.0.1:{flight_port}")])
                 .args(args)
                 .env("SMACKQL_LOG", "warn")
                 .stdout(Stdio::null())
                 .spawn()
                 .with_context(|| format!("starting {bin}"))?,
+            flight_port,
         );
         let client = connect(port, &mut gateway).await?;
         Ok((gateway, client))
+    }
+
+    /// The port its Flight SQL front end listens on.
+    pub fn flight_port(&self) -> u16 {
+        self.1
     }
 
     /// Its peak resident memory so far (VmHWM), in MiB.

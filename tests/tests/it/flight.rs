@@ -674,3 +674,114 @@ async fn jdbc_driver() {
         .unwrap();
     assert_eq!(row.get::<_, String>(0), "epsilon");
 }
+
+#[tokio::test]
+async fn flight_serves_tls_with_the_configured_certificate() {
+    let dir = std::env::temp_dir().join(smackql_tests::unique_name("flight_tls"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key, ca) = (
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+        dir.join("ca.pem"),
+    );
+    // A CA, and a server certificate for localhost signed by it.
+    std::fs::write(dir.join("ext.cnf"), "subjectAltName=DNS:localhost\n").unwrap();
+    let steps: [&[&str]; 3] = [
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=smackql-test-ca",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ],
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "server.csr",
+        ],
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "ext.cnf",
+            "-out",
+            "cert.pem",
+        ],
+    ];
+    for args in steps {
+        let made = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            made.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+    }
+
+    let gateway = TestGateway::start_with(|c| {
+        c.tls = Some(smackql::config::TlsConfig {
+            cert: cert.clone(),
+            key: key.clone(),
+        });
+    })
+    .await;
+    let tls = tonic::transport::ClientTlsConfig::new()
+        .ca_certificate(tonic::transport::Certificate::from_pem(
+            std::fs::read(&ca).unwrap(),
+        ))
+        .domain_name("localhost");
+    let channel = tonic::transport::Endpoint::from_shared(format!(
+        "https://localhost:{}",
+        gateway.flight_addr.port()
+    ))
+    .unwrap()
+    .tls_config(tls)
+    .unwrap()
+    .connect()
+    .await
+    .expect("a TLS connection");
+    let mut flight = FlightSqlServiceClient::new(channel);
+    let batches = query(&mut flight, "SELECT 41 + 1 AS answer").await.unwrap();
+    assert_eq!(rows_as_text(&batches), vec![vec![Some("42".to_string())]]);
+
+    // Plaintext is refused, not served.
+    let plain = tonic::transport::Endpoint::from_shared(format!("http://{}", gateway.flight_addr))
+        .unwrap()
+        .connect()
+        .await;
+    let refused = match plain {
+        Err(_) => true,
+        Ok(channel) => query(&mut FlightSqlServiceClient::new(channel), "SELECT 1")
+            .await
+            .is_err(),
+    };
+    assert!(refused, "a plaintext client was served");
+    let _ = std::fs::remove_dir_all(&dir);
+}
