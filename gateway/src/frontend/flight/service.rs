@@ -370,11 +370,11 @@ async fn affected_rows(stream: SendableRecordBatchStream) -> Result<i64, DataFus
     let is_count = schema.fields().len() == 1
         && schema.field(0).name() == "count"
         && schema.field(0).data_type() == &DataType::UInt64;
-    let batches: Vec<RecordBatch> = stream.try_collect().await?;
-    let total: u64 = batches
-        .iter()
-        .map(|b| {
-            if is_count {
+    // Counted as the rows arrive: a query run as an update is not held in
+    // memory.
+    let total = stream
+        .try_fold(0u64, |total, b| {
+            let rows = if is_count {
                 b.column(0)
                     .as_any()
                     .downcast_ref::<UInt64Array>()
@@ -382,9 +382,10 @@ async fn affected_rows(stream: SendableRecordBatchStream) -> Result<i64, DataFus
                     .unwrap_or(0)
             } else {
                 b.num_rows() as u64
-            }
+            };
+            futures::future::ready(Ok(total + rows))
         })
-        .sum();
+        .await?;
     Ok(i64::try_from(total).unwrap_or(i64::MAX))
 }
 
