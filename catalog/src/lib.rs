@@ -5,7 +5,9 @@
 //! cluster, for instance), plus schemas registered locally (`public`, and
 //! `pg_catalog` from the Postgres front end). Tables declared in SQL over
 //! data elsewhere (`CREATE EXTERNAL TABLE ... STORED AS KAFKA`) are
-//! [`DefinedTables`], kept in a shared [`DefinitionStore`]. This crate names
+//! [`DefinedTables`], kept in a shared [`DefinitionStore`], and so are
+//! [`MaterializedViews`], which read as views over the Cassandra tables
+//! that hold them ([`ViewOverlay`]). This crate names
 //! no driver: sources, stores and table factories arrive as trait objects.
 //!
 //! ```
@@ -21,8 +23,10 @@
 mod catalog;
 pub mod definitions;
 pub mod types;
+pub mod views;
 
 pub use catalog::{SchemaSource, SmackqlCatalog, CATALOG_NAME, DEFAULT_SCHEMA};
 pub use definitions::{
     DefinedTables, Definition, DefinitionStore, ExternalTable, ExternalTableFactory,
 };
+pub use views::{MaterializedView, MaterializedViews, ViewOverlay};

@@ -11,9 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::catalog::{CatalogProvider, MemorySchemaProvider, SchemaProvider};
-use smackql_cassandra::definitions::DefinitionTable;
+use smackql_cassandra::definitions::{DefinitionTable, EXTERNAL_TABLE, MATERIALIZED_VIEW};
+use smackql_cassandra::progress::ViewProgressTable;
 use smackql_cassandra::{CassandraCatalog, CassandraConnection, CassandraOptions};
-use smackql_catalog::{DefinedTables, ExternalTableFactory, SchemaSource, SmackqlCatalog};
+use smackql_catalog::{
+    DefinedTables, ExternalTableFactory, MaterializedViews, SchemaSource, SmackqlCatalog,
+    ViewOverlay,
+};
 use smackql_kafka::{DecodeErrors, DecodeErrorsTable, KafkaConnection, KafkaOptions};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -25,9 +29,11 @@ use crate::demo::DemoLoad;
 use crate::external::{CassandraDefinitions, ExternalDdl, KafkaTables, KAFKA, KAFKA_SCHEMA};
 use crate::frontend::flight::{FlightServer, FlightStartError};
 use crate::frontend::pg::{tls, PgServer};
+use crate::jobs::views::{MaintenanceSettings, ViewMaintainer};
 use crate::schema_registry::HttpSchemaRegistry;
 use crate::session::{SessionError, SessionFactory};
 use crate::sql::SqlRunner;
+use crate::views::{MaterializedViewsTable, ViewDdl};
 
 /// The gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +88,7 @@ pub struct Application {
     flight_listener: TcpListener,
     flight: FlightServer,
     flight_addr: SocketAddr,
+    maintainer: Option<Arc<ViewMaintainer>>,
 }
 
 impl Application {
@@ -99,13 +106,20 @@ impl Application {
         }
         let kafka = Arc::new(kafka);
         let decode_errors = kafka.decode_errors();
-        let store = CassandraDefinitions(DefinitionTable::new(
-            cassandra.clone(),
-            config.catalog.replication_factor,
-        ));
+        let definitions =
+            DefinitionTable::new(cassandra.clone(), config.catalog.replication_factor);
+        let store = CassandraDefinitions::new(definitions.clone(), EXTERNAL_TABLE);
+        let views = Arc::new(MaterializedViews::new(Arc::new(CassandraDefinitions::new(
+            definitions,
+            MATERIALIZED_VIEW,
+        ))));
+        let progress = ViewProgressTable::new(cassandra.clone(), config.catalog.replication_factor);
         let factories: std::collections::BTreeMap<String, Arc<dyn ExternalTableFactory>> = [(
             KAFKA.to_string(),
-            Arc::new(KafkaTables::new(kafka, config.kafka.scan_parallelism)) as _,
+            Arc::new(KafkaTables::new(
+                kafka.clone(),
+                config.kafka.scan_parallelism,
+            )) as _,
         )]
         .into();
         let defined = Arc::new(DefinedTables::new(
@@ -116,11 +130,50 @@ impl Application {
         // Declared schemas first: the Cassandra source answers for any name.
         let sources: Vec<Arc<dyn SchemaSource>> = vec![
             Arc::new(DeclaredSchemas(defined.clone())),
-            Arc::new(CassandraSchemas(CassandraCatalog::new(cassandra.clone()))),
+            Arc::new(CassandraSchemas {
+                keyspaces: CassandraCatalog::new(cassandra.clone()),
+                views: views.clone(),
+            }),
         ];
         let catalog = Arc::new(SmackqlCatalog::new(sources));
-        catalog.register_schema(SYSTEM_SCHEMA, Arc::new(system_schema(decode_errors)?))?;
+        let system = Arc::new(system_schema(decode_errors)?);
+        catalog.register_schema(SYSTEM_SCHEMA, system.clone())?;
         let sessions = Arc::new(SessionFactory::new(catalog)?);
+        let view_ddl = Arc::new(ViewDdl::new(
+            views.clone(),
+            progress.clone(),
+            cassandra.clone(),
+            kafka.clone(),
+            sessions.clone(),
+        ));
+        system.register_table(
+            "materialized_views".into(),
+            Arc::new(MaterializedViewsTable::new(view_ddl.clone())),
+        )?;
+        let maintainer = config.views.maintain.then(|| {
+            Arc::new(ViewMaintainer::new(
+                views,
+                progress,
+                CassandraCatalog::new(cassandra.clone()),
+                kafka,
+                sessions.clone(),
+                format!(
+                    "{}:{}:{:08x}",
+                    config.pg.listen,
+                    std::process::id(),
+                    rand::random::<u32>()
+                ),
+                MaintenanceSettings {
+                    poll_interval: config.views.poll_interval,
+                    max_batch_messages: config.views.max_batch_messages.max(1),
+                    lease_ttl: config
+                        .views
+                        .lease_ttl
+                        .max(std::time::Duration::from_secs(1)),
+                    ..MaintenanceSettings::default()
+                },
+            ))
+        });
 
         let (pg_listener, pg_addr) = bind(config.pg.listen, "the Postgres wire protocol").await?;
         let (flight_listener, flight_addr) = bind(config.flight.listen, "Arrow Flight SQL").await?;
@@ -128,6 +181,7 @@ impl Application {
             cassandra.clone(),
             config.cassandra.allow_drop_table,
             Arc::new(ExternalDdl::new(defined.clone(), cassandra.clone())),
+            view_ddl,
         ));
         let pg = PgServer::new(
             &config.pg,
@@ -165,6 +219,7 @@ impl Application {
             flight_listener,
             flight,
             flight_addr,
+            maintainer,
         })
     }
 
@@ -205,12 +260,20 @@ impl Application {
             self.refresh_interval,
             shutdown.clone(),
         ));
+        let maintenance = self
+            .maintainer
+            .clone()
+            .map(|m| tokio::spawn(m.run(shutdown.clone())));
         tokio::join!(
             self.pg.serve(self.pg_listener, shutdown.clone()),
             self.flight.serve(self.flight_listener, shutdown),
         );
         connect.abort();
         refresh.abort();
+        if let Some(maintenance) = maintenance {
+            // It stops at the same signal, after its current batch.
+            maintenance.await.ok();
+        }
         info!("smackql stopped");
     }
 }
@@ -297,17 +360,25 @@ fn cassandra_options(config: &Config) -> CassandraOptions {
     }
 }
 
-/// The keyspaces of the Cassandra cluster, as schemas of the catalog.
+/// The keyspaces of the Cassandra cluster, as schemas of the catalog, with
+/// the materialized views in them.
 #[derive(Debug)]
-struct CassandraSchemas(CassandraCatalog);
+struct CassandraSchemas {
+    keyspaces: CassandraCatalog,
+    views: Arc<MaterializedViews>,
+}
 
 impl SchemaSource for CassandraSchemas {
     fn schema_names(&self) -> Vec<String> {
-        self.0.keyspace_names()
+        self.keyspaces.keyspace_names()
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
-        Some(self.0.keyspace(name))
+        Some(Arc::new(ViewOverlay::new(
+            self.keyspaces.keyspace(name),
+            name,
+            self.views.clone(),
+        )))
     }
 }
 

@@ -48,6 +48,8 @@ pub struct Config {
     pub kafka: KafkaConfig,
     /// Declared tables.
     pub catalog: CatalogConfig,
+    /// Maintenance of materialized views.
+    pub views: ViewsConfig,
     /// Who may connect.
     pub auth: AuthConfig,
     /// TLS for the front ends; plaintext when absent.
@@ -240,6 +242,35 @@ impl Default for CatalogConfig {
         Self {
             replication_factor: 1,
             refresh_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Maintenance of materialized views.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ViewsConfig {
+    /// Whether this gateway maintains views (it still answers queries on
+    /// them when not).
+    pub maintain: bool,
+    /// How often an idle view looks for new events.
+    #[serde(deserialize_with = "duration")]
+    pub poll_interval: Duration,
+    /// The most source offsets one batch of one Kafka partition covers.
+    pub max_batch_messages: i64,
+    /// How long a gateway owns a view without renewing its lease; another
+    /// gateway takes a view over this long after its owner dies.
+    #[serde(deserialize_with = "duration")]
+    pub lease_ttl: Duration,
+}
+
+impl Default for ViewsConfig {
+    fn default() -> Self {
+        Self {
+            maintain: true,
+            poll_interval: Duration::from_millis(200),
+            max_batch_messages: 200_000,
+            lease_ttl: Duration::from_secs(10),
         }
     }
 }

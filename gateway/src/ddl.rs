@@ -1,6 +1,7 @@
 //! Schema statements: `CREATE SCHEMA` (a keyspace), `CREATE TABLE` and
-//! `DROP TABLE` on Cassandra keyspaces, and `CREATE EXTERNAL TABLE` and
-//! `DROP TABLE` of tables over Kafka topics (see [`crate::external`]).
+//! `DROP TABLE` on Cassandra keyspaces, `CREATE EXTERNAL TABLE` and
+//! `DROP TABLE` of tables over Kafka topics (see [`crate::external`]), and
+//! the statements on materialized views (see [`crate::views`]).
 //!
 //! DataFusion would create an in-memory table, or refuse; such a statement
 //! is answered here instead, before DataFusion plans it, by the same code
@@ -18,6 +19,7 @@ use smackql_catalog::definitions::schema_and_table;
 use smackql_catalog::DEFAULT_SCHEMA;
 
 use crate::external::ExternalDdl;
+use crate::views::ViewDdl;
 
 /// Schema statements that smackql runs itself.
 #[derive(Debug)]
@@ -25,6 +27,7 @@ pub struct Ddl {
     connection: Arc<CassandraConnection>,
     allow_drop_table: bool,
     external: Arc<ExternalDdl>,
+    views: Arc<ViewDdl>,
 }
 
 /// What a schema statement did, as a command tag names it.
@@ -38,6 +41,12 @@ pub enum DdlOutcome {
     DroppedTable,
     /// `CREATE EXTERNAL TABLE`
     CreatedExternalTable,
+    /// `CREATE MATERIALIZED VIEW`
+    CreatedMaterializedView,
+    /// `DROP MATERIALIZED VIEW`
+    DroppedMaterializedView,
+    /// `REFRESH MATERIALIZED VIEW`
+    RefreshedMaterializedView,
 }
 
 impl DdlOutcome {
@@ -48,6 +57,9 @@ impl DdlOutcome {
             DdlOutcome::CreatedTable => "CREATE TABLE",
             DdlOutcome::DroppedTable => "DROP TABLE",
             DdlOutcome::CreatedExternalTable => "CREATE EXTERNAL TABLE",
+            DdlOutcome::CreatedMaterializedView => "CREATE MATERIALIZED VIEW",
+            DdlOutcome::DroppedMaterializedView => "DROP MATERIALIZED VIEW",
+            DdlOutcome::RefreshedMaterializedView => "REFRESH MATERIALIZED VIEW",
         }
     }
 }
@@ -59,23 +71,37 @@ fn is_local_schema(schema: &str) -> bool {
 
 impl Ddl {
     /// Schema statements through `connection` (`DROP TABLE` of a Cassandra
-    /// table only when `allow_drop_table`) and on declared tables through
-    /// `external`.
+    /// table only when `allow_drop_table`), on declared tables through
+    /// `external`, and on materialized views through `views`.
     pub fn new(
         connection: Arc<CassandraConnection>,
         allow_drop_table: bool,
         external: Arc<ExternalDdl>,
+        views: Arc<ViewDdl>,
     ) -> Self {
         Self {
             connection,
             allow_drop_table,
             external,
+            views,
         }
     }
 
     /// Whether `statement` is one this handler answers.
     pub fn handles(&self, statement: &Statement) -> bool {
-        self.external_drop(statement).is_some() || self.target(statement).is_some()
+        ViewDdl::handles(statement)
+            || self.external_drop(statement).is_some()
+            || self.target(statement).is_some()
+    }
+
+    /// `REFRESH MATERIALIZED VIEW schema.name`.
+    pub async fn refresh_view(
+        &self,
+        schema: &str,
+        name: &str,
+    ) -> Result<DdlOutcome, DataFusionError> {
+        self.views.refresh(schema, name).await?;
+        Ok(DdlOutcome::RefreshedMaterializedView)
     }
 
     /// Declares a table over data elsewhere (a Kafka topic).
@@ -138,6 +164,17 @@ impl Ddl {
         &self,
         statement: &Statement,
     ) -> Option<Result<DdlOutcome, DataFusionError>> {
+        match statement {
+            Statement::CreateView(create) if ViewDdl::handles(statement) => {
+                let created = self.views.create(create).await;
+                return Some(created.map(|_| DdlOutcome::CreatedMaterializedView));
+            }
+            Statement::Drop { .. } if ViewDdl::handles(statement) => {
+                let dropped = self.views.drop_view(statement).await;
+                return Some(dropped.map(|()| DdlOutcome::DroppedMaterializedView));
+            }
+            _ => {}
+        }
         if let Some((schema, table, if_exists)) = self.external_drop(statement) {
             let dropped = self.external.drop_table(&schema, &table, if_exists).await;
             return Some(dropped.map(|()| DdlOutcome::DroppedTable));

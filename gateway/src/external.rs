@@ -26,16 +26,26 @@ pub const KAFKA: &str = "KAFKA";
 /// The schema that always exists for Kafka tables.
 pub const KAFKA_SCHEMA: &str = "kafka";
 
-/// Definitions in `smackql_meta.definitions`.
+/// Definitions of one kind in `smackql_meta.definitions`.
 #[derive(Debug)]
-pub struct CassandraDefinitions(pub Arc<DefinitionTable>);
+pub struct CassandraDefinitions {
+    table: Arc<DefinitionTable>,
+    kind: &'static str,
+}
+
+impl CassandraDefinitions {
+    /// The definitions of `kind` (see [`smackql_cassandra::definitions`]).
+    pub fn new(table: Arc<DefinitionTable>, kind: &'static str) -> Self {
+        Self { table, kind }
+    }
+}
 
 #[async_trait]
 impl DefinitionStore for CassandraDefinitions {
     async fn list(&self) -> Result<Vec<Definition>> {
         Ok(self
-            .0
-            .list()
+            .table
+            .list(self.kind)
             .await?
             .into_iter()
             .map(|d| Definition {
@@ -48,17 +58,20 @@ impl DefinitionStore for CassandraDefinitions {
 
     async fn insert(&self, definition: &Definition) -> Result<bool> {
         Ok(self
-            .0
-            .insert(&StoredDefinition {
-                schema: definition.schema.clone(),
-                name: definition.name.clone(),
-                sql: definition.sql.clone(),
-            })
+            .table
+            .insert(
+                self.kind,
+                &StoredDefinition {
+                    schema: definition.schema.clone(),
+                    name: definition.name.clone(),
+                    sql: definition.sql.clone(),
+                },
+            )
             .await?)
     }
 
     async fn remove(&self, schema: &str, name: &str) -> Result<bool> {
-        Ok(self.0.remove(schema, name).await?)
+        Ok(self.table.remove(self.kind, schema, name).await?)
     }
 }
 

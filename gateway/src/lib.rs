@@ -2,8 +2,9 @@
 //!
 //! This crate is the composition root, the only one that names concrete
 //! providers. It owns configuration ([`config`]), session assembly
-//! ([`session`]), the front ends ([`frontend`]) and the [`Application`]
-//! that runs them; `main.rs` only parses flags and installs logging.
+//! ([`session`]), the front ends ([`frontend`]), the background
+//! [`jobs`] (materialized view maintenance) and the [`Application`] that
+//! runs them; `main.rs` only parses flags and installs logging.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -26,8 +27,10 @@ pub mod ddl;
 pub mod demo;
 pub mod external;
 pub mod frontend;
+pub mod jobs;
 pub mod schema_registry;
 pub mod session;
 pub mod sql;
+pub mod views;
 
 pub use app::{Application, StartError};

@@ -21,6 +21,7 @@ use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
 use smackql_catalog::definitions::parse_external_tables;
+use smackql_catalog::views::parse_refresh;
 
 use crate::ddl::Ddl;
 
@@ -39,6 +40,8 @@ pub enum PlannedStatement {
     Ddl(Box<Statement>),
     /// `CREATE EXTERNAL TABLE`, one or more.
     External(Vec<CreateExternalTable>),
+    /// `REFRESH MATERIALIZED VIEW schema.name`.
+    Refresh(String, String),
 }
 
 impl PlannedStatement {
@@ -47,7 +50,9 @@ impl PlannedStatement {
     pub fn schema(&self) -> SchemaRef {
         match self {
             PlannedStatement::Plan(plan) => Arc::clone(plan.schema().inner()),
-            PlannedStatement::Ddl(_) | PlannedStatement::External(_) => Arc::new(Schema::empty()),
+            PlannedStatement::Ddl(_)
+            | PlannedStatement::External(_)
+            | PlannedStatement::Refresh(..) => Arc::new(Schema::empty()),
         }
     }
 
@@ -62,7 +67,9 @@ impl PlannedStatement {
                     | LogicalPlan::Copy(_)
                     | LogicalPlan::Statement(_)
             ),
-            PlannedStatement::Ddl(_) | PlannedStatement::External(_) => true,
+            PlannedStatement::Ddl(_)
+            | PlannedStatement::External(_)
+            | PlannedStatement::Refresh(..) => true,
         }
     }
 
@@ -103,6 +110,11 @@ impl SqlRunner {
             }
             return Ok(Vec::new());
         }
+        if let Some(refresh) = parse_refresh(sql) {
+            let (schema, name) = refresh?;
+            self.ddl.refresh_view(&schema, &name).await?;
+            return Ok(Vec::new());
+        }
         let statements = parse(sql)?;
         let mut last = Vec::new();
         for statement in statements {
@@ -121,6 +133,10 @@ impl SqlRunner {
     ) -> Result<PlannedStatement, DataFusionError> {
         if let Some(creates) = parse_external_tables(sql) {
             return Ok(PlannedStatement::External(creates));
+        }
+        if let Some(refresh) = parse_refresh(sql) {
+            let (schema, name) = refresh?;
+            return Ok(PlannedStatement::Refresh(schema, name));
         }
         let mut statements = parse(sql)?;
         match statements.len() {
@@ -144,6 +160,7 @@ impl SqlRunner {
         if self.ddl.handles(&statement) {
             return Ok(PlannedStatement::Ddl(Box::new(statement)));
         }
+        let statement = show_views_query(statement)?;
         let statement = datafusion::sql::parser::Statement::Statement(Box::new(statement));
         let plan = session.state().statement_to_plan(statement).await?;
         Ok(PlannedStatement::Plan(plan))
@@ -188,8 +205,29 @@ impl SqlRunner {
                 }
                 Ok(empty())
             }
+            PlannedStatement::Refresh(schema, name) => {
+                self.ddl.refresh_view(&schema, &name).await?;
+                Ok(empty())
+            }
         }
     }
+}
+
+/// `SHOW MATERIALIZED VIEWS` as the query that answers it; any other
+/// statement as it is.
+pub fn show_views_query(statement: Statement) -> Result<Statement, DataFusionError> {
+    if !matches!(
+        statement,
+        Statement::ShowViews {
+            materialized: true,
+            ..
+        }
+    ) {
+        return Ok(statement);
+    }
+    parse(crate::views::SHOW_QUERY)?
+        .pop()
+        .ok_or_else(|| DataFusionError::Internal("SHOW MATERIALIZED VIEWS has no query".into()))
 }
 
 fn parse(sql: &str) -> Result<Vec<Statement>, DataFusionError> {

@@ -25,9 +25,11 @@ pub const META_KEYSPACE: &str = "smackql_meta";
 
 const TABLE: &str = "definitions";
 
-/// The kind of definition the rows written here are; other kinds (views)
-/// share the table under their own partition.
-const EXTERNAL_TABLE: &str = "external_table";
+/// The kind of the definitions of tables over Kafka topics.
+pub const EXTERNAL_TABLE: &str = "external_table";
+
+/// The kind of the definitions of materialized views.
+pub const MATERIALIZED_VIEW: &str = "materialized_view";
 
 /// One stored definition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,35 +69,14 @@ impl DefinitionTable {
     /// next call when it fails.
     async fn ensure(&self) -> Result<()> {
         self.ready
-            .get_or_try_init(|| async {
-                // Schema changes wait for agreement across the cluster; a
-                // gateway starting where the table exists makes none.
-                self.connection.session().await?;
-                if self.connection.has_table(META_KEYSPACE, TABLE) {
-                    return Ok(());
-                }
-                let keyspace = quote_identifier(META_KEYSPACE);
-                self.connection
-                    .change_schema(
-                        META_KEYSPACE,
-                        &format!(
-                            "CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = \
-                             {{'class': 'SimpleStrategy', 'replication_factor': {}}}",
-                            self.replication_factor
-                        ),
-                    )
-                    .await?;
-                self.connection
-                    .change_schema(
-                        &Self::qualified(),
-                        &format!(
-                            "CREATE TABLE IF NOT EXISTS {keyspace}.{} (kind text, \
-                             schema_name text, name text, definition text, \
-                             PRIMARY KEY ((kind), schema_name, name))",
-                            quote_identifier(TABLE)
-                        ),
-                    )
-                    .await
+            .get_or_try_init(|| {
+                ensure_meta_table(
+                    &self.connection,
+                    self.replication_factor,
+                    TABLE,
+                    "(kind text, schema_name text, name text, definition text, \
+                     PRIMARY KEY ((kind), schema_name, name))",
+                )
             })
             .await
             .map(|_| ())
@@ -123,13 +104,13 @@ impl DefinitionTable {
             .map_err(|e| Error::request(&Self::qualified(), &e))
     }
 
-    /// Every stored definition.
-    pub async fn list(&self) -> Result<Vec<StoredDefinition>> {
+    /// Every stored definition of `kind`.
+    pub async fn list(&self, kind: &str) -> Result<Vec<StoredDefinition>> {
         let table = Self::qualified();
         let result = self
             .run(
                 format!("SELECT schema_name, name, definition FROM {table} WHERE kind = ?"),
-                (EXTERNAL_TABLE,),
+                (kind,),
             )
             .await?;
         let rows = result
@@ -144,9 +125,9 @@ impl DefinitionTable {
             .collect()
     }
 
-    /// Stores `definition` unless one of that schema and name exists;
-    /// returns whether it was stored.
-    pub async fn insert(&self, definition: &StoredDefinition) -> Result<bool> {
+    /// Stores `definition` of `kind` unless one of that kind, schema and
+    /// name exists; returns whether it was stored.
+    pub async fn insert(&self, kind: &str, definition: &StoredDefinition) -> Result<bool> {
         let table = Self::qualified();
         let result = self
             .run(
@@ -154,34 +135,66 @@ impl DefinitionTable {
                     "INSERT INTO {table} (kind, schema_name, name, definition) \
                      VALUES (?, ?, ?, ?) IF NOT EXISTS"
                 ),
-                (
-                    EXTERNAL_TABLE,
-                    &definition.schema,
-                    &definition.name,
-                    &definition.sql,
-                ),
+                (kind, &definition.schema, &definition.name, &definition.sql),
             )
             .await?;
         applied(&table, result)
     }
 
-    /// Removes the definition of `schema.name`; returns whether there was one.
-    pub async fn remove(&self, schema: &str, name: &str) -> Result<bool> {
+    /// Removes the definition of `kind` of `schema.name`; returns whether
+    /// there was one.
+    pub async fn remove(&self, kind: &str, schema: &str, name: &str) -> Result<bool> {
         let table = Self::qualified();
         let result = self
             .run(
                 format!(
                     "DELETE FROM {table} WHERE kind = ? AND schema_name = ? AND name = ? IF EXISTS"
                 ),
-                (EXTERNAL_TABLE, schema, name),
+                (kind, schema, name),
             )
             .await?;
         applied(&table, result)
     }
 }
 
+/// Creates [`META_KEYSPACE`] (with `replication_factor` replicas) and its
+/// table `table` with `columns` (the column list and primary key), unless
+/// they exist.
+pub(crate) async fn ensure_meta_table(
+    connection: &SharedConnection,
+    replication_factor: u32,
+    table: &str,
+    columns: &str,
+) -> Result<()> {
+    // Schema changes wait for agreement across the cluster; a gateway
+    // starting where the table exists makes none.
+    connection.session().await?;
+    if connection.has_table(META_KEYSPACE, table) {
+        return Ok(());
+    }
+    let keyspace = quote_identifier(META_KEYSPACE);
+    connection
+        .change_schema(
+            META_KEYSPACE,
+            &format!(
+                "CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = \
+                 {{'class': 'SimpleStrategy', 'replication_factor': {replication_factor}}}"
+            ),
+        )
+        .await?;
+    connection
+        .change_schema(
+            &format!("{META_KEYSPACE}.{table}"),
+            &format!(
+                "CREATE TABLE IF NOT EXISTS {keyspace}.{} {columns}",
+                quote_identifier(table)
+            ),
+        )
+        .await
+}
+
 /// The `[applied]` column of a lightweight transaction's answer.
-fn applied(table: &str, result: QueryResult) -> Result<bool> {
+pub(crate) fn applied(table: &str, result: QueryResult) -> Result<bool> {
     let rows = result
         .into_rows_result()
         .map_err(|e| Error::response(table, &e))?;

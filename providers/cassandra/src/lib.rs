@@ -35,6 +35,7 @@ mod exec;
 pub mod indexes;
 pub mod lookup;
 pub mod params;
+pub mod progress;
 mod provider;
 pub mod pushdown;
 mod routing;

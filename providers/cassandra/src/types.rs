@@ -104,6 +104,35 @@ pub fn arrow_type(cql: &ColumnType<'_>, opts: TypeOptions) -> Result<DataType> {
     })
 }
 
+/// The CQL type that holds values of Arrow type `arrow` without loss, for
+/// tables smackql creates from query results (materialized views).
+/// Timestamps keep millisecond precision, which is Cassandra's.
+pub fn cql_type_for(arrow: &DataType) -> Result<&'static str> {
+    Ok(match arrow {
+        DataType::Int8 => "tinyint",
+        DataType::Int16 | DataType::UInt8 => "smallint",
+        DataType::Int32 | DataType::UInt16 => "int",
+        DataType::Int64 | DataType::UInt32 => "bigint",
+        DataType::UInt64 => "varint",
+        DataType::Float32 => "float",
+        DataType::Float64 => "double",
+        DataType::Boolean => "boolean",
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "text",
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => "blob",
+        DataType::Date32 | DataType::Date64 => "date",
+        DataType::Timestamp(..) => "timestamp",
+        DataType::Time32(_) | DataType::Time64(_) => "time",
+        DataType::Decimal128(..) | DataType::Decimal256(..) => "decimal",
+        DataType::FixedSizeBinary(16) => "uuid",
+        DataType::Interval(IntervalUnit::MonthDayNano) => "duration",
+        other => {
+            return Err(Error::UnsupportedType(format!(
+                "{other} in a Cassandra column"
+            )))
+        }
+    })
+}
+
 fn native_type(native: &NativeType, opts: TypeOptions) -> Result<DataType> {
     Ok(match native {
         NativeType::Ascii | NativeType::Text | NativeType::Inet => DataType::Utf8,

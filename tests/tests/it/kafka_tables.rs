@@ -4,36 +4,10 @@
 use std::time::{Duration, Instant};
 
 use smackql_kafka::{KafkaConnection, KafkaOptions};
-use smackql_tests::gateway::{db_message, sqlstate, KeyspaceFixture, TestGateway};
+use smackql_tests::gateway::{db_message, run, sqlstate, text_rows, KeyspaceFixture, TestGateway};
 use smackql_tests::kafka::{create_topic, produce, Record};
 use smackql_tests::{services, unique_name};
-use tokio_postgres::{Client, SimpleQueryMessage};
-
-/// The text of every cell of `sql`'s rows, in the simple protocol.
-async fn text_rows(client: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
-    client
-        .simple_query(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
-        .iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(row) => Some(
-                (0..row.len())
-                    .map(|i| row.get(i).map(str::to_string))
-                    .collect(),
-            ),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Runs `sql`, which must succeed.
-async fn run(client: &Client, sql: &str) {
-    client
-        .batch_execute(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
-}
+use tokio_postgres::Client;
 
 /// A client of the test Kafka, as the gateway makes them.
 async fn kafka() -> KafkaConnection {

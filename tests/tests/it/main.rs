@@ -13,4 +13,5 @@ mod prepared;
 mod sai;
 mod slt;
 mod types;
+mod views;
 mod writes;

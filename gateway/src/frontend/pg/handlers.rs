@@ -56,6 +56,7 @@ use super::prepared::{self, Lookup, PreparedPlans, ReadyPlan};
 use crate::ddl::Ddl;
 use crate::session::server_version;
 use smackql_catalog::definitions::parse_external_tables;
+use smackql_catalog::views::parse_refresh;
 
 /// Running queries by the `(pid, secret key)` their clients were given, so a
 /// cancel request arriving on another connection can stop them.
@@ -297,6 +298,11 @@ impl SimpleQueryHandler for QueryService {
         if let Some(creates) = external_tables(query) {
             return until_cancelled(&token, self.create_external(&creates)).await;
         }
+        if let Some(refresh) = parse_refresh(query) {
+            return until_cancelled(&token, self.refresh(refresh))
+                .await
+                .map(|r| vec![r]);
+        }
         let responses = until_cancelled(
             &token,
             <DfSessionService as SimpleQueryHandler>::do_query(&self.inner, client, query),
@@ -336,6 +342,13 @@ impl ExtendedQueryHandler for QueryService {
             (sql, None) => external_tables(sql),
             _ => None,
         };
+        let refresh = match &portal.statement.statement {
+            (sql, None) => parse_refresh(sql),
+            _ => None,
+        };
+        if let Some(refresh) = refresh {
+            return until_cancelled(&token, self.refresh(refresh)).await;
+        }
         let response = match (&portal.statement.statement, creates) {
             ((_, Some((Statement::Query(_), plan))), _) => {
                 until_cancelled(&token, self.query_with_parameters(client, portal, plan)).await?
@@ -362,6 +375,17 @@ impl ExtendedQueryHandler for QueryService {
 }
 
 impl QueryService {
+    /// `REFRESH MATERIALIZED VIEW`, as [`parse_refresh`] read it.
+    async fn refresh(
+        &self,
+        refresh: Result<(String, String), datafusion::error::DataFusionError>,
+    ) -> PgWireResult<Response> {
+        let api = |e| PgWireError::ApiError(Box::new(e));
+        let (schema, name) = refresh.map_err(api)?;
+        let done = self.ddl.refresh_view(&schema, &name).await.map_err(api)?;
+        Ok(Response::Execution(Tag::new(done.tag())))
+    }
+
     /// Runs `CREATE EXTERNAL TABLE` statements in order, stopping at the
     /// first that fails.
     async fn create_external(
@@ -547,7 +571,7 @@ impl QueryParser for WireParser {
     {
         // Statements only DataFusion's parser reads are kept as text, and
         // run by `do_query`.
-        if external_tables(sql).is_some() {
+        if external_tables(sql).is_some() || parse_refresh(sql).is_some() {
             return Ok(Some((sql.to_string(), None)));
         }
         self.0.parse_sql(client, sql, types).await
@@ -588,10 +612,12 @@ impl QueryHook for SelectHook {
         session_context: &SessionContext,
         client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
-        if !matches!(statement, Statement::Query(_)) {
-            return None;
-        }
-        let statement = datafusion::sql::parser::Statement::Statement(Box::new(statement.clone()));
+        let statement = match crate::sql::show_views_query(statement.clone()) {
+            Ok(statement @ Statement::Query(_)) => statement,
+            Ok(_) => return None,
+            Err(e) => return Some(Err(PgWireError::ApiError(Box::new(e)))),
+        };
+        let statement = datafusion::sql::parser::Statement::Statement(Box::new(statement));
         let planning = async {
             let plan = session_context.state().statement_to_plan(statement).await?;
             session_context.execute_logical_plan(plan).await

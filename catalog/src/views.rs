@@ -1,0 +1,1190 @@
+//! Materialized views: `CREATE MATERIALIZED VIEW ... AS SELECT ... GROUP BY`
+//! over a Kafka table, stored as a Cassandra table of mergeable partial
+//! aggregates.
+//!
+//! A view is kept as *partials*: one row per group and per source Kafka
+//! partition, holding that partition's partial aggregates of the group and
+//! the offset up to which they are applied ([`APPLIED_TO`]). The group keys
+//! lead the Cassandra primary key and the source partition
+//! ([`SOURCE_PARTITION`]) ends it, so every partial of a group sits in one
+//! Cassandra partition. Reading the view through SQL merges a group's
+//! partials ([`MaterializedView::merged_plan`]): one partition read, and the
+//! partition-key filters of a query go down through the merge.
+//!
+//! This module decides what a view stores and how the parts merge; the
+//! gateway's maintenance job decides when, and argues why each batch lands
+//! exactly once.
+//!
+//! A view must be one `SELECT` of group keys and aggregates over one Kafka
+//! table, grouped by those keys. Whatever the maintenance cannot keep
+//! exactly (a `HAVING`, an exact `count(DISTINCT ...)`, an expression over
+//! aggregates) is refused at `CREATE` with what to write instead.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Debug;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::catalog::view::ViewTable;
+use datafusion::catalog::{SchemaProvider, TableProvider};
+use datafusion::common::TableReference;
+use datafusion::datasource::provider_as_source;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::functions_aggregate::expr_fn::{max, min, sum};
+use datafusion::logical_expr::{cast, is_null, when, Expr, LogicalPlan, LogicalPlanBuilder};
+use datafusion::sql::sqlparser::ast::{
+    self, CreateTableOptions, CreateView, DuplicateTreatment, FunctionArg, FunctionArgExpr,
+    FunctionArguments, GroupByExpr, Ident, SelectItem, SetExpr, SqlOption, Statement, TableFactor,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+use smackql_providers_common::{ErrorClass, ProviderError};
+
+use crate::definitions::{normalize, schema_and_table};
+use crate::{Definition, DefinitionStore, CATALOG_NAME};
+
+/// The clustering column of a view's table that names the source Kafka
+/// partition a partial row belongs to.
+pub const SOURCE_PARTITION: &str = "_source_partition";
+
+/// The column of a view's table holding the source offset up to which
+/// (exclusive) a partial row includes the events of its partition.
+pub const APPLIED_TO: &str = "_applied_to";
+
+/// The line a stored view definition starts with, before its id.
+const ID_PREFIX: &str = "-- smackql view ";
+
+fn invalid(message: impl Into<String>) -> DataFusionError {
+    ProviderError::new(
+        ErrorClass::InvalidDefinition,
+        "materialized view",
+        message.into(),
+    )
+    .into()
+}
+
+fn unsupported(message: impl Into<String>) -> DataFusionError {
+    ProviderError::new(ErrorClass::Unsupported, "materialized view", message.into()).into()
+}
+
+/// When a view is brought up to date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refresh {
+    /// Continuously, from its Kafka source, as events arrive.
+    Continuous,
+}
+
+impl Refresh {
+    /// The name `WITH (refresh = ...)` and listings use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Refresh::Continuous => "continuous",
+        }
+    }
+}
+
+/// An aggregate a view can keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggregateKind {
+    /// `count(*)` or `count(x)`.
+    Count,
+    /// `sum(x)`.
+    Sum,
+    /// `min(x)`.
+    Min,
+    /// `max(x)`.
+    Max,
+    /// `avg(x)`, kept as a sum and a count.
+    Avg,
+}
+
+/// How two partial values of one stored column combine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Merge {
+    /// Added (counts and sums).
+    Add,
+    /// The smaller one.
+    Min,
+    /// The larger one.
+    Max,
+}
+
+/// One aggregate column of a view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewAggregate {
+    /// The column's name.
+    pub name: String,
+    /// What it computes.
+    pub kind: AggregateKind,
+    /// The argument as SQL; `None` for `count(*)`.
+    pub arg: Option<String>,
+}
+
+/// One group-key column of a view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewKey {
+    /// The column's name.
+    pub name: String,
+    /// The grouping expression as SQL.
+    pub expr: String,
+}
+
+/// A column of a view's table that holds partial aggregates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateColumn {
+    /// The column's name.
+    pub name: String,
+    /// How partials combine.
+    pub merge: Merge,
+}
+
+/// A checked `CREATE MATERIALIZED VIEW`.
+#[derive(Debug, Clone)]
+pub struct MaterializedView {
+    /// Names this incarnation of the view: a view dropped and created again
+    /// under the same name starts from scratch.
+    pub id: String,
+    /// The keyspace of its table.
+    pub schema: String,
+    /// Its name, and its table's.
+    pub name: String,
+    /// When it is refreshed.
+    pub refresh: Refresh,
+    /// The schema of the Kafka table it reads.
+    pub source_schema: String,
+    /// The Kafka table it reads.
+    pub source_table: String,
+    /// The group keys, in select-list order.
+    pub keys: Vec<ViewKey>,
+    /// The aggregates, in select-list order.
+    pub aggregates: Vec<ViewAggregate>,
+    /// The key columns that make the Cassandra partition key.
+    pub partition_key: Vec<String>,
+    /// The other key columns, in clustering order, each with whether it
+    /// sorts descending.
+    pub clustering: Vec<(String, bool)>,
+    /// Seconds a partial row lives after its last update; none by default.
+    pub ttl: Option<u32>,
+    /// The select list in order: a key (index into `keys`) or an aggregate.
+    columns: Vec<Column>,
+    /// The name the source relation goes by in the query.
+    source_ref: String,
+    /// `FROM ...`, as SQL.
+    from: String,
+    /// `WHERE ...`, as SQL.
+    selection: Option<String>,
+    /// `GROUP BY ...`, as SQL.
+    group_by: Vec<String>,
+    /// The statement, without `IF NOT EXISTS`.
+    pub sql: String,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Column {
+    Key(usize),
+    Aggregate(usize),
+}
+
+/// Whether `sql` starts `REFRESH MATERIALIZED VIEW`, and the view it names.
+pub fn parse_refresh(sql: &str) -> Option<Result<(String, String)>> {
+    let mut words = sql
+        .trim()
+        .trim_end_matches(';')
+        .trim_end()
+        .splitn(4, |c: char| c.is_whitespace());
+    let is_refresh = words.next()?.eq_ignore_ascii_case("refresh")
+        && words.next()?.eq_ignore_ascii_case("materialized")
+        && words.next()?.eq_ignore_ascii_case("view");
+    if !is_refresh {
+        return None;
+    }
+    let name = words.next().unwrap_or("").trim();
+    let parsed = Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(name)
+        .and_then(|mut p| {
+            let name = p.parse_object_name(false)?;
+            p.expect_token(&datafusion::sql::sqlparser::tokenizer::Token::EOF)?;
+            Ok(name)
+        });
+    Some(match parsed {
+        Ok(name) => schema_and_table(&name)
+            .ok_or_else(|| invalid(format!("name the keyspace of view {name}, as in ks.{name}"))),
+        Err(e) => Err(invalid(format!(
+            "expected REFRESH MATERIALIZED VIEW keyspace.view: {e}"
+        ))),
+    })
+}
+
+impl MaterializedView {
+    /// Checks a parsed statement. `id` names this incarnation.
+    pub fn from_statement(create: &CreateView, id: &str) -> Result<Self> {
+        let Some((schema, name)) = schema_and_table(&create.name) else {
+            return Err(invalid(format!(
+                "name the keyspace of materialized view {}, as in ks.{}",
+                create.name, create.name
+            )));
+        };
+        let refuse = |clause: &str| {
+            unsupported(format!(
+                "{clause} is not supported for materialized view {schema}.{name}"
+            ))
+        };
+        if create.or_replace || create.or_alter {
+            return Err(refuse("OR REPLACE"));
+        }
+        if create.temporary {
+            return Err(refuse("TEMPORARY"));
+        }
+        if !create.columns.is_empty() {
+            return Err(refuse(
+                "a column list; name the columns with AS in the query instead,",
+            ));
+        }
+        let query = &create.query;
+        if query.with.is_some() {
+            return Err(refuse("WITH (a common table expression) in the query"));
+        }
+        if query.order_by.is_some() || query.limit_clause.is_some() || query.fetch.is_some() {
+            return Err(unsupported(format!(
+                "ORDER BY and LIMIT cannot be kept in materialized view {schema}.{name}; \
+                 apply them when you query the view"
+            )));
+        }
+        let SetExpr::Select(select) = query.body.as_ref() else {
+            return Err(unsupported(format!(
+                "materialized view {schema}.{name} must be one SELECT ... GROUP BY"
+            )));
+        };
+        if select.having.is_some() {
+            return Err(unsupported(format!(
+                "HAVING cannot be kept in materialized view {schema}.{name}, because a group \
+                 that fails it now may pass it later; filter when you query the view instead"
+            )));
+        }
+        if select.distinct.is_some() {
+            return Err(refuse("SELECT DISTINCT; GROUP BY the columns instead,"));
+        }
+        let [from] = select.from.as_slice() else {
+            return Err(unsupported(format!(
+                "materialized view {schema}.{name} must read one Kafka table in FROM"
+            )));
+        };
+        if !from.joins.is_empty() {
+            return Err(unsupported(format!(
+                "joins are not supported in materialized view {schema}.{name} yet; \
+                 aggregate the Kafka table alone and join when you query the view"
+            )));
+        }
+        let TableFactor::Table {
+            name: source,
+            alias,
+            args: None,
+            ..
+        } = &from.relation
+        else {
+            return Err(unsupported(format!(
+                "materialized view {schema}.{name} must read a Kafka table in FROM"
+            )));
+        };
+        let Some((source_schema, source_table)) = schema_and_table(source) else {
+            return Err(invalid(format!(
+                "name the schema of {source} in materialized view {schema}.{name}, as in kafka.{source}"
+            )));
+        };
+        let source_ref = match alias {
+            Some(alias) => alias.name.to_string(),
+            None => source.to_string(),
+        };
+        let GroupByExpr::Expressions(group_by, modifiers) = &select.group_by else {
+            return Err(refuse("GROUP BY ALL; list the key columns,"));
+        };
+        if group_by.is_empty() {
+            return Err(invalid(format!(
+                "materialized view {schema}.{name} needs a GROUP BY: its keys become the \
+                 primary key of its table"
+            )));
+        }
+        if !modifiers.is_empty() {
+            return Err(refuse("a GROUP BY modifier"));
+        }
+
+        let mut keys = Vec::new();
+        let mut aggregates = Vec::new();
+        let mut columns = Vec::new();
+        let mut names = BTreeSet::new();
+        let mut key_exprs = Vec::new();
+        for item in &select.projection {
+            let (expr, alias) = match item {
+                SelectItem::UnnamedExpr(expr) => (expr, None),
+                SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias)),
+                _ => {
+                    return Err(invalid(format!(
+                        "list the columns of materialized view {schema}.{name} one by one, \
+                         not with *"
+                    )))
+                }
+            };
+            let column_name = match (alias, expr) {
+                (Some(alias), _) => normalize(alias),
+                (None, ast::Expr::Identifier(ident)) => normalize(ident),
+                (None, ast::Expr::CompoundIdentifier(parts)) => {
+                    parts.last().map(normalize).unwrap_or_default()
+                }
+                (None, other) => {
+                    return Err(invalid(format!(
+                        "name the column {other} of materialized view {schema}.{name} with AS"
+                    )))
+                }
+            };
+            if column_name.starts_with('_') || column_name.contains("__") {
+                return Err(invalid(format!(
+                    "column name {column_name} of materialized view {schema}.{name} is \
+                     reserved: names may not start with _ or contain __"
+                )));
+            }
+            if !names.insert(column_name.clone()) {
+                return Err(invalid(format!(
+                    "column {column_name} appears twice in materialized view {schema}.{name}"
+                )));
+            }
+            match aggregate(expr, &schema, &name)? {
+                Some((kind, arg)) => {
+                    columns.push(Column::Aggregate(aggregates.len()));
+                    aggregates.push(ViewAggregate {
+                        name: column_name,
+                        kind,
+                        arg,
+                    });
+                }
+                None => {
+                    columns.push(Column::Key(keys.len()));
+                    key_exprs.push((expr.to_string(), column_name.clone()));
+                    keys.push(ViewKey {
+                        name: column_name,
+                        expr: expr.to_string(),
+                    });
+                }
+            }
+        }
+        // Every key is grouped by, and every group expression is a key.
+        let mut grouped = BTreeSet::new();
+        for expr in group_by {
+            let text = expr.to_string();
+            let key = match expr {
+                ast::Expr::Value(v) => match &v.value {
+                    ast::Value::Number(n, _) => n
+                        .parse::<usize>()
+                        .ok()
+                        .and_then(|i| i.checked_sub(1))
+                        .and_then(|i| match columns.get(i) {
+                            Some(Column::Key(k)) => Some(*k),
+                            _ => None,
+                        }),
+                    _ => None,
+                },
+                ast::Expr::Identifier(ident) => keys
+                    .iter()
+                    .position(|k| k.name == normalize(ident))
+                    .or_else(|| key_exprs.iter().position(|(e, _)| *e == text)),
+                _ => key_exprs.iter().position(|(e, _)| *e == text),
+            };
+            match key {
+                Some(k) => {
+                    grouped.insert(k);
+                }
+                None => {
+                    return Err(invalid(format!(
+                        "GROUP BY {text} of materialized view {schema}.{name} is not in its \
+                         select list; add it there, since the group keys are the view's key"
+                    )))
+                }
+            }
+        }
+        if let Some(missing) = keys.iter().enumerate().find(|(i, _)| !grouped.contains(i)) {
+            return Err(invalid(format!(
+                "column {} of materialized view {schema}.{name} is neither grouped by nor an \
+                 aggregate; add it to GROUP BY or aggregate it",
+                missing.1.name
+            )));
+        }
+        if aggregates.is_empty() {
+            return Err(invalid(format!(
+                "materialized view {schema}.{name} has no aggregate; add one, such as count(*)"
+            )));
+        }
+
+        let mut options = options(&create.options, &schema, &name)?;
+        let refresh = match options.remove("refresh").as_deref() {
+            None | Some("continuous") => Refresh::Continuous,
+            Some(other) if other == "manual" || other.starts_with("every ") => {
+                return Err(unsupported(format!(
+                    "refresh = '{other}' is not supported yet; materialized views over Kafka \
+                     tables are refreshed continuously (refresh = 'continuous')"
+                )))
+            }
+            Some(other) => {
+                return Err(invalid(format!(
+                    "refresh = '{other}' is not a refresh mode; use 'continuous'"
+                )))
+            }
+        };
+        let key_names: Vec<String> = keys.iter().map(|k| k.name.clone()).collect();
+        let partition_key = match options.remove("partition_key") {
+            None => vec![key_names[0].clone()],
+            Some(list) => {
+                let cols = column_list(&list);
+                for c in &cols {
+                    if !key_names.contains(c) {
+                        return Err(invalid(format!(
+                            "partition_key column {c} of materialized view {schema}.{name} is \
+                             not one of its group keys ({})",
+                            key_names.join(", ")
+                        )));
+                    }
+                }
+                if cols.is_empty() {
+                    return Err(invalid("partition_key lists no column"));
+                }
+                cols
+            }
+        };
+        let mut clustering: Vec<(String, bool)> = key_names
+            .iter()
+            .filter(|k| !partition_key.contains(k))
+            .map(|k| (k.clone(), false))
+            .collect();
+        if let Some(order) = options.remove("clustering_order") {
+            for part in order.split(',') {
+                let words: Vec<&str> = part.split_whitespace().collect();
+                let (column, desc) = match words.as_slice() {
+                    [c] => (c.to_lowercase(), false),
+                    [c, d] if d.eq_ignore_ascii_case("desc") => (c.to_lowercase(), true),
+                    [c, d] if d.eq_ignore_ascii_case("asc") => (c.to_lowercase(), false),
+                    _ => {
+                        return Err(invalid(format!(
+                            "clustering_order '{order}' of materialized view {schema}.{name}: \
+                             write 'column [ASC|DESC], ...'"
+                        )))
+                    }
+                };
+                match clustering.iter_mut().find(|(c, _)| *c == column) {
+                    Some(entry) => entry.1 = desc,
+                    None => {
+                        return Err(invalid(format!(
+                            "clustering_order names {column}, which is not a clustering key of \
+                             materialized view {schema}.{name} (those are the group keys \
+                             outside the partition key)"
+                        )))
+                    }
+                }
+            }
+        }
+        let ttl = match options.remove("ttl") {
+            None => None,
+            Some(text) => Some(text.parse::<u32>().ok().filter(|t| *t > 0).ok_or_else(|| {
+                invalid(format!(
+                    "ttl '{text}' of materialized view {schema}.{name} is not a number of seconds"
+                ))
+            })?),
+        };
+        if !options.is_empty() {
+            return Err(invalid(format!(
+                "unknown option{} of materialized view {schema}.{name}: {}; the options are \
+                 refresh, partition_key, clustering_order and ttl",
+                if options.len() > 1 { "s" } else { "" },
+                options.keys().cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
+
+        let mut stored = create.clone();
+        stored.if_not_exists = false;
+        stored.name_before_not_exists = false;
+        Ok(Self {
+            id: id.to_string(),
+            schema,
+            name,
+            refresh,
+            source_schema,
+            source_table,
+            keys,
+            aggregates,
+            partition_key,
+            clustering,
+            ttl,
+            columns,
+            source_ref,
+            from: from.to_string(),
+            selection: select.selection.as_ref().map(|s| s.to_string()),
+            group_by: group_by.iter().map(|e| e.to_string()).collect(),
+            sql: Statement::CreateView(stored).to_string(),
+        })
+    }
+
+    /// The definition as kept in the catalog store.
+    pub fn stored(&self) -> Definition {
+        Definition {
+            schema: self.schema.clone(),
+            name: self.name.clone(),
+            sql: format!("{ID_PREFIX}{}\n{}", self.id, self.sql),
+        }
+    }
+
+    /// Reads a definition kept by [`Self::stored`].
+    pub fn parse(stored: &str) -> Result<Self> {
+        let (id, sql) = stored
+            .strip_prefix(ID_PREFIX)
+            .and_then(|rest| rest.split_once('\n'))
+            .ok_or_else(|| invalid("a stored materialized view without its id"))?;
+        let statements = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+            .map_err(|e| invalid(format!("a stored materialized view does not parse: {e}")))?;
+        match statements.as_slice() {
+            [Statement::CreateView(create)] if create.materialized => {
+                Self::from_statement(create, id.trim())
+            }
+            _ => Err(invalid(
+                "a stored materialized view is not CREATE MATERIALIZED VIEW",
+            )),
+        }
+    }
+
+    /// `schema.name`.
+    pub fn qualified_name(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
+
+    /// The columns of its table holding partial aggregates, by aggregate.
+    pub fn state_columns(&self) -> Vec<StateColumn> {
+        let mut columns = Vec::new();
+        for a in &self.aggregates {
+            let one = |name: String, merge| StateColumn { name, merge };
+            match a.kind {
+                AggregateKind::Count | AggregateKind::Sum => {
+                    columns.push(one(a.name.clone(), Merge::Add))
+                }
+                AggregateKind::Min => columns.push(one(a.name.clone(), Merge::Min)),
+                AggregateKind::Max => columns.push(one(a.name.clone(), Merge::Max)),
+                AggregateKind::Avg => {
+                    columns.push(one(format!("{}__sum", a.name), Merge::Add));
+                    columns.push(one(format!("{}__count", a.name), Merge::Add));
+                }
+            }
+        }
+        columns
+    }
+
+    /// The query that computes the partial aggregates of a batch: the
+    /// view's query limited to source partition `$1` and offsets `$2`
+    /// (inclusive) to `$3` (exclusive). It returns the keys, then the
+    /// [`Self::state_columns`].
+    pub fn partial_sql(&self) -> String {
+        let quote = |name: &str| Ident::with_quote('"', name).to_string();
+        let mut items: Vec<String> = self
+            .keys
+            .iter()
+            .map(|k| format!("{} AS {}", k.expr, quote(&k.name)))
+            .collect();
+        for a in &self.aggregates {
+            let arg = a.arg.as_deref().unwrap_or("*");
+            match a.kind {
+                AggregateKind::Count => items.push(format!("count({arg}) AS {}", quote(&a.name))),
+                AggregateKind::Sum => items.push(format!("sum({arg}) AS {}", quote(&a.name))),
+                AggregateKind::Min => items.push(format!("min({arg}) AS {}", quote(&a.name))),
+                AggregateKind::Max => items.push(format!("max({arg}) AS {}", quote(&a.name))),
+                AggregateKind::Avg => {
+                    items.push(format!(
+                        "sum({arg}) AS {}",
+                        quote(&format!("{}__sum", a.name))
+                    ));
+                    items.push(format!(
+                        "count({arg}) AS {}",
+                        quote(&format!("{}__count", a.name))
+                    ));
+                }
+            }
+        }
+        let source = &self.source_ref;
+        let mut filter = format!(
+            "{source}._partition = $1 AND {source}._offset >= $2 AND {source}._offset < $3"
+        );
+        if let Some(selection) = &self.selection {
+            filter = format!("({selection}) AND {filter}");
+        }
+        format!(
+            "SELECT {} FROM {} WHERE {filter} GROUP BY {}",
+            items.join(", "),
+            self.from,
+            self.group_by.join(", ")
+        )
+    }
+
+    /// What a user querying the view reads: `raw`, the view's table of
+    /// partials, merged by group.
+    pub fn merged_plan(&self, raw: Arc<dyn TableProvider>) -> Result<LogicalPlan> {
+        let raw_schema = raw.schema();
+        let reference =
+            TableReference::full(CATALOG_NAME, self.schema.as_str(), self.name.as_str());
+        let group: Vec<Expr> = self.keys.iter().map(|k| col_named(&k.name)).collect();
+        let merged: Vec<Expr> = self
+            .state_columns()
+            .into_iter()
+            .map(|c| {
+                let column = col_named(&c.name);
+                match c.merge {
+                    Merge::Add => sum(column),
+                    Merge::Min => min(column),
+                    Merge::Max => max(column),
+                }
+                .alias(&c.name)
+            })
+            .collect();
+        let mut output = Vec::with_capacity(self.columns.len());
+        for column in &self.columns {
+            output.push(match *column {
+                Column::Key(k) => col_named(&self.keys[k].name),
+                Column::Aggregate(a) => {
+                    let a = &self.aggregates[a];
+                    match a.kind {
+                        AggregateKind::Avg => {
+                            let sum_name = format!("{}__sum", a.name);
+                            let total = col_named(&sum_name);
+                            let count = col_named(&format!("{}__count", a.name));
+                            let decimal = raw_schema
+                                .field_with_name(&sum_name)
+                                .map(|f| matches!(f.data_type(), DataType::Decimal128(..)))
+                                .unwrap_or(false);
+                            if decimal {
+                                total / count
+                            } else {
+                                cast(total, DataType::Float64) / cast(count, DataType::Float64)
+                            }
+                            .alias(&a.name)
+                        }
+                        _ => col_named(&a.name),
+                    }
+                }
+            });
+        }
+        LogicalPlanBuilder::scan(reference, provider_as_source(raw), None)?
+            .aggregate(group, merged)?
+            .project(output)?
+            .build()
+    }
+}
+
+/// A column by its exact name (no case folding, no qualifier parsing).
+fn col_named(name: &str) -> Expr {
+    Expr::Column(datafusion::common::Column::new_unqualified(name))
+}
+
+/// The merged value of a partial column: `stored` (null when the group has
+/// no partial yet) combined with the batch's `partial`.
+pub fn merge_expr(merge: Merge, stored: Expr, partial: Expr) -> Result<Expr> {
+    let pick_partial = match merge {
+        Merge::Add => None,
+        Merge::Min => Some(partial.clone().lt(stored.clone())),
+        Merge::Max => Some(partial.clone().gt(stored.clone())),
+    };
+    let both = match pick_partial {
+        None => stored.clone() + partial.clone(),
+        Some(condition) => when(condition, partial.clone()).otherwise(stored.clone())?,
+    };
+    when(is_null(partial.clone()), stored.clone())
+        .when(is_null(stored), partial)
+        .otherwise(both)
+}
+
+/// Whether `expr` is an aggregate the view can keep, and its kind and
+/// argument; `None` when it aggregates nothing (a key).
+fn aggregate(
+    expr: &ast::Expr,
+    schema: &str,
+    view: &str,
+) -> Result<Option<(AggregateKind, Option<String>)>> {
+    let ast::Expr::Function(function) = expr else {
+        return if contains_aggregate(expr) {
+            Err(unsupported(format!(
+                "{expr} in materialized view {schema}.{view} computes over aggregates; keep \
+                 each aggregate as its own column and compute {expr} when you query the view"
+            )))
+        } else {
+            Ok(None)
+        };
+    };
+    let fname = function
+        .name
+        .0
+        .last()
+        .and_then(|p| p.as_ident())
+        .map(|i| i.value.to_lowercase())
+        .unwrap_or_default();
+    let kind = match fname.as_str() {
+        "count" => AggregateKind::Count,
+        "sum" => AggregateKind::Sum,
+        "min" => AggregateKind::Min,
+        "max" => AggregateKind::Max,
+        "avg" | "mean" => AggregateKind::Avg,
+        "approx_distinct" | "approx_count_distinct" => {
+            return Err(unsupported(format!(
+                "{expr} in materialized view {schema}.{view} is not supported yet; keep \
+                 count(*) and the other mergeable aggregates (count, sum, min, max, avg)"
+            )))
+        }
+        _ if AGGREGATE_NAMES.contains(&fname.as_str()) => {
+            return Err(unsupported(format!(
+                "{fname} cannot be kept in materialized view {schema}.{view}: its partial \
+                 results do not merge; use count, sum, min, max or avg"
+            )))
+        }
+        _ if contains_aggregate(expr) => {
+            return Err(unsupported(format!(
+                "{expr} in materialized view {schema}.{view} computes over aggregates; keep \
+                 each aggregate as its own column and compute {expr} when you query the view"
+            )))
+        }
+        _ => return Ok(None),
+    };
+    if function.over.is_some() {
+        return Err(unsupported(format!(
+            "window function {expr} cannot be kept in materialized view {schema}.{view}"
+        )));
+    }
+    if function.filter.is_some() {
+        return Err(unsupported(format!(
+            "FILTER in {expr} is not supported in materialized view {schema}.{view}; move the \
+             condition into WHERE, or into a CASE inside the aggregate"
+        )));
+    }
+    let FunctionArguments::List(list) = &function.args else {
+        return Err(invalid(format!("{expr}: {fname} takes one argument")));
+    };
+    if matches!(list.duplicate_treatment, Some(DuplicateTreatment::Distinct)) {
+        return Err(unsupported(format!(
+            "{expr} in materialized view {schema}.{view} cannot be kept exactly: distinct \
+             values do not merge across batches without keeping them all; use \
+             approx_distinct(...) for an estimate, or count distinct values when you query \
+             the source"
+        )));
+    }
+    if !list.clauses.is_empty() {
+        return Err(unsupported(format!(
+            "{expr}: clauses inside an aggregate are not supported in materialized views"
+        )));
+    }
+    let arg = match list.args.as_slice() {
+        [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)] if kind == AggregateKind::Count => None,
+        [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] => {
+            if contains_aggregate(arg) {
+                return Err(unsupported(format!(
+                    "nested aggregate {expr} in materialized view {schema}.{view}"
+                )));
+            }
+            Some(arg.to_string())
+        }
+        _ => return Err(invalid(format!("{expr}: {fname} takes one argument"))),
+    };
+    Ok(Some((kind, arg)))
+}
+
+/// Aggregate functions a view cannot keep, named to say so rather than
+/// mistake them for keys.
+const AGGREGATE_NAMES: &[&str] = &[
+    "array_agg",
+    "string_agg",
+    "median",
+    "stddev",
+    "stddev_pop",
+    "stddev_samp",
+    "variance",
+    "var_pop",
+    "var_samp",
+    "first_value",
+    "last_value",
+    "bool_and",
+    "bool_or",
+    "bit_and",
+    "bit_or",
+    "bit_xor",
+    "approx_percentile_cont",
+    "approx_median",
+    "percentile_cont",
+    "corr",
+    "covar",
+    "covar_pop",
+    "covar_samp",
+    "nth_value",
+];
+
+/// Whether `expr` calls an aggregate anywhere inside.
+fn contains_aggregate(expr: &ast::Expr) -> bool {
+    let text = expr.to_string().to_lowercase();
+    ["count(", "sum(", "min(", "max(", "avg(", "approx_distinct("]
+        .iter()
+        .chain(AGGREGATE_NAMES.iter())
+        .any(|name| {
+            let name = name.trim_end_matches('(');
+            text.match_indices(name).any(|(i, _)| {
+                let before_ok = i == 0
+                    || !text.as_bytes()[i - 1].is_ascii_alphanumeric()
+                        && text.as_bytes()[i - 1] != b'_';
+                let after = text[i + name.len()..].trim_start();
+                before_ok && after.starts_with('(')
+            })
+        })
+}
+
+/// `WITH (...)` options, names in lower case, values as text.
+fn options(
+    options: &CreateTableOptions,
+    schema: &str,
+    view: &str,
+) -> Result<BTreeMap<String, String>> {
+    let list: &[SqlOption] = match options {
+        CreateTableOptions::None => &[],
+        CreateTableOptions::With(list) => list,
+        _ => {
+            return Err(unsupported(format!(
+                "give the options of materialized view {schema}.{view} as WITH (name = 'value')"
+            )))
+        }
+    };
+    let mut out = BTreeMap::new();
+    for option in list {
+        let SqlOption::KeyValue { key, value } = option else {
+            return Err(invalid(format!(
+                "option {option} of materialized view {schema}.{view}: write name = 'value'"
+            )));
+        };
+        let text = match value {
+            ast::Expr::Value(v) => match &v.value {
+                ast::Value::SingleQuotedString(s) | ast::Value::DoubleQuotedString(s) => s.clone(),
+                ast::Value::Number(n, _) => n.clone(),
+                other => other.to_string(),
+            },
+            ast::Expr::Identifier(ident) => ident.value.clone(),
+            other => other.to_string(),
+        };
+        if out
+            .insert(key.value.to_lowercase(), text.trim().to_lowercase())
+            .is_some()
+        {
+            return Err(invalid(format!(
+                "option {key} of materialized view {schema}.{view} is given twice"
+            )));
+        }
+    }
+    Ok(out)
+}
+
+fn column_list(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(|c| c.trim().trim_matches('"').to_string())
+        .filter(|c| !c.is_empty())
+        .collect()
+}
+
+/// How long what was read of the views is trusted by a query naming a
+/// table: a view created through another gateway is seen this soon.
+const TRUST_READ_FOR: Duration = Duration::from_secs(1);
+
+/// The materialized views, as last read from their store.
+#[derive(Debug)]
+pub struct MaterializedViews {
+    store: Arc<dyn DefinitionStore>,
+    known: RwLock<BTreeMap<(String, String), Arc<MaterializedView>>>,
+    loaded: RwLock<Option<Instant>>,
+}
+
+impl MaterializedViews {
+    /// Views kept in `store`.
+    pub fn new(store: Arc<dyn DefinitionStore>) -> Self {
+        Self {
+            store,
+            known: RwLock::new(BTreeMap::new()),
+            loaded: RwLock::new(None),
+        }
+    }
+
+    /// Reads the views again unless they were read recently.
+    pub async fn reload_if_stale(&self) -> Result<()> {
+        let fresh = self
+            .loaded
+            .read()
+            .ok()
+            .and_then(|l| *l)
+            .is_some_and(|at| at.elapsed() < TRUST_READ_FOR);
+        if !fresh {
+            self.reload().await?;
+        }
+        Ok(())
+    }
+
+    /// Reads every view from the store again. A stored view that cannot be
+    /// read is skipped, with the reason returned beside the others.
+    pub async fn reload(&self) -> Result<Vec<String>> {
+        let stored = self.store.list().await?;
+        let mut views = BTreeMap::new();
+        let mut broken = Vec::new();
+        for definition in stored {
+            match MaterializedView::parse(&definition.sql) {
+                Ok(view) => {
+                    views.insert((view.schema.clone(), view.name.clone()), Arc::new(view));
+                }
+                Err(e) => broken.push(format!("{}.{}: {e}", definition.schema, definition.name)),
+            }
+        }
+        if let Ok(mut known) = self.known.write() {
+            *known = views;
+        }
+        if let Ok(mut loaded) = self.loaded.write() {
+            *loaded = Some(Instant::now());
+        }
+        Ok(broken)
+    }
+
+    /// Stores `view`. Returns whether it was stored (`false`: a view of
+    /// that name exists).
+    pub async fn create(&self, view: MaterializedView) -> Result<bool> {
+        if !self.store.insert(&view.stored()).await? {
+            return Ok(false);
+        }
+        if let Ok(mut known) = self.known.write() {
+            known.insert((view.schema.clone(), view.name.clone()), Arc::new(view));
+        }
+        Ok(true)
+    }
+
+    /// Forgets `schema.name`; returns whether it was there.
+    pub async fn drop_view(&self, schema: &str, name: &str) -> Result<bool> {
+        let removed = self.store.remove(schema, name).await?;
+        if let Ok(mut known) = self.known.write() {
+            known.remove(&(schema.to_string(), name.to_string()));
+        }
+        Ok(removed)
+    }
+
+    /// The view `schema.name`, as last read.
+    pub fn get(&self, schema: &str, name: &str) -> Option<Arc<MaterializedView>> {
+        self.known
+            .read()
+            .ok()?
+            .get(&(schema.to_string(), name.to_string()))
+            .cloned()
+    }
+
+    /// Every view, as last read.
+    pub fn list(&self) -> Vec<Arc<MaterializedView>> {
+        self.known
+            .read()
+            .map(|k| k.values().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// A keyspace's schema in which the tables of materialized views read as
+/// the views: their partials merged.
+#[derive(Debug)]
+pub struct ViewOverlay {
+    inner: Arc<dyn SchemaProvider>,
+    schema: String,
+    views: Arc<MaterializedViews>,
+}
+
+impl ViewOverlay {
+    /// `inner` (the keyspace `schema`) with the views of `views` in it.
+    pub fn new(
+        inner: Arc<dyn SchemaProvider>,
+        schema: &str,
+        views: Arc<MaterializedViews>,
+    ) -> Self {
+        Self {
+            inner,
+            schema: schema.to_string(),
+            views,
+        }
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for ViewOverlay {
+    fn table_names(&self) -> Vec<String> {
+        self.inner.table_names()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        let Some(raw) = self.inner.table(name).await? else {
+            return Ok(None);
+        };
+        // A view's table has the columns of partials; only then may it be
+        // a view this gateway has not read of yet.
+        let schema = raw.schema();
+        if schema.index_of(SOURCE_PARTITION).is_ok() && schema.index_of(APPLIED_TO).is_ok() {
+            self.views.reload_if_stale().await?;
+        }
+        match self.views.get(&self.schema, name) {
+            Some(view) => Ok(Some(Arc::new(ViewTable::new(
+                view.merged_plan(raw)?,
+                Some(view.sql.clone()),
+            )))),
+            None => Ok(Some(raw)),
+        }
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.inner.table_exist(name)
+    }
+
+    fn register_table(
+        &self,
+        name: String,
+        table: Arc<dyn TableProvider>,
+    ) -> Result<Option<Arc<dyn TableProvider>>> {
+        self.inner.register_table(name, table)
+    }
+
+    fn deregister_table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        self.inner.deregister_table(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(sql: &str) -> Result<MaterializedView> {
+        let statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).unwrap();
+        let Statement::CreateView(create) = &statements[0] else {
+            panic!("not a view: {sql}");
+        };
+        MaterializedView::from_statement(create, "id1")
+    }
+
+    const CANONICAL: &str = "CREATE MATERIALIZED VIEW ks.views_by_campaign_day \
+        WITH (refresh = 'continuous', clustering_order = 'day DESC') AS \
+        SELECT campaign_id, date_trunc('day', ts) AS day, count(*) AS events, \
+        sum(views) AS views, min(ts) AS first_seen, avg(cost) AS avg_cost \
+        FROM kafka.ad_events WHERE views > 0 GROUP BY campaign_id, date_trunc('day', ts)";
+
+    #[test]
+    fn reads_the_canonical_view() {
+        let view = parse(CANONICAL).unwrap();
+        assert_eq!(
+            (view.schema.as_str(), view.name.as_str()),
+            ("ks", "views_by_campaign_day")
+        );
+        assert_eq!(
+            (view.source_schema.as_str(), view.source_table.as_str()),
+            ("kafka", "ad_events")
+        );
+        assert_eq!(view.partition_key, vec!["campaign_id"]);
+        assert_eq!(view.clustering, vec![("day".to_string(), true)]);
+        let names: Vec<_> = view.state_columns().into_iter().map(|c| c.name).collect();
+        assert_eq!(
+            names,
+            vec![
+                "events",
+                "views",
+                "first_seen",
+                "avg_cost__sum",
+                "avg_cost__count"
+            ]
+        );
+        let partial = view.partial_sql();
+        assert!(
+            partial.contains("(views > 0) AND kafka.ad_events._partition = $1"),
+            "{partial}"
+        );
+        assert!(
+            partial.ends_with("GROUP BY campaign_id, date_trunc('day', ts)"),
+            "{partial}"
+        );
+        let again = MaterializedView::parse(&view.stored().sql).unwrap();
+        assert_eq!(again.id, "id1");
+        assert_eq!(again.partial_sql(), partial);
+    }
+
+    #[test]
+    fn group_by_may_name_aliases_and_positions() {
+        let view = parse(
+            "CREATE MATERIALIZED VIEW ks.v AS SELECT a, b % 10 AS bucket, count(*) AS n \
+             FROM kafka.t GROUP BY 1, bucket",
+        )
+        .unwrap();
+        assert_eq!(view.keys.len(), 2);
+    }
+
+    fn refused(sql: &str, needle: &str) {
+        let err = parse(sql).unwrap_err().to_string();
+        assert!(err.contains(needle), "{err}");
+    }
+
+    #[test]
+    fn refuses_what_it_cannot_keep_and_says_what_to_write() {
+        let head = "CREATE MATERIALIZED VIEW ks.v AS SELECT a, ";
+        refused(
+            &format!("{head}count(DISTINCT u) AS users FROM kafka.t GROUP BY a"),
+            "approx_distinct",
+        );
+        refused(
+            &format!("{head}count(*) AS n FROM kafka.t GROUP BY a HAVING count(*) > 1"),
+            "HAVING",
+        );
+        refused(
+            &format!("{head}sum(x) / count(*) AS r FROM kafka.t GROUP BY a"),
+            "keep each aggregate as its own column",
+        );
+        refused(
+            &format!("{head}median(x) AS m FROM kafka.t GROUP BY a"),
+            "do not merge",
+        );
+        refused(
+            &format!("{head}b, count(*) AS n FROM kafka.t GROUP BY a"),
+            "add it to GROUP BY",
+        );
+        refused(
+            &format!("{head}count(*) AS n FROM kafka.t GROUP BY a, c"),
+            "not in its select list",
+        );
+        refused(
+            &format!("{head}count(*) FROM kafka.t GROUP BY a"),
+            "with AS",
+        );
+        refused(
+            "CREATE MATERIALIZED VIEW ks.v AS SELECT a FROM kafka.t GROUP BY a",
+            "no aggregate",
+        );
+        refused(
+            &format!("{head}count(*) AS n FROM kafka.t GROUP BY a ORDER BY a"),
+            "ORDER BY",
+        );
+        refused(
+            "CREATE MATERIALIZED VIEW ks.v WITH (colour = 'red') AS SELECT a, count(*) AS n \
+             FROM kafka.t GROUP BY a",
+            "unknown option of materialized view ks.v: colour",
+        );
+        refused(
+            "CREATE MATERIALIZED VIEW ks.v WITH (partition_key = 'b') AS SELECT a, count(*) AS n \
+             FROM kafka.t GROUP BY a",
+            "not one of its group keys",
+        );
+        refused(
+            "CREATE MATERIALIZED VIEW v AS SELECT a, count(*) AS n FROM kafka.t GROUP BY a",
+            "name the keyspace",
+        );
+    }
+
+    #[test]
+    fn reads_refresh_statements() {
+        assert_eq!(
+            parse_refresh("refresh materialized view KS.\"View\";")
+                .unwrap()
+                .unwrap(),
+            ("ks".to_string(), "View".to_string())
+        );
+        assert!(parse_refresh("REFRESH MATERIALIZED VIEW v")
+            .unwrap()
+            .is_err());
+        assert!(parse_refresh("SELECT 1").is_none());
+    }
+}

@@ -1,0 +1,3 @@
+//! Background jobs of a gateway.
+
+pub mod views;

@@ -1,0 +1,480 @@
+//! Keeps continuous materialized views fresh from Kafka, exactly once.
+//!
+//! One task per view. It holds the view's lease (a lightweight transaction
+//! with a TTL in `smackql_meta.leases`) while it works, so one gateway of
+//! those sharing a catalog maintains a view at a time, and another takes
+//! over within a lease period when it dies. Each round, for each source
+//! partition `p`, it folds one micro-batch of offsets `[from, to)` into the
+//! view:
+//!
+//! 1. Read `p`'s progress: `committed` (every event before it is in the
+//!    view) and `pending` (the end of a batch begun and not committed).
+//! 2. If a batch is pending, its range is `[committed, pending)` again.
+//!    Otherwise choose `to` (at most `max_batch_messages` ahead, at most
+//!    Kafka's end offset) and record `pending = to` *before* writing
+//!    anything.
+//! 3. Run the view's query over exactly those offsets, grouped by the view's
+//!    keys: the batch's partial aggregates per group.
+//! 4. Read the stored partial row of each of those groups for `p` (one
+//!    Cassandra partition per group) and write `stored ⊕ partial` with
+//!    `_applied_to = to`, skipping every group whose row already says
+//!    `_applied_to >= to`.
+//! 5. Record `committed = to`.
+//!
+//! Why this is exactly once on Cassandra's real guarantees (a write to one
+//! row is atomic and isolated; writes to several rows are not, together;
+//! nothing here uses counters):
+//!
+//! - A partial row belongs to one group *and one source partition*, so only
+//!   the owner of `p` ever writes it, and each write replaces the whole
+//!   row, the aggregate and its `_applied_to` together.
+//! - Batches of `p` are applied in offset order and never overlap: a batch
+//!   starts at `committed`, and `committed` only moves to the end of a
+//!   batch whose every row is written.
+//! - A crash (or a lost lease) at any point leaves `pending` recorded, so the
+//!   next owner redoes *the same range*: Kafka offsets never change, and the
+//!   view's query is deterministic, so it computes the same partials. Each
+//!   group's row was either written by the first attempt (it says
+//!   `_applied_to = to`, and is skipped) or not (it still holds the state
+//!   from before the batch, and the partial is merged into it once). A row
+//!   cannot hold part of a batch: it is one write.
+//! - A group's row can only say `_applied_to >= to` if this batch (or a
+//!   later one, which needs this one committed) wrote it, so skipping never
+//!   loses events.
+//!
+//! What it assumes: the owner of a lease stops writing when the lease ends.
+//! Each batch must finish within the lease it began in (it is cut off
+//! otherwise, and redone by whoever holds the lease next), so a paused or
+//! partitioned gateway writes nothing once another may own the view. A
+//! replay by the new owner concurrent with the old owner's last writes of
+//! the *same* batch is harmless: both write the same values.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use datafusion::arrow::array::{Array, RecordBatch};
+use datafusion::arrow::compute::{cast, filter_record_batch, is_not_null};
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::catalog::{SchemaProvider, TableProvider};
+use datafusion::common::{JoinType, ParamValues, ScalarValue, TableReference};
+use datafusion::datasource::provider_as_source;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::{cast as cast_expr, lit, Expr, LogicalPlan, LogicalPlanBuilder};
+use datafusion::prelude::SessionContext;
+use smackql_cassandra::progress::ViewProgressTable;
+use smackql_cassandra::CassandraCatalog;
+use smackql_catalog::views::{merge_expr, MaterializedView, APPLIED_TO, SOURCE_PARTITION};
+use smackql_catalog::{MaterializedViews, CATALOG_NAME};
+use smackql_kafka::SharedKafka;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::session::SessionFactory;
+use crate::views::source_topic;
+
+/// How maintenance paces itself.
+#[derive(Debug, Clone)]
+pub struct MaintenanceSettings {
+    /// How often an idle view looks for new events.
+    pub poll_interval: Duration,
+    /// The most offsets one batch of one partition covers.
+    pub max_batch_messages: i64,
+    /// How long a view's lease lasts without renewal.
+    pub lease_ttl: Duration,
+    /// How often the list of views is read again.
+    pub reload_interval: Duration,
+}
+
+impl Default for MaintenanceSettings {
+    fn default() -> Self {
+        Self {
+            poll_interval: Duration::from_millis(200),
+            max_batch_messages: 200_000,
+            lease_ttl: Duration::from_secs(10),
+            reload_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Maintains every continuous view whose lease this gateway gets.
+#[derive(Debug)]
+pub struct ViewMaintainer {
+    views: Arc<MaterializedViews>,
+    progress: Arc<ViewProgressTable>,
+    cassandra: CassandraCatalog,
+    kafka: SharedKafka,
+    sessions: Arc<SessionFactory>,
+    owner: String,
+    settings: MaintenanceSettings,
+}
+
+impl ViewMaintainer {
+    /// A maintainer of `views`, known to the others as `owner`.
+    pub fn new(
+        views: Arc<MaterializedViews>,
+        progress: Arc<ViewProgressTable>,
+        cassandra: CassandraCatalog,
+        kafka: SharedKafka,
+        sessions: Arc<SessionFactory>,
+        owner: String,
+        settings: MaintenanceSettings,
+    ) -> Self {
+        Self {
+            views,
+            progress,
+            cassandra,
+            kafka,
+            sessions,
+            owner,
+            settings,
+        }
+    }
+
+    /// Runs until `shutdown` fires: one task per view, started when a view
+    /// appears and stopped when it goes.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut tasks: HashMap<String, (CancellationToken, JoinHandle<()>)> = HashMap::new();
+        let mut failing = false;
+        loop {
+            match self.views.reload().await {
+                Ok(broken) => {
+                    failing = false;
+                    for reason in broken {
+                        warn!(%reason, "a stored materialized view cannot be read");
+                    }
+                }
+                Err(err) if !failing => {
+                    warn!(error = %err, "cannot read the materialized views");
+                    failing = true;
+                }
+                Err(_) => {}
+            }
+            if !failing {
+                let current: HashSet<String> =
+                    self.views.list().iter().map(|v| v.id.clone()).collect();
+                tasks.retain(|id, (stop, _)| {
+                    let keep = current.contains(id);
+                    if !keep {
+                        stop.cancel();
+                    }
+                    keep
+                });
+                for view in self.views.list() {
+                    tasks.entry(view.id.clone()).or_insert_with(|| {
+                        let stop = shutdown.child_token();
+                        let me = self.clone();
+                        let task = tokio::spawn({
+                            let stop = stop.clone();
+                            async move { me.maintain(view, stop).await }
+                        });
+                        (stop, task)
+                    });
+                }
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(self.settings.reload_interval) => {}
+            }
+        }
+        for (_, (stop, task)) in tasks {
+            stop.cancel();
+            task.await.ok();
+        }
+    }
+
+    /// Maintains `view` until `stop`, retrying with back-off after errors.
+    async fn maintain(&self, view: Arc<MaterializedView>, stop: CancellationToken) {
+        let lease = format!("view:{}", view.id);
+        let mut delay = Duration::from_millis(500);
+        loop {
+            let outcome = tokio::select! {
+                () = stop.cancelled() => Ok(()),
+                outcome = self.maintain_while_leased(&view, &lease) => outcome,
+            };
+            match outcome {
+                Ok(()) => break,
+                Err(err) => {
+                    let message = err.to_string();
+                    warn!(view = %view.qualified_name(), error = %message, "materialized view maintenance failed; retrying");
+                    self.progress
+                        .record_error(&view.id, &self.owner, Some(&message))
+                        .await
+                        .ok();
+                }
+            }
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = tokio::time::sleep(delay) => {}
+            }
+            delay = (delay * 2).min(Duration::from_secs(30));
+        }
+        self.progress.release_lease(&lease, &self.owner).await.ok();
+        debug!(view = %view.qualified_name(), "maintenance stopped");
+    }
+
+    /// Works on `view` while this gateway holds its lease; returns only
+    /// with an error.
+    async fn maintain_while_leased(&self, view: &MaterializedView, lease: &str) -> Result<()> {
+        let session = self.sessions.new_session();
+        let topic = source_topic(&session, view).await?;
+        let plan = session
+            .state()
+            .create_logical_plan(&view.partial_sql())
+            .await?;
+        let raw = self
+            .cassandra
+            .keyspace(&view.schema)
+            .table(&view.name)
+            .await?
+            .ok_or_else(|| {
+                DataFusionError::Plan(format!(
+                    "the table {} of the materialized view is missing",
+                    view.qualified_name()
+                ))
+            })?;
+        let mut had_error = true;
+        let mut leading = false;
+        loop {
+            let renewed_at = Instant::now();
+            if !self
+                .progress
+                .acquire_lease(lease, &self.owner, self.settings.lease_ttl)
+                .await?
+            {
+                if leading {
+                    info!(view = %view.qualified_name(), "lost the lease of a materialized view");
+                    leading = false;
+                }
+                tokio::time::sleep(self.settings.lease_ttl / 3).await;
+                continue;
+            }
+            if !leading {
+                info!(view = %view.qualified_name(), owner = %self.owner, "maintaining a materialized view");
+                leading = true;
+            }
+            // Batches begin only while the lease has a third left, and are
+            // cut off when it ends.
+            let lease_end = renewed_at + self.settings.lease_ttl;
+            let begin_until = renewed_at + self.settings.lease_ttl * 2 / 3;
+            let progress = self.progress.progress(&view.id).await?;
+            let watermarks = self.kafka.watermarks(&topic).await?;
+            let mut worked = false;
+            for (partition, low, high) in watermarks {
+                if Instant::now() > begin_until {
+                    break;
+                }
+                let stored = progress
+                    .partitions
+                    .iter()
+                    .find(|p| p.partition == partition);
+                let (from, to, begun) = match stored {
+                    Some(p) => match p.pending {
+                        Some(pending) => (p.committed, pending, true),
+                        None => {
+                            let from = p.committed.max(low);
+                            (
+                                from,
+                                high.min(from + self.settings.max_batch_messages),
+                                false,
+                            )
+                        }
+                    },
+                    None => (low, high.min(low + self.settings.max_batch_messages), false),
+                };
+                if to <= from {
+                    continue;
+                }
+                if !begun {
+                    self.progress.begin(&view.id, partition, from, to).await?;
+                }
+                let started = Instant::now();
+                let batch = self.apply(&session, &plan, view, &raw, partition, from, to);
+                tokio::time::timeout_at(lease_end.into(), batch)
+                    .await
+                    .map_err(|_| {
+                        DataFusionError::Execution(format!(
+                            "a batch of {} took longer than the lease; it is redone",
+                            view.qualified_name()
+                        ))
+                    })??;
+                let rate = (to - from) as f64 / started.elapsed().as_secs_f64().max(1e-6);
+                self.progress
+                    .commit(&view.id, partition, to, &self.owner, rate)
+                    .await?;
+                worked = true;
+            }
+            if had_error {
+                self.progress
+                    .record_error(&view.id, &self.owner, None)
+                    .await?;
+                had_error = false;
+            }
+            if !worked {
+                tokio::time::sleep(self.settings.poll_interval).await;
+            }
+        }
+    }
+
+    /// Folds offsets `[from, to)` of source partition `partition` into the
+    /// view's table `raw`.
+    #[allow(clippy::too_many_arguments)]
+    async fn apply(
+        &self,
+        session: &SessionContext,
+        plan: &LogicalPlan,
+        view: &MaterializedView,
+        raw: &Arc<dyn TableProvider>,
+        partition: i32,
+        from: i64,
+        to: i64,
+    ) -> Result<()> {
+        let params = ParamValues::List(vec![
+            ScalarValue::Int32(Some(partition)).into(),
+            ScalarValue::Int64(Some(from)).into(),
+            ScalarValue::Int64(Some(to)).into(),
+        ]);
+        let partials = session
+            .execute_logical_plan(plan.clone().replace_params_with_values(&params)?)
+            .await?
+            .collect()
+            .await?;
+        let raw_schema = raw.schema();
+        let partials = conform(&partials, view, &raw_schema)?;
+        if partials.iter().all(|b| b.num_rows() == 0) {
+            return Ok(());
+        }
+
+        // The stored partials of the batch's groups: partition reads by key.
+        let mut stored_filter = col_named(SOURCE_PARTITION).eq(lit(partition));
+        for key in &view.partition_key {
+            let mut values: Vec<ScalarValue> = Vec::new();
+            let mut seen = HashSet::new();
+            for batch in &partials {
+                let array = batch.column_by_name(key).ok_or_else(|| {
+                    DataFusionError::Internal(format!("key {key} missing from the partials"))
+                })?;
+                for row in 0..array.len() {
+                    let value = ScalarValue::try_from_array(array, row)?;
+                    if seen.insert(value.to_string()) {
+                        values.push(value);
+                    }
+                }
+            }
+            stored_filter = stored_filter
+                .and(col_named(key).in_list(values.into_iter().map(lit).collect(), false));
+        }
+        let state_columns = view.state_columns();
+        let key_names: Vec<&str> = view.keys.iter().map(|k| k.name.as_str()).collect();
+        let stored_columns: Vec<Expr> = key_names
+            .iter()
+            .copied()
+            .chain(state_columns.iter().map(|c| c.name.as_str()))
+            .chain([APPLIED_TO])
+            .map(col_named)
+            .collect();
+        let stored = session
+            .read_table(raw.clone())?
+            .filter(stored_filter)?
+            .select(stored_columns)?
+            .alias("s")?;
+        let batch = session.read_batches(partials)?.alias("p")?;
+        let on: Vec<Expr> = key_names
+            .iter()
+            .map(|k| qualified("p", k).eq(qualified("s", k)))
+            .collect();
+        let joined = batch.join_on(stored, JoinType::Left, on)?;
+        let stored_at = Expr::Column(datafusion::common::Column::new(Some("s"), APPLIED_TO));
+        let fresh = joined.filter(stored_at.clone().is_null().or(stored_at.lt(lit(to))))?;
+
+        let mut output = Vec::with_capacity(raw_schema.fields().len());
+        for field in raw_schema.fields() {
+            let name = field.name().as_str();
+            let value = if name == SOURCE_PARTITION {
+                lit(partition)
+            } else if name == APPLIED_TO {
+                lit(to)
+            } else if key_names.contains(&name) {
+                qualified("p", name)
+            } else if let Some(state) = state_columns.iter().find(|c| c.name == name) {
+                merge_expr(state.merge, qualified("s", name), qualified("p", name))?
+            } else {
+                // A column added to the table by hand stays empty.
+                lit(ScalarValue::try_from(field.data_type())?)
+            };
+            output.push(cast_expr(value, field.data_type().clone()).alias(name));
+        }
+        let merged = fresh.select(output)?;
+        let reference =
+            TableReference::full(CATALOG_NAME, view.schema.as_str(), view.name.as_str());
+        let insert = LogicalPlanBuilder::insert_into(
+            merged.into_unoptimized_plan(),
+            reference,
+            provider_as_source(raw.clone()),
+            InsertOp::Append,
+        )?
+        .build()?;
+        session
+            .execute_logical_plan(insert)
+            .await?
+            .collect()
+            .await?;
+        Ok(())
+    }
+}
+
+fn col_named(name: &str) -> Expr {
+    Expr::Column(datafusion::common::Column::new_unqualified(name))
+}
+
+fn qualified(relation: &str, name: &str) -> Expr {
+    Expr::Column(datafusion::common::Column::new(Some(relation), name))
+}
+
+/// The partials cast to the types of the view's table, with groups whose
+/// key is null left out: a Cassandra key cannot be null.
+fn conform(
+    partials: &[RecordBatch],
+    view: &MaterializedView,
+    raw: &SchemaRef,
+) -> Result<Vec<RecordBatch>> {
+    let mut out = Vec::with_capacity(partials.len());
+    let names: Vec<String> = view
+        .keys
+        .iter()
+        .map(|k| k.name.clone())
+        .chain(view.state_columns().into_iter().map(|c| c.name))
+        .collect();
+    let fields: Vec<Field> = names
+        .iter()
+        .map(|n| {
+            raw.field_with_name(n)
+                .map(|f| f.as_ref().clone().with_nullable(true))
+        })
+        .collect::<std::result::Result<_, _>>()?;
+    let schema = Arc::new(Schema::new(fields));
+    for batch in partials {
+        let mut columns = Vec::with_capacity(names.len());
+        for (name, field) in names.iter().zip(schema.fields()) {
+            let column = batch.column_by_name(name).ok_or_else(|| {
+                DataFusionError::Internal(format!("column {name} missing from the partials"))
+            })?;
+            columns.push(cast(column, field.data_type())?);
+        }
+        let mut batch = RecordBatch::try_new(schema.clone(), columns)?;
+        for key in &view.keys {
+            let keep =
+                is_not_null(batch.column_by_name(&key.name).ok_or_else(|| {
+                    DataFusionError::Internal(format!("key {} missing", key.name))
+                })?)?;
+            if keep.true_count() < batch.num_rows() {
+                debug!(view = %view.qualified_name(), key = %key.name, "groups with a null key are left out");
+                batch = filter_record_batch(&batch, &keep)?;
+            }
+        }
+        out.push(batch);
+    }
+    Ok(out)
+}

@@ -1,0 +1,583 @@
+//! Materialized views in SQL: `CREATE MATERIALIZED VIEW`, `DROP
+//! MATERIALIZED VIEW`, `REFRESH MATERIALIZED VIEW`, `SHOW MATERIALIZED
+//! VIEWS` and the table `system.materialized_views`.
+//!
+//! What a view stores and how it merges is the catalog's
+//! ([`smackql_catalog::views`]); keeping it fresh is
+//! [`crate::jobs::views`]'s. This module checks a definition against the
+//! tables it names, creates the view's Cassandra table, and reports
+//! progress.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{
+    Float64Builder, Int32Builder, Int64Builder, RecordBatch, StringBuilder,
+    TimestampMillisecondBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::TableReference;
+use datafusion::datasource::{MemTable, TableType};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::sqlparser::ast::{CreateView, ObjectType, Statement};
+use smackql_cassandra::progress::{ViewProgress, ViewProgressTable};
+use smackql_cassandra::types::cql_type_for;
+use smackql_cassandra::{cql, CassandraConnection, CassandraTableProvider};
+use smackql_catalog::definitions::schema_and_table;
+use smackql_catalog::views::{MaterializedView, APPLIED_TO, SOURCE_PARTITION};
+use smackql_catalog::{MaterializedViews, CATALOG_NAME};
+use smackql_kafka::{KafkaTableProvider, SharedKafka};
+use smackql_providers_common::{ErrorClass, ProviderError};
+
+use crate::session::SessionFactory;
+
+/// `SHOW MATERIALIZED VIEWS` answers this query.
+pub const SHOW_QUERY: &str = "SELECT schema_name, view_name, refresh, state, source, \
+     sum(lag_messages) AS lag_messages, max(lag_seconds) AS lag_seconds, \
+     max(last_refresh) AS last_refresh, max(last_error) AS last_error \
+     FROM system.materialized_views GROUP BY schema_name, view_name, refresh, state, source \
+     ORDER BY schema_name, view_name";
+
+/// How long `REFRESH MATERIALIZED VIEW` of a continuous view waits for it
+/// to catch up before it gives up.
+const REFRESH_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn error(class: ErrorClass, message: impl Into<String>) -> DataFusionError {
+    ProviderError::new(class, "materialized view", message.into()).into()
+}
+
+/// The statements on materialized views, and their progress.
+#[derive(Debug)]
+pub struct ViewDdl {
+    views: Arc<MaterializedViews>,
+    progress: Arc<ViewProgressTable>,
+    cassandra: Arc<CassandraConnection>,
+    kafka: SharedKafka,
+    sessions: Arc<SessionFactory>,
+}
+
+impl ViewDdl {
+    /// Statements on `views`, whose tables live in `cassandra` and whose
+    /// sources are read from `kafka`; `sessions` plan their queries.
+    pub fn new(
+        views: Arc<MaterializedViews>,
+        progress: Arc<ViewProgressTable>,
+        cassandra: Arc<CassandraConnection>,
+        kafka: SharedKafka,
+        sessions: Arc<SessionFactory>,
+    ) -> Self {
+        Self {
+            views,
+            progress,
+            cassandra,
+            kafka,
+            sessions,
+        }
+    }
+
+    /// Whether `statement` is one of this module's.
+    pub fn handles(statement: &Statement) -> bool {
+        matches!(
+            statement,
+            Statement::CreateView(CreateView {
+                materialized: true,
+                ..
+            }) | Statement::Drop {
+                object_type: ObjectType::MaterializedView,
+                ..
+            }
+        )
+    }
+
+    /// Creates a view: checks it, creates its table and stores it. Returns
+    /// whether it was created (`false`: it existed and `IF NOT EXISTS` was
+    /// given).
+    pub async fn create(&self, create: &CreateView) -> Result<bool> {
+        let view = MaterializedView::from_statement(create, &new_view_id())?;
+        let qualified = view.qualified_name();
+        self.views.reload().await?;
+        if self.views.get(&view.schema, &view.name).is_some() {
+            return if create.if_not_exists {
+                Ok(false)
+            } else {
+                Err(error(
+                    ErrorClass::AlreadyExists,
+                    format!("materialized view {qualified} already exists"),
+                ))
+            };
+        }
+        if !self.cassandra.has_keyspace(&view.schema) {
+            self.cassandra.refresh_schema().await?;
+        }
+        if !self.cassandra.has_keyspace(&view.schema) {
+            return Err(error(
+                ErrorClass::NotFound,
+                format!(
+                    "keyspace \"{}\" does not exist; a materialized view lives in a keyspace \
+                     (CREATE SCHEMA {} first)",
+                    view.schema, view.schema
+                ),
+            ));
+        }
+        if self.cassandra.has_table(&view.schema, &view.name) {
+            return Err(error(
+                ErrorClass::AlreadyExists,
+                format!("table {qualified} already exists; choose another name for the view"),
+            ));
+        }
+        let session = self.sessions.new_session();
+        let source = TableReference::full(
+            CATALOG_NAME,
+            view.source_schema.as_str(),
+            view.source_table.as_str(),
+        );
+        let provider = session.table_provider(source).await.map_err(|_| {
+            error(
+                ErrorClass::NotFound,
+                format!(
+                    "materialized view {qualified} reads {}.{}, which does not exist",
+                    view.source_schema, view.source_table
+                ),
+            )
+        })?;
+        if provider
+            .as_ref()
+            .downcast_ref::<KafkaTableProvider>()
+            .is_none()
+        {
+            return Err(error(
+                ErrorClass::Unsupported,
+                format!(
+                    "materialized view {qualified} reads {}.{}, which is not a Kafka table; \
+                     only views over Kafka tables (refreshed continuously) are supported yet",
+                    view.source_schema, view.source_table
+                ),
+            ));
+        }
+        let plan = session
+            .state()
+            .create_logical_plan(&view.partial_sql())
+            .await?;
+        let schema = plan.schema().as_arrow().clone();
+        self.cassandra
+            .change_schema(&qualified, &table_cql(&view, &schema)?)
+            .await?;
+        if !self.views.create(view).await? {
+            return Err(error(
+                ErrorClass::AlreadyExists,
+                format!(
+                    "materialized view {qualified} was created meanwhile through another gateway"
+                ),
+            ));
+        }
+        Ok(true)
+    }
+
+    /// Drops a view: its maintenance stops, and its table goes too when
+    /// `purge` (`DROP MATERIALIZED VIEW ... PURGE`).
+    pub async fn drop_view(&self, statement: &Statement) -> Result<()> {
+        let Statement::Drop {
+            names,
+            if_exists,
+            purge,
+            cascade,
+            ..
+        } = statement
+        else {
+            return Err(DataFusionError::Internal(
+                "not DROP MATERIALIZED VIEW".into(),
+            ));
+        };
+        if *cascade {
+            return Err(error(
+                ErrorClass::Unsupported,
+                "DROP MATERIALIZED VIEW ... CASCADE is not supported; nothing depends on a view, \
+                 and PURGE drops its table as well",
+            ));
+        }
+        for name in names {
+            let Some((schema, view_name)) = schema_and_table(name) else {
+                return Err(error(
+                    ErrorClass::InvalidDefinition,
+                    format!("name the keyspace of view {name}, as in ks.{name}"),
+                ));
+            };
+            self.views.reload().await?;
+            let Some(view) = self.views.get(&schema, &view_name) else {
+                if *if_exists {
+                    continue;
+                }
+                return Err(error(
+                    ErrorClass::NotFound,
+                    format!("materialized view {schema}.{view_name} does not exist"),
+                ));
+            };
+            self.views.drop_view(&schema, &view_name).await?;
+            self.progress.forget(&view.id).await?;
+            if *purge {
+                let cql = format!(
+                    "DROP TABLE IF EXISTS {}",
+                    cql::qualified_table(&schema, &view_name)
+                );
+                self.cassandra
+                    .change_schema(&view.qualified_name(), &cql)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `REFRESH MATERIALIZED VIEW`: waits until the view holds every event
+    /// its source had when the statement began.
+    pub async fn refresh(&self, schema: &str, name: &str) -> Result<()> {
+        self.views.reload().await?;
+        let Some(view) = self.views.get(schema, name) else {
+            return Err(error(
+                ErrorClass::NotFound,
+                format!("materialized view {schema}.{name} does not exist"),
+            ));
+        };
+        let topic = self.topic_of(&view).await?;
+        let targets = self.kafka.watermarks(&topic).await?;
+        let started = Instant::now();
+        loop {
+            let progress = self.progress.progress(&view.id).await?;
+            let behind = targets.iter().any(|&(partition, low, high)| {
+                high > low
+                    && progress
+                        .partitions
+                        .iter()
+                        .find(|p| p.partition == partition)
+                        .is_none_or(|p| p.committed < high)
+            });
+            if !behind {
+                return Ok(());
+            }
+            if started.elapsed() > REFRESH_TIMEOUT {
+                let reason = progress
+                    .last_error
+                    .map(|e| format!("; its last error: {e}"))
+                    .unwrap_or_default();
+                return Err(error(
+                    ErrorClass::Unavailable,
+                    format!(
+                        "materialized view {schema}.{name} did not catch up with its source \
+                         within {} s{reason}",
+                        REFRESH_TIMEOUT.as_secs()
+                    ),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The topic a view reads.
+    async fn topic_of(&self, view: &MaterializedView) -> Result<String> {
+        source_topic(&self.sessions.new_session(), view).await
+    }
+
+    /// The rows of `system.materialized_views`.
+    async fn status(&self) -> Result<RecordBatch> {
+        let mut rows = StatusRows::default();
+        self.views.reload().await.ok();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        for view in self.views.list() {
+            let progress = self.progress.progress(&view.id).await.ok();
+            let watermarks = match self.topic_of(&view).await {
+                Ok(topic) => self.kafka.watermarks(&topic).await.ok(),
+                Err(_) => None,
+            };
+            rows.push_view(&view, progress.as_ref(), watermarks.as_deref(), now);
+        }
+        rows.finish()
+    }
+}
+
+/// The topic of the Kafka table `view` reads, as `session` resolves it.
+pub(crate) async fn source_topic(
+    session: &SessionContext,
+    view: &MaterializedView,
+) -> Result<String> {
+    let source = TableReference::full(
+        CATALOG_NAME,
+        view.source_schema.as_str(),
+        view.source_table.as_str(),
+    );
+    let provider = session.table_provider(source).await?;
+    provider
+        .as_ref()
+        .downcast_ref::<KafkaTableProvider>()
+        .map(|k| k.topic().to_string())
+        .ok_or_else(|| {
+            error(
+                ErrorClass::InvalidDefinition,
+                format!(
+                    "the source {}.{} of {} is no longer a Kafka table",
+                    view.source_schema,
+                    view.source_table,
+                    view.qualified_name()
+                ),
+            )
+        })
+}
+
+/// A fresh, unique id for a view.
+fn new_view_id() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{nanos:x}-{:016x}", rand::random::<u64>())
+}
+
+/// `CREATE TABLE` of a view's table: the keys, the source partition, the
+/// partial aggregates (typed as `partials` computes them) and the applied
+/// offset.
+fn table_cql(view: &MaterializedView, partials: &Schema) -> Result<String> {
+    let column = |name: &str| -> Result<String> {
+        let field = partials.field_with_name(name)?;
+        let cql_type = cql_type_for(field.data_type()).map_err(|e| {
+            error(
+                ErrorClass::Unsupported,
+                format!(
+                    "column {name} of materialized view {} cannot be stored: {e}",
+                    view.qualified_name()
+                ),
+            )
+        })?;
+        Ok(format!("{} {cql_type}", cql::quote_identifier(name)))
+    };
+    let mut columns = Vec::new();
+    for key in &view.keys {
+        columns.push(column(&key.name)?);
+    }
+    columns.push(format!("{} int", cql::quote_identifier(SOURCE_PARTITION)));
+    for state in view.state_columns() {
+        columns.push(column(&state.name)?);
+    }
+    columns.push(format!("{} bigint", cql::quote_identifier(APPLIED_TO)));
+    let partition: Vec<String> = view
+        .partition_key
+        .iter()
+        .map(|k| cql::quote_identifier(k))
+        .collect();
+    let mut clustering: Vec<String> = view
+        .clustering
+        .iter()
+        .map(|(k, _)| cql::quote_identifier(k))
+        .collect();
+    clustering.push(cql::quote_identifier(SOURCE_PARTITION));
+    let mut cql = format!(
+        "CREATE TABLE {} ({}, PRIMARY KEY (({}), {}))",
+        cql::qualified_table(&view.schema, &view.name),
+        columns.join(", "),
+        partition.join(", "),
+        clustering.join(", ")
+    );
+    let mut with = Vec::new();
+    if view.clustering.iter().any(|(_, desc)| *desc) {
+        let order: Vec<String> = view
+            .clustering
+            .iter()
+            .map(|(k, desc)| {
+                format!(
+                    "{} {}",
+                    cql::quote_identifier(k),
+                    if *desc { "DESC" } else { "ASC" }
+                )
+            })
+            .chain([format!("{} ASC", cql::quote_identifier(SOURCE_PARTITION))])
+            .collect();
+        with.push(format!("CLUSTERING ORDER BY ({})", order.join(", ")));
+    }
+    if let Some(ttl) = view.ttl {
+        with.push(format!("default_time_to_live = {ttl}"));
+    }
+    if !with.is_empty() {
+        cql.push_str(" WITH ");
+        cql.push_str(&with.join(" AND "));
+    }
+    Ok(cql)
+}
+
+/// The raw table of a view (its partials), as the Cassandra provider reads it.
+pub fn raw_table(table: &Arc<dyn TableProvider>) -> Option<&CassandraTableProvider> {
+    table.as_ref().downcast_ref::<CassandraTableProvider>()
+}
+
+#[derive(Default)]
+struct StatusRows {
+    schema: StringBuilder,
+    name: StringBuilder,
+    refresh: StringBuilder,
+    state: StringBuilder,
+    source: StringBuilder,
+    partition: Int32Builder,
+    committed: Int64Builder,
+    end: Int64Builder,
+    lag: Int64Builder,
+    lag_seconds: Float64Builder,
+    rate: Float64Builder,
+    last_refresh: TimestampMillisecondBuilder,
+    owner: StringBuilder,
+    last_error: StringBuilder,
+}
+
+impl StatusRows {
+    fn schema() -> SchemaRef {
+        let ts = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
+        Arc::new(Schema::new(vec![
+            Field::new("schema_name", DataType::Utf8, false),
+            Field::new("view_name", DataType::Utf8, false),
+            Field::new("refresh", DataType::Utf8, false),
+            Field::new("state", DataType::Utf8, false),
+            Field::new("source", DataType::Utf8, false),
+            Field::new("source_partition", DataType::Int32, true),
+            Field::new("committed_offset", DataType::Int64, true),
+            Field::new("end_offset", DataType::Int64, true),
+            Field::new("lag_messages", DataType::Int64, true),
+            Field::new("lag_seconds", DataType::Float64, true),
+            Field::new("rows_per_second", DataType::Float64, true),
+            Field::new("last_refresh", ts, true),
+            Field::new("owner", DataType::Utf8, true),
+            Field::new("last_error", DataType::Utf8, true),
+        ]))
+    }
+
+    fn push_view(
+        &mut self,
+        view: &MaterializedView,
+        progress: Option<&ViewProgress>,
+        watermarks: Option<&[(i32, i64, i64)]>,
+        now: i64,
+    ) {
+        let state = match (progress, watermarks) {
+            (None, _) | (_, None) => "unknown",
+            (Some(p), _) if p.last_error.is_some() => "failing",
+            (Some(p), _) if p.owner.is_none() => "starting",
+            (Some(p), Some(w)) => {
+                let behind = w.iter().any(|&(partition, _, high)| {
+                    p.partitions
+                        .iter()
+                        .find(|x| x.partition == partition)
+                        .is_none_or(|x| x.committed < high)
+                });
+                if behind {
+                    "catching up"
+                } else {
+                    "current"
+                }
+            }
+        };
+        let mut partitions: Vec<(i32, Option<i64>)> = match watermarks {
+            Some(w) => w.iter().map(|&(p, _, high)| (p, Some(high))).collect(),
+            None => progress
+                .map(|p| p.partitions.iter().map(|x| (x.partition, None)).collect())
+                .unwrap_or_default(),
+        };
+        if partitions.is_empty() {
+            partitions.push((-1, None));
+        }
+        for (partition, end) in partitions {
+            self.schema.append_value(&view.schema);
+            self.name.append_value(&view.name);
+            self.refresh.append_value(view.refresh.name());
+            self.state.append_value(state);
+            self.source
+                .append_value(format!("{}.{}", view.source_schema, view.source_table));
+            let mine =
+                progress.and_then(|p| p.partitions.iter().find(|x| x.partition == partition));
+            if partition < 0 {
+                self.partition.append_null();
+            } else {
+                self.partition.append_value(partition);
+            }
+            let committed = mine.map(|m| m.committed);
+            self.committed.append_option(committed);
+            self.end.append_option(end);
+            let lag = end.map(|e| (e - committed.unwrap_or(0)).max(0));
+            self.lag.append_option(lag);
+            // Seconds since the partition last moved, while it is behind.
+            let lag_seconds = match (lag, mine.and_then(|m| m.updated_at)) {
+                (Some(0), _) => Some(0.0),
+                (Some(_), Some(at)) => Some(((now - at).max(0)) as f64 / 1000.0),
+                _ => None,
+            };
+            self.lag_seconds.append_option(lag_seconds);
+            self.rate
+                .append_option(mine.and_then(|m| m.rows_per_second));
+            self.last_refresh
+                .append_option(mine.and_then(|m| m.updated_at));
+            self.owner
+                .append_option(progress.and_then(|p| p.owner.clone()));
+            self.last_error
+                .append_option(progress.and_then(|p| p.last_error.clone()));
+        }
+    }
+
+    fn finish(mut self) -> Result<RecordBatch> {
+        let columns: Vec<datafusion::arrow::array::ArrayRef> = vec![
+            Arc::new(self.schema.finish()),
+            Arc::new(self.name.finish()),
+            Arc::new(self.refresh.finish()),
+            Arc::new(self.state.finish()),
+            Arc::new(self.source.finish()),
+            Arc::new(self.partition.finish()),
+            Arc::new(self.committed.finish()),
+            Arc::new(self.end.finish()),
+            Arc::new(self.lag.finish()),
+            Arc::new(self.lag_seconds.finish()),
+            Arc::new(self.rate.finish()),
+            Arc::new(self.last_refresh.finish().with_timezone("UTC")),
+            Arc::new(self.owner.finish()),
+            Arc::new(self.last_error.finish()),
+        ];
+        Ok(RecordBatch::try_new(Self::schema(), columns)?)
+    }
+}
+
+/// `system.materialized_views`: one row per view and source partition,
+/// read from the shared progress table and Kafka when a query is planned.
+#[derive(Debug)]
+pub struct MaterializedViewsTable {
+    ddl: Arc<ViewDdl>,
+}
+
+impl MaterializedViewsTable {
+    /// The table over the views of `ddl`.
+    pub fn new(ddl: Arc<ViewDdl>) -> Self {
+        Self { ddl }
+    }
+}
+
+#[async_trait]
+impl TableProvider for MaterializedViewsTable {
+    fn schema(&self) -> SchemaRef {
+        StatusRows::schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let batch = self.ddl.status().await?;
+        MemTable::try_new(StatusRows::schema(), vec![vec![batch]])?
+            .scan(state, projection, filters, limit)
+            .await
+    }
+}

@@ -1,0 +1,294 @@
+//! Where materialized views keep their progress, and the leases that give
+//! each view one maintainer at a time, in [`META_KEYSPACE`]:
+//!
+//! - `view_progress`: per view and source partition, the offset up to which
+//!   the view is complete (`committed`) and the end of the batch being
+//!   applied (`pending`), with the view's owner and last error as static
+//!   columns. One view is one Cassandra partition, so what is written for
+//!   it in one statement is applied atomically.
+//! - `leases`: a name, its owner, and a TTL; taken and renewed with
+//!   lightweight transactions, so at most one owner holds a lease at once.
+//!
+//! Reads and writes run at `QUORUM` (`SERIAL` for the transactions), so a
+//! gateway taking a view over reads what the previous owner wrote.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use scylla::response::query_result::QueryResult;
+use scylla::statement::unprepared::Statement;
+use scylla::statement::{Consistency, SerialConsistency};
+use scylla::value::CqlTimestamp;
+use tokio::sync::OnceCell;
+
+use crate::connection::SharedConnection;
+use crate::definitions::{applied, ensure_meta_table, META_KEYSPACE};
+use crate::error::{Error, Result};
+
+const PROGRESS: &str = "view_progress";
+const LEASES: &str = "leases";
+
+/// Where one source partition of a view stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartitionProgress {
+    /// The source Kafka partition.
+    pub partition: i32,
+    /// Every event before this offset is in the view.
+    pub committed: i64,
+    /// The end of the batch being applied, if one is.
+    pub pending: Option<i64>,
+    /// When `committed` last moved, in milliseconds since the epoch.
+    pub updated_at: Option<i64>,
+    /// Events per second folded in by the last batch.
+    pub rows_per_second: Option<f64>,
+}
+
+/// A view's progress: its partitions, and the view-wide facts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ViewProgress {
+    /// Each source partition the view has read.
+    pub partitions: Vec<PartitionProgress>,
+    /// The gateway maintaining it, as it last wrote.
+    pub owner: Option<String>,
+    /// The last error maintenance met, cleared by the next success.
+    pub last_error: Option<String>,
+}
+
+/// `smackql_meta.view_progress` and `smackql_meta.leases`.
+#[derive(Debug)]
+pub struct ViewProgressTable {
+    connection: SharedConnection,
+    replication_factor: u32,
+    ready: OnceCell<()>,
+}
+
+impl ViewProgressTable {
+    /// The tables, through `connection`; their keyspace, when smackql has
+    /// to create it, gets `replication_factor` replicas.
+    pub fn new(connection: SharedConnection, replication_factor: u32) -> Arc<Self> {
+        Arc::new(Self {
+            connection,
+            replication_factor: replication_factor.max(1),
+            ready: OnceCell::new(),
+        })
+    }
+
+    async fn ensure(&self) -> Result<()> {
+        self.ready
+            .get_or_try_init(|| async {
+                ensure_meta_table(
+                    &self.connection,
+                    self.replication_factor,
+                    PROGRESS,
+                    "(view_id text, source_partition int, committed bigint, pending bigint, \
+                     updated_at timestamp, rows_per_second double, owner text static, \
+                     last_error text static, PRIMARY KEY ((view_id), source_partition))",
+                )
+                .await?;
+                ensure_meta_table(
+                    &self.connection,
+                    self.replication_factor,
+                    LEASES,
+                    "(name text PRIMARY KEY, owner text)",
+                )
+                .await
+            })
+            .await
+            .map(|_| ())
+    }
+
+    async fn run(
+        &self,
+        table: &str,
+        cql: String,
+        values: impl scylla::serialize::row::SerializeRow,
+    ) -> Result<QueryResult> {
+        self.ensure().await?;
+        let session = self.connection.session().await?;
+        let mut statement = Statement::new(cql);
+        statement.set_consistency(Consistency::Quorum);
+        statement.set_serial_consistency(Some(SerialConsistency::Serial));
+        statement.set_request_timeout(Some(self.connection.options().request_timeout));
+        session
+            .query_unpaged(statement, values)
+            .await
+            .map_err(|e| Error::request(&format!("{META_KEYSPACE}.{table}"), &e))
+    }
+
+    /// The progress of view `view_id`.
+    pub async fn progress(&self, view_id: &str) -> Result<ViewProgress> {
+        let table = format!("{META_KEYSPACE}.{PROGRESS}");
+        let result = self
+            .run(
+                PROGRESS,
+                format!(
+                    "SELECT source_partition, committed, pending, updated_at, rows_per_second, \
+                     owner, last_error FROM {table} WHERE view_id = ?"
+                ),
+                (view_id,),
+            )
+            .await?;
+        let rows = result
+            .into_rows_result()
+            .map_err(|e| Error::response(&table, &e))?;
+        type Row = (
+            Option<i32>,
+            Option<i64>,
+            Option<i64>,
+            Option<CqlTimestamp>,
+            Option<f64>,
+            Option<String>,
+            Option<String>,
+        );
+        let mut progress = ViewProgress::default();
+        for row in rows
+            .rows::<Row>()
+            .map_err(|e| Error::response(&table, &e))?
+        {
+            let (partition, committed, pending, updated_at, rate, owner, error) =
+                row.map_err(|e| Error::response(&table, &e))?;
+            progress.owner = owner;
+            progress.last_error = error;
+            // The static columns of a view without partitions come alone.
+            let Some(partition) = partition else {
+                continue;
+            };
+            progress.partitions.push(PartitionProgress {
+                partition,
+                committed: committed.unwrap_or(0),
+                pending: pending.filter(|p| *p > committed.unwrap_or(0)),
+                updated_at: updated_at.map(|t| t.0),
+                rows_per_second: rate,
+            });
+        }
+        Ok(progress)
+    }
+
+    /// Records that the batch of `partition` from `committed` up to
+    /// `pending` is being applied.
+    pub async fn begin(
+        &self,
+        view_id: &str,
+        partition: i32,
+        committed: i64,
+        pending: i64,
+    ) -> Result<()> {
+        self.run(
+            PROGRESS,
+            format!(
+                "UPDATE {META_KEYSPACE}.{PROGRESS} SET committed = ?, pending = ? \
+                 WHERE view_id = ? AND source_partition = ?"
+            ),
+            (committed, pending, view_id, partition),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Records that every event of `partition` before `committed` is in the
+    /// view, by `owner`, at `rows_per_second`. (A batch ends pending by
+    /// being committed: `pending` no longer lies beyond `committed`.)
+    pub async fn commit(
+        &self,
+        view_id: &str,
+        partition: i32,
+        committed: i64,
+        owner: &str,
+        rows_per_second: f64,
+    ) -> Result<()> {
+        let now = CqlTimestamp(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0),
+        );
+        self.run(
+            PROGRESS,
+            format!(
+                "UPDATE {META_KEYSPACE}.{PROGRESS} SET committed = ?, pending = ?, \
+                 updated_at = ?, rows_per_second = ?, owner = ? \
+                 WHERE view_id = ? AND source_partition = ?"
+            ),
+            (
+                committed,
+                committed,
+                now,
+                rows_per_second,
+                owner,
+                view_id,
+                partition,
+            ),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Records the last error of view `view_id`, met by `owner`; `None`
+    /// clears it.
+    pub async fn record_error(
+        &self,
+        view_id: &str,
+        owner: &str,
+        error: Option<&str>,
+    ) -> Result<()> {
+        self.run(
+            PROGRESS,
+            format!(
+                "UPDATE {META_KEYSPACE}.{PROGRESS} SET last_error = ?, owner = ? WHERE view_id = ?"
+            ),
+            (error, owner, view_id),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Forgets the progress of view `view_id`.
+    pub async fn forget(&self, view_id: &str) -> Result<()> {
+        self.run(
+            PROGRESS,
+            format!("DELETE FROM {META_KEYSPACE}.{PROGRESS} WHERE view_id = ?"),
+            (view_id,),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Takes or renews lease `name` for `owner` for `ttl`; returns whether
+    /// `owner` holds it now.
+    pub async fn acquire_lease(&self, name: &str, owner: &str, ttl: Duration) -> Result<bool> {
+        let table = format!("{META_KEYSPACE}.{LEASES}");
+        let seconds = i32::try_from(ttl.as_secs().max(1)).unwrap_or(i32::MAX);
+        let renewed = self
+            .run(
+                LEASES,
+                format!("UPDATE {table} USING TTL ? SET owner = ? WHERE name = ? IF owner = ?"),
+                (seconds, owner, name, owner),
+            )
+            .await?;
+        if applied(&table, renewed)? {
+            return Ok(true);
+        }
+        let taken = self
+            .run(
+                LEASES,
+                format!(
+                    "INSERT INTO {table} (name, owner) VALUES (?, ?) IF NOT EXISTS USING TTL ?"
+                ),
+                (name, owner, seconds),
+            )
+            .await?;
+        applied(&table, taken)
+    }
+
+    /// Gives lease `name` up, if `owner` holds it.
+    pub async fn release_lease(&self, name: &str, owner: &str) -> Result<()> {
+        let table = format!("{META_KEYSPACE}.{LEASES}");
+        self.run(
+            LEASES,
+            format!("DELETE FROM {table} WHERE name = ? IF owner = ?"),
+            (name, owner),
+        )
+        .await
+        .map(|_| ())
+    }
+}
