@@ -9,13 +9,16 @@
 //! - [`slt`] runs `.slt` files over the wire and in-process;
 //! - [`clients`] installs real client programs of other languages (Python
 //!   ADBC, the Flight SQL JDBC driver);
+//! - [`process`] runs the `smackql` binary as a child, for tests that kill it;
 //! - [`kafka`] creates topics and produces exactly the messages a test needs;
 //! - every test works in a keyspace or topic of its own ([`unique_name`]).
 
+pub mod ad_events;
 pub mod clients;
 pub mod gateway;
 pub mod kafka;
 pub mod pg_types;
+pub mod process;
 pub mod services;
 pub mod slt;
 

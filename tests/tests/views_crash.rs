@@ -1,0 +1,216 @@
+//! Materialized views stay exact when the gateways maintaining them are
+//! killed with SIGKILL at random moments.
+//!
+//! The gateways are `smackql` processes; an in-process gateway that does
+//! not maintain views sets up, waits with `REFRESH` and compares. This is
+//! its own test binary so that the processes it kills share the machine
+//! with nothing else of the suite's.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use scylla::client::session::Session;
+use smackql_tests::ad_events::{create_view, declare, events, view_and_truth};
+use smackql_tests::gateway::{run, text_rows, TestGateway};
+use smackql_tests::kafka::{create_topic, produce};
+use smackql_tests::process::GatewayProcess;
+use smackql_tests::services::{cassandra, create_keyspace};
+use smackql_tests::unique_name;
+use tokio_postgres::Client;
+
+/// Small batches and a short lease, so that kills land mid-batch and a
+/// restarted gateway takes over soon.
+const CONFIG: &str = r#"
+[views]
+lease_ttl = "2s"
+poll_interval = "50ms"
+max_batch_messages = 150
+
+[catalog]
+refresh_interval = "1s"
+"#;
+
+/// A number in `0..n` that differs from run to run.
+fn random_below(n: u64) -> u64 {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    u64::from(nanos.wrapping_mul(2_654_435_761)) % n.max(1)
+}
+
+/// How far the view has got, summed over its source partitions.
+async fn committed(client: &Client, keyspace: &str) -> i64 {
+    let rows = text_rows(
+        client,
+        &format!(
+            "SELECT coalesce(sum(committed_offset), 0) FROM system.materialized_views \
+             WHERE schema_name = '{keyspace}'"
+        ),
+    )
+    .await;
+    rows[0][0]
+        .as_deref()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Whether a batch was cut off after it wrote some of its rows and before
+/// it was committed: a row of the view's table is ahead of its partition's
+/// committed offset. Only meaningful while no gateway maintains the view.
+async fn cut_mid_write(session: &Session, client: &Client, keyspace: &str) -> bool {
+    let committed: HashMap<i64, i64> = text_rows(
+        client,
+        &format!(
+            "SELECT source_partition, committed_offset FROM system.materialized_views \
+             WHERE schema_name = '{keyspace}'"
+        ),
+    )
+    .await
+    .into_iter()
+    .filter_map(|r| {
+        Some((
+            r[0].as_deref()?.parse().ok()?,
+            r[1].as_deref()?.parse().ok()?,
+        ))
+    })
+    .collect();
+    let rows = session
+        .query_unpaged(
+            format!("SELECT \"_source_partition\", \"_applied_to\" FROM \"{keyspace}\".daily"),
+            (),
+        )
+        .await
+        .expect("the view's table reads")
+        .into_rows_result()
+        .expect("rows");
+    let rows: Vec<(i32, i64)> = rows
+        .rows::<(i32, i64)>()
+        .expect("typed rows")
+        .collect::<Result<_, _>>()
+        .expect("rows decode");
+    rows.iter().any(|(partition, applied)| {
+        *applied > committed.get(&i64::from(*partition)).copied().unwrap_or(0)
+    })
+}
+
+/// The gateway that holds the view's lease now, by its Postgres port.
+async fn owner_port(client: &Client, keyspace: &str) -> Option<String> {
+    let rows = text_rows(
+        client,
+        &format!(
+            "SELECT max(owner) FROM system.materialized_views WHERE schema_name = '{keyspace}'"
+        ),
+    )
+    .await;
+    rows[0][0].clone()
+}
+
+async fn assert_exact(client: &Client, view: &str, source: &str) {
+    run(client, &format!("REFRESH MATERIALIZED VIEW {view}")).await;
+    let (got, want) = view_and_truth(client, view, source).await;
+    assert_eq!(got.len(), 12, "{got:?}");
+    assert_eq!(
+        got, want,
+        "the view differs from the aggregate over its source"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn views_stay_exact_through_sigkills_and_failover() {
+    let dir = PathBuf::from(std::env::var("CARGO_TARGET_TMPDIR").unwrap_or_else(|_| "/tmp".into()))
+        .join(unique_name("views_crash"));
+    std::fs::create_dir_all(&dir).expect("a scratch directory");
+    let config = dir.join("smackql.toml");
+    std::fs::write(&config, CONFIG).expect("the config file");
+    let log = dir.join("gateways.log");
+
+    let session = cassandra().await;
+    let keyspace = unique_name("crash");
+    create_keyspace(&session, &keyspace).await;
+    let topic = unique_name("crash_events");
+    create_topic(&topic, 3).await;
+    produce(&topic, &events(900, 0)).await;
+
+    // The observer never maintains views itself.
+    let observer = TestGateway::start_with(|c| c.views.maintain = false).await;
+    let client = observer.client().await;
+    let source = format!("kafka.{}", unique_name("crash_events"));
+    run(&client, &declare(&source, &topic)).await;
+    let view = format!("\"{keyspace}\".daily");
+    run(&client, &create_view(&view, &source, "")).await;
+
+    // Events keep arriving while gateways are killed, ten times.
+    let producer = tokio::spawn({
+        let topic = topic.clone();
+        async move {
+            for round in 0..40 {
+                produce(&topic, &events(150, 900 + round * 150)).await;
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    });
+    let started = Instant::now();
+    let mut kills = 0;
+    let mut mid_write = 0;
+    while kills < 10 {
+        let gateway = GatewayProcess::start(&config, &log).await;
+        // The lease of the one killed before lasts 2 s; then this one works.
+        tokio::time::sleep(Duration::from_millis(1500 + random_below(2500))).await;
+        if kills % 2 == 1 {
+            // Every other kill is aimed: freeze the gateway at random
+            // moments until it is caught between a batch's first write and
+            // its commit, where a replay could double count, and kill it
+            // there.
+            for _ in 0..100 {
+                gateway.pause().await;
+                if cut_mid_write(&session, &client, &keyspace).await {
+                    mid_write += 1;
+                    break;
+                }
+                gateway.resume().await;
+                tokio::time::sleep(Duration::from_millis(10 + random_below(60))).await;
+            }
+        }
+        gateway.kill().await;
+        kills += 1;
+        eprintln!(
+            "kill {kills} at {:.1} s: {} offsets committed, {mid_write} cut mid-write",
+            started.elapsed().as_secs_f64(),
+            committed(&client, &keyspace).await
+        );
+    }
+    producer.await.expect("the producer");
+    assert!(
+        mid_write >= 3,
+        "only {mid_write} of the aimed kills cut a batch mid-write"
+    );
+
+    // A gateway that is not killed finishes the work, exactly.
+    let survivor = GatewayProcess::start(&config, &log).await;
+    assert_exact(&client, &view, &source).await;
+
+    // Two gateways share the view; the one maintaining it dies, and the
+    // other takes over without double counting.
+    let second = GatewayProcess::start(&config, &log).await;
+    produce(&topic, &events(1500, 20_000)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let owner = owner_port(&client, &keyspace).await.unwrap_or_default();
+    let (dead, alive) = if owner.contains(&format!(":{}:", second.pg_addr.port())) {
+        (second, survivor)
+    } else {
+        (survivor, second)
+    };
+    dead.kill().await;
+    produce(&topic, &events(1500, 40_000)).await;
+    assert_exact(&client, &view, &source).await;
+    let owner = owner_port(&client, &keyspace).await.unwrap_or_default();
+    assert!(
+        owner.contains(&format!(":{}:", alive.pg_addr.port())),
+        "the surviving gateway took the view over: {owner}"
+    );
+    alive.kill().await;
+    run(&client, &format!("DROP MATERIALIZED VIEW {view} PURGE")).await;
+    observer.shutdown().await;
+}
