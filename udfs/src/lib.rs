@@ -1,6 +1,7 @@
 //! SQL functions of smackql: scalar functions such as Cassandra's `token()`,
-//! and, with the features that need them, aggregate functions with mergeable
-//! states that materialized views can store and combine.
+//! and HyperLogLog sketches (`hll_sketch`, `hll_union`, `hll_merge`,
+//! `hll_cardinality`): mergeable states of distinct counts that
+//! materialized views store and combine.
 //!
 //! Each function is one `ScalarUDFImpl` or `AggregateUDFImpl` in a file of
 //! its own. This crate depends on DataFusion only.
@@ -13,14 +14,20 @@
 //! assert!(ctx.state().scalar_functions().contains_key("token"));
 //! ```
 
+mod hll;
 mod token;
 
-use datafusion::logical_expr::ScalarUDF;
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
+pub use hll::{Hll, HllCardinality, HllMerge, HllSketch, HllUnion};
 pub use token::{murmur3_token, TokenFunc};
 
 /// Registers every smackql function in `ctx`.
 pub fn register_all(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::new_from_impl(TokenFunc::default()));
+    ctx.register_udf(ScalarUDF::new_from_impl(HllMerge::default()));
+    ctx.register_udf(ScalarUDF::new_from_impl(HllCardinality::default()));
+    ctx.register_udaf(AggregateUDF::new_from_impl(HllSketch::default()));
+    ctx.register_udaf(AggregateUDF::new_from_impl(HllUnion::default()));
 }
