@@ -19,31 +19,30 @@
 //! table, grouped by those keys. Whatever the maintenance cannot keep
 //! exactly (a `HAVING`, an exact `count(DISTINCT ...)`, an expression over
 //! aggregates) is refused at `CREATE` with what to write instead.
+//!
+//! [`plan`] holds the queries maintenance and readers run; [`registry`]
+//! how views are found.
+
+pub mod plan;
+pub mod registry;
+
+pub use plan::merge_expr;
+pub use registry::{MaterializedViews, ViewOverlay};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use datafusion::arrow::datatypes::DataType;
-use datafusion::catalog::view::ViewTable;
-use datafusion::catalog::{SchemaProvider, TableProvider};
-use datafusion::common::TableReference;
-use datafusion::datasource::provider_as_source;
 use datafusion::error::{DataFusionError, Result};
-use datafusion::functions_aggregate::expr_fn::{max, min, sum};
-use datafusion::logical_expr::{cast, is_null, when, Expr, LogicalPlan, LogicalPlanBuilder};
 use datafusion::sql::sqlparser::ast::{
     self, CreateTableOptions, CreateView, DuplicateTreatment, FunctionArg, FunctionArgExpr,
-    FunctionArguments, GroupByExpr, Ident, SelectItem, SetExpr, SqlOption, Statement, TableFactor,
+    FunctionArguments, GroupByExpr, SelectItem, SetExpr, SqlOption, Statement, TableFactor,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use smackql_providers_common::{ErrorClass, ProviderError};
 
 use crate::definitions::{normalize, schema_and_table};
-use crate::{Definition, DefinitionStore, CATALOG_NAME};
+use crate::Definition;
 
 /// The clustering column of a view's table that names the source Kafka
 /// partition a partial row belongs to.
@@ -98,6 +97,8 @@ pub enum AggregateKind {
     Max,
     /// `avg(x)`, kept as a sum and a count.
     Avg,
+    /// `approx_distinct(x)`, kept as a HyperLogLog sketch.
+    ApproxDistinct,
 }
 
 /// How two partial values of one stored column combine.
@@ -109,6 +110,8 @@ pub enum Merge {
     Min,
     /// The larger one.
     Max,
+    /// The union of two sketches.
+    Sketch,
 }
 
 /// One aggregate column of a view.
@@ -569,130 +572,11 @@ impl MaterializedView {
                     columns.push(one(format!("{}__sum", a.name), Merge::Add));
                     columns.push(one(format!("{}__count", a.name), Merge::Add));
                 }
+                AggregateKind::ApproxDistinct => columns.push(one(a.name.clone(), Merge::Sketch)),
             }
         }
         columns
     }
-
-    /// The query that computes the partial aggregates of a batch: the
-    /// view's query limited to source partition `$1` and offsets `$2`
-    /// (inclusive) to `$3` (exclusive). It returns the keys, then the
-    /// [`Self::state_columns`].
-    pub fn partial_sql(&self) -> String {
-        let quote = |name: &str| Ident::with_quote('"', name).to_string();
-        let mut items: Vec<String> = self
-            .keys
-            .iter()
-            .map(|k| format!("{} AS {}", k.expr, quote(&k.name)))
-            .collect();
-        for a in &self.aggregates {
-            let arg = a.arg.as_deref().unwrap_or("*");
-            match a.kind {
-                AggregateKind::Count => items.push(format!("count({arg}) AS {}", quote(&a.name))),
-                AggregateKind::Sum => items.push(format!("sum({arg}) AS {}", quote(&a.name))),
-                AggregateKind::Min => items.push(format!("min({arg}) AS {}", quote(&a.name))),
-                AggregateKind::Max => items.push(format!("max({arg}) AS {}", quote(&a.name))),
-                AggregateKind::Avg => {
-                    items.push(format!(
-                        "sum({arg}) AS {}",
-                        quote(&format!("{}__sum", a.name))
-                    ));
-                    items.push(format!(
-                        "count({arg}) AS {}",
-                        quote(&format!("{}__count", a.name))
-                    ));
-                }
-            }
-        }
-        let source = &self.source_ref;
-        let mut filter = format!(
-            "{source}._partition = $1 AND {source}._offset >= $2 AND {source}._offset < $3"
-        );
-        if let Some(selection) = &self.selection {
-            filter = format!("({selection}) AND {filter}");
-        }
-        format!(
-            "SELECT {} FROM {} WHERE {filter} GROUP BY {}",
-            items.join(", "),
-            self.from,
-            self.group_by.join(", ")
-        )
-    }
-
-    /// What a user querying the view reads: `raw`, the view's table of
-    /// partials, merged by group.
-    pub fn merged_plan(&self, raw: Arc<dyn TableProvider>) -> Result<LogicalPlan> {
-        let raw_schema = raw.schema();
-        let reference =
-            TableReference::full(CATALOG_NAME, self.schema.as_str(), self.name.as_str());
-        let group: Vec<Expr> = self.keys.iter().map(|k| col_named(&k.name)).collect();
-        let merged: Vec<Expr> = self
-            .state_columns()
-            .into_iter()
-            .map(|c| {
-                let column = col_named(&c.name);
-                match c.merge {
-                    Merge::Add => sum(column),
-                    Merge::Min => min(column),
-                    Merge::Max => max(column),
-                }
-                .alias(&c.name)
-            })
-            .collect();
-        let mut output = Vec::with_capacity(self.columns.len());
-        for column in &self.columns {
-            output.push(match *column {
-                Column::Key(k) => col_named(&self.keys[k].name),
-                Column::Aggregate(a) => {
-                    let a = &self.aggregates[a];
-                    match a.kind {
-                        AggregateKind::Avg => {
-                            let sum_name = format!("{}__sum", a.name);
-                            let total = col_named(&sum_name);
-                            let count = col_named(&format!("{}__count", a.name));
-                            let decimal = raw_schema
-                                .field_with_name(&sum_name)
-                                .map(|f| matches!(f.data_type(), DataType::Decimal128(..)))
-                                .unwrap_or(false);
-                            if decimal {
-                                total / count
-                            } else {
-                                cast(total, DataType::Float64) / cast(count, DataType::Float64)
-                            }
-                            .alias(&a.name)
-                        }
-                        _ => col_named(&a.name),
-                    }
-                }
-            });
-        }
-        LogicalPlanBuilder::scan(reference, provider_as_source(raw), None)?
-            .aggregate(group, merged)?
-            .project(output)?
-            .build()
-    }
-}
-
-/// A column by its exact name (no case folding, no qualifier parsing).
-fn col_named(name: &str) -> Expr {
-    Expr::Column(datafusion::common::Column::new_unqualified(name))
-}
-
-/// The merged value of a partial column: `stored` (null when the group has
-/// no partial yet) combined with the batch's `partial`.
-pub fn merge_expr(merge: Merge, stored: Expr, partial: Expr) -> Result<Expr> {
-    let pick_partial = match merge {
-        Merge::Add => None,
-        Merge::Min => Some(partial.clone().lt(stored.clone())),
-        Merge::Max => Some(partial.clone().gt(stored.clone())),
-    };
-    let both = match pick_partial {
-        None => stored.clone() + partial.clone(),
-        Some(condition) => when(condition, partial.clone()).otherwise(stored.clone())?,
-    };
-    when(is_null(partial.clone()), stored.clone())
-        .when(is_null(stored), partial)
-        .otherwise(both)
 }
 
 /// Whether `expr` is an aggregate the view can keep, and its kind and
@@ -725,16 +609,11 @@ fn aggregate(
         "min" => AggregateKind::Min,
         "max" => AggregateKind::Max,
         "avg" | "mean" => AggregateKind::Avg,
-        "approx_distinct" | "approx_count_distinct" => {
-            return Err(unsupported(format!(
-                "{expr} in materialized view {schema}.{view} is not supported yet; keep \
-                 count(*) and the other mergeable aggregates (count, sum, min, max, avg)"
-            )))
-        }
+        "approx_distinct" | "approx_count_distinct" => AggregateKind::ApproxDistinct,
         _ if AGGREGATE_NAMES.contains(&fname.as_str()) => {
             return Err(unsupported(format!(
                 "{fname} cannot be kept in materialized view {schema}.{view}: its partial \
-                 results do not merge; use count, sum, min, max or avg"
+                 results do not merge; use count, sum, min, max, avg or approx_distinct"
             )))
         }
         _ if contains_aggregate(expr) => {
@@ -884,170 +763,6 @@ fn column_list(list: &str) -> Vec<String> {
         .collect()
 }
 
-/// How long what was read of the views is trusted by a query naming a
-/// table: a view created through another gateway is seen this soon.
-const TRUST_READ_FOR: Duration = Duration::from_secs(1);
-
-/// The materialized views, as last read from their store.
-#[derive(Debug)]
-pub struct MaterializedViews {
-    store: Arc<dyn DefinitionStore>,
-    known: RwLock<BTreeMap<(String, String), Arc<MaterializedView>>>,
-    loaded: RwLock<Option<Instant>>,
-}
-
-impl MaterializedViews {
-    /// Views kept in `store`.
-    pub fn new(store: Arc<dyn DefinitionStore>) -> Self {
-        Self {
-            store,
-            known: RwLock::new(BTreeMap::new()),
-            loaded: RwLock::new(None),
-        }
-    }
-
-    /// Reads the views again unless they were read recently.
-    pub async fn reload_if_stale(&self) -> Result<()> {
-        let fresh = self
-            .loaded
-            .read()
-            .ok()
-            .and_then(|l| *l)
-            .is_some_and(|at| at.elapsed() < TRUST_READ_FOR);
-        if !fresh {
-            self.reload().await?;
-        }
-        Ok(())
-    }
-
-    /// Reads every view from the store again. A stored view that cannot be
-    /// read is skipped, with the reason returned beside the others.
-    pub async fn reload(&self) -> Result<Vec<String>> {
-        let stored = self.store.list().await?;
-        let mut views = BTreeMap::new();
-        let mut broken = Vec::new();
-        for definition in stored {
-            match MaterializedView::parse(&definition.sql) {
-                Ok(view) => {
-                    views.insert((view.schema.clone(), view.name.clone()), Arc::new(view));
-                }
-                Err(e) => broken.push(format!("{}.{}: {e}", definition.schema, definition.name)),
-            }
-        }
-        if let Ok(mut known) = self.known.write() {
-            *known = views;
-        }
-        if let Ok(mut loaded) = self.loaded.write() {
-            *loaded = Some(Instant::now());
-        }
-        Ok(broken)
-    }
-
-    /// Stores `view`. Returns whether it was stored (`false`: a view of
-    /// that name exists).
-    pub async fn create(&self, view: MaterializedView) -> Result<bool> {
-        if !self.store.insert(&view.stored()).await? {
-            return Ok(false);
-        }
-        if let Ok(mut known) = self.known.write() {
-            known.insert((view.schema.clone(), view.name.clone()), Arc::new(view));
-        }
-        Ok(true)
-    }
-
-    /// Forgets `schema.name`; returns whether it was there.
-    pub async fn drop_view(&self, schema: &str, name: &str) -> Result<bool> {
-        let removed = self.store.remove(schema, name).await?;
-        if let Ok(mut known) = self.known.write() {
-            known.remove(&(schema.to_string(), name.to_string()));
-        }
-        Ok(removed)
-    }
-
-    /// The view `schema.name`, as last read.
-    pub fn get(&self, schema: &str, name: &str) -> Option<Arc<MaterializedView>> {
-        self.known
-            .read()
-            .ok()?
-            .get(&(schema.to_string(), name.to_string()))
-            .cloned()
-    }
-
-    /// Every view, as last read.
-    pub fn list(&self) -> Vec<Arc<MaterializedView>> {
-        self.known
-            .read()
-            .map(|k| k.values().cloned().collect())
-            .unwrap_or_default()
-    }
-}
-
-/// A keyspace's schema in which the tables of materialized views read as
-/// the views: their partials merged.
-#[derive(Debug)]
-pub struct ViewOverlay {
-    inner: Arc<dyn SchemaProvider>,
-    schema: String,
-    views: Arc<MaterializedViews>,
-}
-
-impl ViewOverlay {
-    /// `inner` (the keyspace `schema`) with the views of `views` in it.
-    pub fn new(
-        inner: Arc<dyn SchemaProvider>,
-        schema: &str,
-        views: Arc<MaterializedViews>,
-    ) -> Self {
-        Self {
-            inner,
-            schema: schema.to_string(),
-            views,
-        }
-    }
-}
-
-#[async_trait]
-impl SchemaProvider for ViewOverlay {
-    fn table_names(&self) -> Vec<String> {
-        self.inner.table_names()
-    }
-
-    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        let Some(raw) = self.inner.table(name).await? else {
-            return Ok(None);
-        };
-        // A view's table has the columns of partials; only then may it be
-        // a view this gateway has not read of yet.
-        let schema = raw.schema();
-        if schema.index_of(SOURCE_PARTITION).is_ok() && schema.index_of(APPLIED_TO).is_ok() {
-            self.views.reload_if_stale().await?;
-        }
-        match self.views.get(&self.schema, name) {
-            Some(view) => Ok(Some(Arc::new(ViewTable::new(
-                view.merged_plan(raw)?,
-                Some(view.sql.clone()),
-            )))),
-            None => Ok(Some(raw)),
-        }
-    }
-
-    fn table_exist(&self, name: &str) -> bool {
-        self.inner.table_exist(name)
-    }
-
-    fn register_table(
-        &self,
-        name: String,
-        table: Arc<dyn TableProvider>,
-    ) -> Result<Option<Arc<dyn TableProvider>>> {
-        self.inner.register_table(name, table)
-    }
-
-    fn deregister_table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        self.inner.deregister_table(name)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1063,8 +778,8 @@ mod tests {
     const CANONICAL: &str = "CREATE MATERIALIZED VIEW ks.views_by_campaign_day \
         WITH (refresh = 'continuous', clustering_order = 'day DESC') AS \
         SELECT campaign_id, date_trunc('day', ts) AS day, count(*) AS events, \
-        sum(views) AS views, min(ts) AS first_seen, avg(cost) AS avg_cost \
-        FROM kafka.ad_events WHERE views > 0 GROUP BY campaign_id, date_trunc('day', ts)";
+        sum(views) AS views, min(ts) AS first_seen, avg(cost) AS avg_cost, \
+        approx_distinct(user_id) AS users FROM kafka.ad_events WHERE views > 0 GROUP BY campaign_id, date_trunc('day', ts)";
 
     #[test]
     fn reads_the_canonical_view() {
@@ -1087,10 +802,15 @@ mod tests {
                 "views",
                 "first_seen",
                 "avg_cost__sum",
-                "avg_cost__count"
+                "avg_cost__count",
+                "users"
             ]
         );
         let partial = view.partial_sql();
+        assert!(
+            partial.contains("hll_sketch(user_id) AS \"users\""),
+            "{partial}"
+        );
         assert!(
             partial.contains("(views > 0) AND kafka.ad_events._partition = $1"),
             "{partial}"
