@@ -329,6 +329,9 @@ struct Entry {
 struct Known {
     tables: BTreeMap<(String, String), Entry>,
     loaded: Option<Instant>,
+    /// Changes made through this gateway, and when: a reload that read the
+    /// store before one of them must not undo it.
+    changed: BTreeMap<(String, String), Instant>,
 }
 
 /// The declared tables, as schemas of the catalog.
@@ -382,14 +385,31 @@ impl DefinedTables {
     /// Reads every definition from the store again. Tables whose
     /// definition did not change keep their provider.
     pub async fn reload(&self) -> Result<()> {
+        let started = Instant::now();
         let stored = self.store.list().await?;
         let mut known = self
             .known
             .write()
             .map_err(|_| DataFusionError::Internal("the catalog's lock is poisoned".into()))?;
         let mut previous = std::mem::take(&mut known.tables);
+        // What changed here since the read began stays as it is now.
+        let recent: BTreeSet<(String, String)> = known
+            .changed
+            .iter()
+            .filter(|(_, at)| **at >= started)
+            .map(|(key, _)| key.clone())
+            .collect();
+        known.changed.retain(|_, at| *at >= started);
+        for key in &recent {
+            if let Some(entry) = previous.remove(key) {
+                known.tables.insert(key.clone(), entry);
+            }
+        }
         for definition in stored {
             let key = (definition.schema.clone(), definition.name.clone());
+            if recent.contains(&key) {
+                continue;
+            }
             let entry = match previous.remove(&key) {
                 Some(entry) if entry.sql == definition.sql => entry,
                 _ => Entry {
@@ -430,6 +450,9 @@ impl DefinedTables {
             .into());
         }
         if let Ok(mut known) = self.known.write() {
+            known
+                .changed
+                .insert((table.schema.clone(), table.name.clone()), Instant::now());
             known.tables.insert(
                 (table.schema.clone(), table.name.clone()),
                 Entry {
@@ -447,7 +470,9 @@ impl DefinedTables {
     pub async fn drop_table(&self, schema: &str, name: &str) -> Result<bool> {
         let removed = self.store.remove(schema, name).await?;
         if let Ok(mut known) = self.known.write() {
-            known.tables.remove(&(schema.to_string(), name.to_string()));
+            let key = (schema.to_string(), name.to_string());
+            known.tables.remove(&key);
+            known.changed.insert(key, Instant::now());
         }
         Ok(removed)
     }
