@@ -63,7 +63,7 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{cast as cast_expr, lit, Expr, LogicalPlan, LogicalPlanBuilder};
 use datafusion::prelude::SessionContext;
-use smackql_cassandra::progress::ViewProgressTable;
+use smackql_cassandra::progress::{PartitionProgress, ViewProgressTable};
 use smackql_cassandra::CassandraCatalog;
 use smackql_catalog::views::{merge_expr, MaterializedView, APPLIED_TO, SOURCE_PARTITION};
 use smackql_catalog::{MaterializedViews, CATALOG_NAME};
@@ -235,53 +235,63 @@ impl ViewMaintainer {
                     view.qualified_name()
                 ))
             })?;
+        let ttl = self.settings.lease_ttl;
         let mut had_error = true;
-        let mut leading = false;
+        // Renewed at, while this gateway holds the lease.
+        let mut held: Option<Instant> = None;
+        // While the lease is held, this gateway is the only writer of the
+        // view's progress, so it keeps it in memory after reading it once.
+        let mut progress: Option<HashMap<i32, PartitionProgress>> = None;
         loop {
-            let renewed_at = Instant::now();
-            if !self
-                .progress
-                .acquire_lease(lease, &self.owner, self.settings.lease_ttl)
-                .await?
-            {
-                if leading {
-                    info!(view = %view.qualified_name(), "lost the lease of a materialized view");
-                    leading = false;
+            if held.is_none_or(|at| at.elapsed() > ttl / 3) {
+                let asked = Instant::now();
+                if !self.progress.acquire_lease(lease, &self.owner, ttl).await? {
+                    if held.take().is_some() {
+                        info!(view = %view.qualified_name(), "lost the lease of a materialized view");
+                    }
+                    progress = None;
+                    tokio::time::sleep(ttl / 3).await;
+                    continue;
                 }
-                tokio::time::sleep(self.settings.lease_ttl / 3).await;
-                continue;
+                if held.is_none() {
+                    info!(view = %view.qualified_name(), owner = %self.owner, "maintaining a materialized view");
+                }
+                held = Some(asked);
             }
-            if !leading {
-                info!(view = %view.qualified_name(), owner = %self.owner, "maintaining a materialized view");
-                leading = true;
-            }
+            let renewed_at = held.unwrap_or_else(Instant::now);
             // Batches begin only while the lease has a third left, and are
             // cut off when it ends.
-            let lease_end = renewed_at + self.settings.lease_ttl;
-            let begin_until = renewed_at + self.settings.lease_ttl * 2 / 3;
-            let progress = self.progress.progress(&view.id).await?;
+            let lease_end = renewed_at + ttl;
+            let begin_until = renewed_at + ttl * 2 / 3;
+            let known = match progress.as_mut() {
+                Some(known) => known,
+                None => progress.insert(
+                    self.progress
+                        .progress(&view.id)
+                        .await?
+                        .partitions
+                        .into_iter()
+                        .map(|p| (p.partition, p))
+                        .collect(),
+                ),
+            };
             let watermarks = self.kafka.watermarks(&topic).await?;
             let mut worked = false;
             for (partition, low, high) in watermarks {
                 if Instant::now() > begin_until {
                     break;
                 }
-                let stored = progress
-                    .partitions
-                    .iter()
-                    .find(|p| p.partition == partition);
-                let (from, to, begun) = match stored {
-                    Some(p) => match p.pending {
-                        Some(pending) => (p.committed, pending, true),
-                        None => {
-                            let from = p.committed.max(low);
-                            (
-                                from,
-                                high.min(from + self.settings.max_batch_messages),
-                                false,
-                            )
-                        }
-                    },
+                let (from, to, begun) = match known.get(&partition) {
+                    Some(PartitionProgress {
+                        committed,
+                        pending: Some(pending),
+                        ..
+                    }) => (*committed, *pending, true),
+                    Some(p) => {
+                        let from = p.committed.max(low);
+                        let to = high.min(from + self.settings.max_batch_messages);
+                        (from, to, false)
+                    }
                     None => (low, high.min(low + self.settings.max_batch_messages), false),
                 };
                 if to <= from {
@@ -290,6 +300,15 @@ impl ViewMaintainer {
                 if !begun {
                     self.progress.begin(&view.id, partition, from, to).await?;
                 }
+                let entry = known.entry(partition).or_insert(PartitionProgress {
+                    partition,
+                    committed: from,
+                    pending: None,
+                    updated_at: None,
+                    rows_per_second: None,
+                });
+                entry.committed = from;
+                entry.pending = Some(to);
                 let started = Instant::now();
                 let batch = self.apply(&session, &plan, view, &raw, partition, from, to);
                 tokio::time::timeout_at(lease_end.into(), batch)
@@ -304,6 +323,8 @@ impl ViewMaintainer {
                 self.progress
                     .commit(&view.id, partition, to, &self.owner, rate)
                     .await?;
+                entry.committed = to;
+                entry.pending = None;
                 worked = true;
             }
             if had_error {
