@@ -75,4 +75,35 @@ async fn total_views_per_campaign_for_a_month_is_one_join() {
     let messages: i64 = rows.iter().map(|r| r.get::<_, i64>(2)).sum();
     assert_eq!(messages, fresh);
     assert_eq!(views, (0..fresh).map(|v| 1 + (v * 7) % 10).sum::<i64>());
+
+    // The demo's materialized view holds the same totals, by day.
+    let view = format!("\"{ks}\".{}", demo::VIEW);
+    client
+        .batch_execute(&format!("REFRESH MATERIALIZED VIEW {view}"))
+        .await
+        .unwrap();
+    let totals = client
+        .query_one(
+            &format!("SELECT sum(events), sum(views), count(*) FROM {view}"),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(totals.get::<_, i64>(0), fresh);
+    assert_eq!(totals.get::<_, i64>(1), views);
+    let days = client
+        .query_one(
+            &format!(
+                "SELECT count(*) FROM (SELECT DISTINCT campaign_id, date_trunc('day', ts) \
+                 FROM kafka.\"{table}\")"
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(totals.get::<_, i64>(2), days.get::<_, i64>(0));
+    client
+        .batch_execute(&format!("DROP MATERIALIZED VIEW {view} PURGE"))
+        .await
+        .unwrap();
 }
