@@ -1,6 +1,8 @@
 //! What the benchmarks share: settings from the environment, timing, and a
 //! release gateway run as its own process.
 
+pub mod kafka;
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use scylla::client::session::Session;
-use smackql_tests::ad_events::{create_view, declare, events, view_and_truth};
+use smackql_tests::ad_events::{assert_view_exact, create_view, declare, events};
 use smackql_tests::gateway::{run, text_rows, TestGateway};
 use smackql_tests::kafka::{create_topic, produce};
 use smackql_tests::process::GatewayProcess;
@@ -107,16 +107,6 @@ async fn owner_port(client: &Client, keyspace: &str) -> Option<String> {
     rows[0][0].clone()
 }
 
-async fn assert_exact(client: &Client, view: &str, source: &str) {
-    run(client, &format!("REFRESH MATERIALIZED VIEW {view}")).await;
-    let (got, want) = view_and_truth(client, view, source).await;
-    assert_eq!(got.len(), 12, "{got:?}");
-    assert_eq!(
-        got, want,
-        "the view differs from the aggregate over its source"
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn views_stay_exact_through_sigkills_and_failover() {
     let dir = PathBuf::from(std::env::var("CARGO_TARGET_TMPDIR").unwrap_or_else(|_| "/tmp".into()))
@@ -189,7 +179,7 @@ async fn views_stay_exact_through_sigkills_and_failover() {
 
     // A gateway that is not killed finishes the work, exactly.
     let survivor = GatewayProcess::start(&config, &log).await;
-    assert_exact(&client, &view, &source).await;
+    assert_view_exact(&client, &view, &source).await;
 
     // Two gateways share the view; the one maintaining it dies, and the
     // other takes over without double counting.
@@ -204,7 +194,7 @@ async fn views_stay_exact_through_sigkills_and_failover() {
     };
     dead.kill().await;
     produce(&topic, &events(1500, 40_000)).await;
-    assert_exact(&client, &view, &source).await;
+    assert_view_exact(&client, &view, &source).await;
     let owner = owner_port(&client, &keyspace).await.unwrap_or_default();
     assert!(
         owner.contains(&format!(":{}:", alive.pg_addr.port())),

@@ -18,17 +18,12 @@
 //! Each is run `BENCH_REPEAT` times (default 3), interleaved, and the median
 //! time counts. Then the gateway's peak RSS (VmHWM).
 
-use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use anyhow::{bail, Result};
+use smackql_bench::kafka::{ensure_topic, raw_consume};
 use smackql_bench::{env_or, median, print_rates, timed, Gateway};
-use smackql_kafka::{KafkaConnection, KafkaOptions};
 
-const PARTITIONS: i32 = 6;
 const TABLE: &str = "kafka.bench_events";
 
 #[tokio::main]
@@ -39,28 +34,7 @@ async fn main() -> Result<()> {
     let brokers = services.kafka.clone();
     let topic = format!("bench-kafka-scan-{messages}");
 
-    let kafka = KafkaConnection::new(KafkaOptions {
-        bootstrap_servers: vec![brokers.clone()],
-        ..KafkaOptions::default()
-    });
-    let present: i64 = match kafka.watermarks(&topic).await {
-        Ok(partitions) => partitions.iter().map(|(_, low, high)| high - low).sum(),
-        Err(_) => 0,
-    };
-    if present != messages as i64 {
-        if present != 0 {
-            bail!("topic {topic} holds {present} messages, not {messages}; delete it first");
-        }
-        smackql_tests::kafka::create_topic(&topic, PARTITIONS).await;
-        let (bytes, took) = produce(&brokers, &topic, messages)?;
-        println!(
-            "produced {messages} events ({:.0} bytes each) in {:.1}s",
-            bytes as f64 / messages as f64,
-            took.as_secs_f64()
-        );
-    } else {
-        println!("reusing topic {topic} with {messages} events");
-    }
+    ensure_topic(&brokers, &topic, messages).await?;
 
     let (gateway, client) =
         Gateway::start(&["--cassandra", &services.cassandra, "--kafka", &brokers]).await?;
@@ -87,13 +61,13 @@ async fn main() -> Result<()> {
     let consumer_brokers = brokers.clone();
     let consumer_topic = topic.clone();
     // Warm the broker's page cache once, so every path reads it warm.
-    raw_consume(&consumer_brokers, &consumer_topic)?;
+    raw_consume(&consumer_brokers, &consumer_topic, |_| Ok(()))?;
     for (name, sql) in &queries {
         let (mut raw, mut wire) = (Vec::new(), Vec::new());
         let mut counted = 0;
         for _ in 0..repeat.max(1) {
             let started = Instant::now();
-            counted = raw_consume(&consumer_brokers, &consumer_topic)?;
+            counted = raw_consume(&consumer_brokers, &consumer_topic, |_| Ok(()))?;
             raw.push(started.elapsed());
             let (_, took) = timed(async {
                 let rows = client.query(sql.as_str(), &[]).await?;
@@ -125,115 +99,4 @@ async fn main() -> Result<()> {
         gateway.peak_rss_mib()?
     );
     Ok(())
-}
-
-/// One ad event of row `n`, as JSON.
-fn event(n: u64) -> String {
-    const COUNTRIES: [&str; 5] = ["DE", "FR", "US", "JP", "BR"];
-    format!(
-        r#"{{"campaign_id":{},"user_id":"{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}","ts":"2024-11-{:02}T{:02}:{:02}:{:02}.{:03}","views":{},"cost":{}.{:04},"country":"{}"}}"#,
-        n % 200,
-        n.wrapping_mul(2_654_435_761) as u32,
-        n % 0xffff,
-        n % 0xfff,
-        (n / 7) % 0xfff,
-        n,
-        1 + (n / 86_400) % 28,
-        (n / 3600) % 24,
-        (n / 60) % 60,
-        n % 60,
-        n % 1000,
-        1 + n % 10,
-        n % 5,
-        (n * 13) % 10_000,
-        COUNTRIES[(n % 5) as usize],
-    )
-}
-
-/// Produces `messages` events, round-robin over the partitions; returns the
-/// bytes of values and the time it took.
-fn produce(brokers: &str, topic: &str, messages: u64) -> Result<(u64, Duration)> {
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "50")
-        .set("batch.size", "1000000")
-        .set("compression.type", "lz4")
-        .set("queue.buffering.max.messages", "1000000")
-        .create()
-        .context("a Kafka producer")?;
-    let started = Instant::now();
-    let mut bytes = 0u64;
-    for n in 0..messages {
-        let value = event(n);
-        bytes += value.len() as u64;
-        let key = (n % 200).to_string();
-        let mut record = BaseRecord::to(topic)
-            .partition((n % PARTITIONS as u64) as i32)
-            .key(&key)
-            .payload(&value);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((
-                    rdkafka::error::KafkaError::MessageProduction(
-                        rdkafka::types::RDKafkaErrorCode::QueueFull,
-                    ),
-                    back,
-                )) => {
-                    record = back;
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                Err((err, _)) => bail!("producing: {err}"),
-            }
-        }
-    }
-    producer
-        .flush(Duration::from_secs(120))
-        .context("flushing the producer")?;
-    Ok((bytes, started.elapsed()))
-}
-
-/// Reads every partition of `topic` from its start to its end offset now,
-/// committed messages only, dropping the payloads; returns the count.
-fn raw_consume(brokers: &str, topic: &str) -> Result<u64> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", "smackql-bench-raw")
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .set("isolation.level", "read_committed")
-        .create()
-        .context("a Kafka consumer")?;
-    let mut ends = HashMap::new();
-    let mut assignment = TopicPartitionList::new();
-    for partition in 0..PARTITIONS {
-        let (low, high) = consumer.fetch_watermarks(topic, partition, Duration::from_secs(10))?;
-        if high > low {
-            ends.insert(partition, high);
-            assignment.add_partition_offset(topic, partition, Offset::Offset(low))?;
-        }
-    }
-    consumer.assign(&assignment)?;
-    let mut count = 0u64;
-    while !ends.is_empty() {
-        match consumer.poll(Duration::from_secs(10)) {
-            Some(Ok(message)) => {
-                let end = ends.get(&message.partition()).copied().unwrap_or(0);
-                if message.offset() < end {
-                    count += 1;
-                    std::hint::black_box(message.payload());
-                }
-                if message.offset() + 1 >= end {
-                    ends.remove(&message.partition());
-                }
-            }
-            Some(Err(rdkafka::error::KafkaError::PartitionEOF(partition))) => {
-                ends.remove(&partition);
-            }
-            Some(Err(err)) => bail!("consuming: {err}"),
-            None => bail!("no message for 10 s with partitions left: {ends:?}"),
-        }
-    }
-    Ok(count)
 }

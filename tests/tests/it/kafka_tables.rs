@@ -21,7 +21,7 @@ async fn count(client: &Client, table: &str) -> i64 {
     client
         .query_one(&format!("SELECT count(*) FROM {table}"), &[])
         .await
-        .unwrap_or_else(|e| panic!("count {table}: {e}"))
+        .unwrap_or_else(|e| panic!("count {table}: {e:?}"))
         .get(0)
 }
 

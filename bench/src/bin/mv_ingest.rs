@@ -1,0 +1,255 @@
+//! Folding Kafka events into a materialized view: throughput, freshness,
+//! and the raw alternative, in one run.
+//!
+//! ```sh
+//! bench/mv_ingest/run                        # 2,000,000 events
+//! BENCH_MESSAGES=500000 bench/mv_ingest/run
+//! ```
+//!
+//! It produces `BENCH_MESSAGES` JSON ad events of about 150 bytes into a
+//! topic of 6 partitions (once; later runs reuse the topic), then measures:
+//! - the baseline: a raw `rdkafka` consumer that reads every event and
+//!   decodes its JSON (`serde_json`), doing nothing else, `BENCH_REPEAT`
+//!   times (default 3; the median counts);
+//! - throughput: the release `smackql` binary, as its own process, defines
+//!   the daily-totals view over the topic and backfills it; events folded
+//!   per second is the topic's size over the time until `REFRESH
+//!   MATERIALIZED VIEW` returns (the view then holds every event);
+//! - freshness: events are produced at half that rate for
+//!   `BENCH_FRESHNESS_SECONDS` (default 20), with a marker event of a new
+//!   campaign every 100 ms; the time from producing a marker to its row
+//!   being readable in the view, p50 and p99.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::ClientConfig;
+use smackql_bench::kafka::{ensure_topic, event, raw_consume, PARTITIONS};
+use smackql_bench::{env_or, median, percentiles, Gateway};
+
+const TABLE: &str = "kafka.bench_mv_events";
+const KEYSPACE: &str = "bench_mv";
+const VIEW: &str = "bench_mv.views_by_campaign_day";
+/// Campaign ids of marker events start here, above the generated ones.
+const MARKERS_FROM: i64 = 1_000_000;
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let messages: u64 = env_or("BENCH_MESSAGES", 2_000_000)?;
+    let repeat: usize = env_or("BENCH_REPEAT", 3)?;
+    let freshness_seconds: u64 = env_or("BENCH_FRESHNESS_SECONDS", 20)?;
+    let services = smackql_tests::services::ensure().await;
+    let brokers = services.kafka.clone();
+    let topic = format!("bench-mv-ingest-{messages}");
+
+    ensure_topic(&brokers, &topic, messages).await?;
+
+    // The baseline: read and decode every event.
+    raw_consume(&brokers, &topic, |_| Ok(()))?;
+    let mut raw = Vec::new();
+    for _ in 0..repeat.max(1) {
+        let started = Instant::now();
+        let mut views = 0i64;
+        let counted = raw_consume(&brokers, &topic, |payload| {
+            let value: serde_json::Value = serde_json::from_slice(payload)?;
+            views += value["views"].as_i64().unwrap_or(0);
+            Ok(())
+        })?;
+        if counted != messages {
+            bail!("the raw consumer read {counted} events, not {messages}");
+        }
+        std::hint::black_box(views);
+        raw.push(started.elapsed());
+    }
+    let raw = median(&mut raw);
+
+    let config = std::env::temp_dir().join("smackql-bench-mv.toml");
+    std::fs::write(&config, "[views]\npoll_interval = \"20ms\"\n")?;
+    let config = config.to_string_lossy().to_string();
+    let (gateway, client) = Gateway::start(&[
+        "--cassandra",
+        &services.cassandra,
+        "--kafka",
+        &brokers,
+        "--config",
+        &config,
+    ])
+    .await?;
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA IF NOT EXISTS {KEYSPACE};
+             DROP MATERIALIZED VIEW IF EXISTS {VIEW} PURGE;
+             DROP TABLE IF EXISTS {TABLE};
+             CREATE EXTERNAL TABLE {TABLE} (campaign_id bigint, user_id uuid, ts timestamp,
+                 views int, cost decimal(12,4), country text)
+               STORED AS KAFKA LOCATION '{topic}' OPTIONS (format 'json');"
+        ))
+        .await?;
+    let started = Instant::now();
+    client
+        .batch_execute(&format!(
+            "CREATE MATERIALIZED VIEW {VIEW} AS
+               SELECT campaign_id, date_trunc('day', ts) AS day, count(*) AS events,
+                      sum(views) AS views, sum(cost) AS cost, min(ts) AS first_seen,
+                      max(ts) AS last_seen, approx_distinct(user_id) AS users
+               FROM {TABLE} GROUP BY campaign_id, date_trunc('day', ts);
+             REFRESH MATERIALIZED VIEW {VIEW};"
+        ))
+        .await?;
+    let backfill = started.elapsed();
+    let folded: i64 = client
+        .query_one(&format!("SELECT sum(events) FROM {VIEW}"), &[])
+        .await?
+        .get(0);
+    if folded != messages as i64 {
+        bail!("the view holds {folded} events, not {messages}");
+    }
+    let rate = messages as f64 / backfill.as_secs_f64();
+    let raw_rate = messages as f64 / raw.as_secs_f64();
+
+    // Freshness at half the rate the view folds at.
+    let half = rate / 2.0;
+    let stop = Arc::new(AtomicBool::new(false));
+    let markers: Arc<Mutex<Vec<(i64, Instant)>>> = Arc::default();
+    let producing = std::thread::spawn({
+        let (brokers, topic, stop, markers) = (
+            brokers.clone(),
+            topic.clone(),
+            stop.clone(),
+            markers.clone(),
+        );
+        move || load(&brokers, &topic, half, messages, &stop, &markers)
+    });
+    let mut latencies = Vec::new();
+    let until = Instant::now() + Duration::from_secs(freshness_seconds);
+    let mut next = 0usize;
+    while Instant::now() < until || next < markers.lock().map(|m| m.len()).unwrap_or(0) {
+        let marker = markers.lock().ok().and_then(|m| m.get(next).copied());
+        let Some((campaign, produced)) = marker else {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            continue;
+        };
+        if Instant::now() >= until {
+            stop.store(true, Ordering::Relaxed);
+        }
+        let rows = client
+            .query(
+                &format!("SELECT events FROM {VIEW} WHERE campaign_id = {campaign}"),
+                &[],
+            )
+            .await?;
+        if rows.is_empty() {
+            if produced.elapsed() > Duration::from_secs(60) {
+                bail!("marker {campaign} is not in the view after a minute");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        }
+        latencies.push(produced.elapsed());
+        next += 1;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let produced = producing
+        .join()
+        .map_err(|_| anyhow::anyhow!("the producer panicked"))??;
+    let (p50, p99) = percentiles(&mut latencies);
+
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("\n| path | events | seconds | events/s | µs per event | vs raw |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (path, took) in [
+        ("raw rdkafka consumer + JSON decode", raw),
+        (
+            "gateway: view backfill (read, decode, aggregate, write)",
+            backfill,
+        ),
+    ] {
+        let r = messages as f64 / took.as_secs_f64();
+        println!(
+            "| {path} | {messages} | {:.2} | {r:.0} | {:.2} | {:.2}x |",
+            took.as_secs_f64(),
+            1e6 / r,
+            r / raw_rate
+        );
+    }
+    println!(
+        "\nfolded {:.0} events/s on {cores} cores ({:.0} per core)",
+        rate,
+        rate / cores as f64
+    );
+    println!(
+        "freshness at {half:.0} events/s ({produced} events, {} markers): p50 {p50:.0} ms, p99 {p99:.0} ms",
+        latencies.len()
+    );
+    println!(
+        "gateway peak RSS (VmHWM): {:.0} MiB",
+        gateway.peak_rss_mib()?
+    );
+    client
+        .batch_execute(&format!("DROP MATERIALIZED VIEW {VIEW} PURGE"))
+        .await?;
+    Ok(())
+}
+
+/// Produces events at `rate` per second until `stop`, continuing the
+/// numbering after `first`, and a marker of a new campaign every 100 ms,
+/// noting when each was sent. Returns how many events it produced.
+fn load(
+    brokers: &str,
+    topic: &str,
+    rate: f64,
+    first: u64,
+    stop: &AtomicBool,
+    markers: &Mutex<Vec<(i64, Instant)>>,
+) -> Result<u64> {
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .create()
+        .context("a Kafka producer")?;
+    let started = Instant::now();
+    let mut sent = 0u64;
+    let mut next_marker = Instant::now();
+    let mut marker = 0i64;
+    while !stop.load(Ordering::Relaxed) {
+        let due = (started.elapsed().as_secs_f64() * rate) as u64;
+        while sent < due {
+            let n = first + sent;
+            let value = event(n);
+            let key = (n % 200).to_string();
+            let record = BaseRecord::to(topic)
+                .partition((n % PARTITIONS as u64) as i32)
+                .key(&key)
+                .payload(&value);
+            if producer.send(record).is_err() {
+                break;
+            }
+            sent += 1;
+        }
+        if Instant::now() >= next_marker {
+            let campaign = MARKERS_FROM + marker;
+            let value = format!(
+                r#"{{"campaign_id":{campaign},"user_id":"00000000-0000-4000-8000-000000000001","ts":"2024-11-30T12:00:00","views":1,"cost":0.1,"country":"DE"}}"#
+            );
+            let key = campaign.to_string();
+            let record = BaseRecord::to(topic)
+                .partition((marker % i64::from(PARTITIONS)) as i32)
+                .key(&key)
+                .payload(&value);
+            if producer.send(record).is_ok() {
+                if let Ok(mut m) = markers.lock() {
+                    m.push((campaign, Instant::now()));
+                }
+                marker += 1;
+            }
+            next_marker += Duration::from_millis(100);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    producer.flush(Duration::from_secs(30))?;
+    Ok(sent)
+}
