@@ -78,16 +78,20 @@ async fn main() -> Result<()> {
         &config,
     ])
     .await?;
-    client
-        .batch_execute(&format!(
-            "CREATE SCHEMA IF NOT EXISTS {KEYSPACE};
-             DROP MATERIALIZED VIEW IF EXISTS {VIEW} PURGE;
-             DROP TABLE IF EXISTS {TABLE};
-             CREATE EXTERNAL TABLE {TABLE} (campaign_id bigint, user_id uuid, ts timestamp,
-                 views int, cost decimal(12,4), country text)
-               STORED AS KAFKA LOCATION '{topic}' OPTIONS (format 'json');"
-        ))
-        .await?;
+    // One statement at a time: `CREATE EXTERNAL TABLE` is DataFusion's own
+    // statement, which a script mixed with others cannot contain.
+    for statement in [
+        format!("CREATE SCHEMA IF NOT EXISTS {KEYSPACE}"),
+        format!("DROP MATERIALIZED VIEW IF EXISTS {VIEW} PURGE"),
+        format!("DROP TABLE IF EXISTS {TABLE}"),
+        format!(
+            "CREATE EXTERNAL TABLE {TABLE} (campaign_id bigint, user_id uuid, ts timestamp, \
+             views int, cost decimal(12,4), country text) \
+             STORED AS KAFKA LOCATION '{topic}' OPTIONS (format 'json')"
+        ),
+    ] {
+        client.batch_execute(&statement).await?;
+    }
     let started = Instant::now();
     client
         .batch_execute(&format!(
@@ -95,9 +99,11 @@ async fn main() -> Result<()> {
                SELECT campaign_id, date_trunc('day', ts) AS day, count(*) AS events,
                       sum(views) AS views, sum(cost) AS cost, min(ts) AS first_seen,
                       max(ts) AS last_seen, approx_distinct(user_id) AS users
-               FROM {TABLE} GROUP BY campaign_id, date_trunc('day', ts);
-             REFRESH MATERIALIZED VIEW {VIEW};"
+               FROM {TABLE} GROUP BY campaign_id, date_trunc('day', ts)"
         ))
+        .await?;
+    client
+        .batch_execute(&format!("REFRESH MATERIALIZED VIEW {VIEW}"))
         .await?;
     let backfill = started.elapsed();
     let folded: i64 = client
