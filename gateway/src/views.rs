@@ -27,7 +27,7 @@ use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{CreateView, ObjectType, Statement};
 use smackql_cassandra::progress::{ViewProgress, ViewProgressTable};
 use smackql_cassandra::types::cql_type_for;
-use smackql_cassandra::{cql, CassandraConnection, CassandraTableProvider};
+use smackql_cassandra::{cql, CassandraConnection};
 use smackql_catalog::definitions::schema_and_table;
 use smackql_catalog::views::{MaterializedView, APPLIED_TO, SOURCE_PARTITION};
 use smackql_catalog::{MaterializedViews, CATALOG_NAME};
@@ -406,11 +406,6 @@ fn table_cql(view: &MaterializedView, partials: &Schema) -> Result<String> {
         cql.push_str(&with.join(" AND "));
     }
     Ok(cql)
-}
-
-/// The raw table of a view (its partials), as the Cassandra provider reads it.
-pub fn raw_table(table: &Arc<dyn TableProvider>) -> Option<&CassandraTableProvider> {
-    table.as_ref().downcast_ref::<CassandraTableProvider>()
 }
 
 #[derive(Default)]

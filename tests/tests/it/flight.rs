@@ -95,24 +95,6 @@ fn normalize(data_type: &DataType, text: &str) -> String {
     }
 }
 
-/// The same rows as Postgres wire text.
-async fn pg_rows_as_text(client: &tokio_postgres::Client, sql: &str) -> Vec<Vec<Option<String>>> {
-    client
-        .simple_query(sql)
-        .await
-        .unwrap_or_else(|err| panic!("{sql}: {err}"))
-        .into_iter()
-        .filter_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(row) => Some(
-                (0..row.len())
-                    .map(|i| row.get(i).map(str::to_string))
-                    .collect(),
-            ),
-            _ => None,
-        })
-        .collect()
-}
-
 /// A keyspace with `campaigns (id int PRIMARY KEY, name text, views
 /// bigint)`, rows 1..3, and `mixed`, a table of several types; then a
 /// gateway (with `user` and its password, if given) and a Postgres client.
@@ -197,7 +179,7 @@ async fn flight_and_postgres_return_the_same_rows() {
         let batches = query(&mut flight, &sql).await.expect(&sql);
         let over_flight = rows_as_text(&batches);
         let schema = batches[0].schema();
-        let over_pg: Vec<Vec<Option<String>>> = pg_rows_as_text(&fx.client, &sql)
+        let over_pg: Vec<Vec<Option<String>>> = smackql_tests::gateway::text_rows(&fx.client, &sql)
             .await
             .into_iter()
             .map(|row| {
