@@ -93,16 +93,20 @@ pub async fn create_topic_with(topic: &str, partitions: i32, config: &[(&str, &s
     }
 }
 
-/// Produces `records` to `topic`, in order, each acknowledged before the
-/// next is sent (so offsets follow the order given).
+/// Produces `records` to `topic`, in order, and waits until every one is
+/// acknowledged. The producer is idempotent, so records sent to one
+/// partition keep their order there although they are sent without
+/// waiting for each other.
 pub async fn produce(topic: &str, records: &[Record]) {
     let brokers = &services::ensure().await.kafka;
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("enable.idempotence", "true")
         .set("partitioner", "murmur2_random")
+        .set("linger.ms", "5")
         .create()
         .expect("a Kafka producer");
+    let mut deliveries = Vec::with_capacity(records.len());
     for record in records {
         let mut headers = OwnedHeaders::new();
         for (name, value) in &record.headers {
@@ -125,10 +129,31 @@ pub async fn produce(topic: &str, records: &[Record]) {
         if let Some(value) = &record.value {
             message = message.payload(value);
         }
-        producer
-            .send(message, Duration::from_secs(30))
-            .await
-            .unwrap_or_else(|(err, _)| panic!("producing to {topic}: {err}"));
+        loop {
+            match producer.send_result(message) {
+                Ok(delivery) => {
+                    deliveries.push(delivery);
+                    break;
+                }
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull,
+                    ),
+                    back,
+                )) => {
+                    message = back;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err((err, _)) => panic!("producing to {topic}: {err}"),
+            }
+        }
+    }
+    for delivery in deliveries {
+        match delivery.await {
+            Ok(Ok(_)) => {}
+            Ok(Err((err, _))) => panic!("producing to {topic}: {err}"),
+            Err(_) => panic!("producing to {topic}: the producer went away"),
+        }
     }
 }
 

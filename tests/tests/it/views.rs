@@ -250,3 +250,78 @@ async fn views_that_cannot_be_kept_are_refused_with_what_to_write() {
     .await;
     run(client, &format!("DROP MATERIALIZED VIEW {view} PURGE")).await;
 }
+
+#[tokio::test]
+async fn a_view_defined_after_a_month_of_events_backfills_visibly_then_stays_current() {
+    // Small batches, so the backfill takes many steps to watch.
+    let fixture = KeyspaceFixture::with_config("views_backfill", |config| {
+        config.views.max_batch_messages = 2_000;
+    })
+    .await;
+    let client = &fixture.client;
+    let topic = unique_name("ad_month");
+    create_topic(&topic, 3).await;
+    // Every day of October, four campaigns, three partitions.
+    let month: Vec<_> = (0..24_000usize)
+        .map(|i| {
+            event(
+                (i % 3) as i32,
+                (i % 4) as i64 + 1,
+                (i / 7 % 31) as u32 + 1,
+                (i % 24) as u32,
+                (i % 9) as i32,
+            )
+        })
+        .collect();
+    produce(&topic, &month).await;
+    let source = format!("kafka.{}", unique_name("ad_month"));
+    run(client, &declare(&source, &topic)).await;
+    let view = fixture.table("by_day");
+    run(client, &create_view(&view, &source, "")).await;
+
+    // While it backfills, its progress shows: some partition part-way,
+    // behind its end, and the view catching up.
+    let progress = format!(
+        "SELECT state, source_partition, committed_offset, end_offset, lag_messages \
+         FROM system.materialized_views WHERE schema_name = '{}'",
+        fixture.keyspace
+    );
+    let started = std::time::Instant::now();
+    let mut seen_midway = false;
+    loop {
+        let rows = text_rows(client, &progress).await;
+        let number = |cell: &Option<String>| {
+            cell.as_deref()
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(0)
+        };
+        seen_midway |= rows.iter().any(|r| {
+            r[0].as_deref() == Some("catching up")
+                && number(&r[2]) > 0
+                && number(&r[2]) < number(&r[3])
+                && number(&r[4]) == number(&r[3]) - number(&r[2])
+        });
+        if rows.len() == 3 && rows.iter().all(|r| r[0].as_deref() == Some("current")) {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "the backfill did not finish: {rows:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(seen_midway, "the backfill's progress was never visible");
+    let (got, want) = view_and_truth(client, &view, &source).await;
+    assert_eq!(got.len(), 31 * 4, "{got:?}");
+    assert_eq!(got, want);
+
+    // Then it stays current: new events, and late ones for the first day.
+    let mut more: Vec<_> = (0..300)
+        .map(|i| event(i % 3, (i % 4) as i64 + 1, 31, 23, 3))
+        .collect();
+    more.extend((0..30).map(|i| event(i % 3, 2, 1, 0, 8)));
+    produce(&topic, &more).await;
+    run(client, &format!("REFRESH MATERIALIZED VIEW {view}")).await;
+    let (got, want) = view_and_truth(client, &view, &source).await;
+    assert_eq!(got, want);
+}
