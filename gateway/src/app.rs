@@ -29,6 +29,7 @@ use crate::demo::DemoLoad;
 use crate::external::{CassandraDefinitions, ExternalDdl, KafkaTables, KAFKA, KAFKA_SCHEMA};
 use crate::frontend::flight::{FlightServer, FlightStartError};
 use crate::frontend::pg::{tls, PgServer};
+use crate::jobs::refresh::Recomputer;
 use crate::jobs::views::{MaintenanceSettings, ViewMaintainer};
 use crate::schema_registry::HttpSchemaRegistry;
 use crate::session::{SessionError, SessionFactory};
@@ -139,12 +140,30 @@ impl Application {
         let system = Arc::new(system_schema(decode_errors)?);
         catalog.register_schema(SYSTEM_SCHEMA, system.clone())?;
         let sessions = Arc::new(SessionFactory::new(catalog)?);
+        let lease_ttl = config
+            .views
+            .lease_ttl
+            .max(std::time::Duration::from_secs(1));
+        let recomputer = Arc::new(Recomputer::new(
+            progress.clone(),
+            CassandraCatalog::new(cassandra.clone()),
+            sessions.clone(),
+            lease_ttl,
+        ));
+        let owner = format!(
+            "{}:{}:{:08x}",
+            config.pg.listen,
+            std::process::id(),
+            rand::random::<u32>()
+        );
         let view_ddl = Arc::new(ViewDdl::new(
             views.clone(),
             progress.clone(),
             cassandra.clone(),
             kafka.clone(),
             sessions.clone(),
+            recomputer.clone(),
+            owner.clone(),
         ));
         system.register_table(
             "materialized_views".into(),
@@ -157,19 +176,12 @@ impl Application {
                 CassandraCatalog::new(cassandra.clone()),
                 kafka,
                 sessions.clone(),
-                format!(
-                    "{}:{}:{:08x}",
-                    config.pg.listen,
-                    std::process::id(),
-                    rand::random::<u32>()
-                ),
+                recomputer,
+                owner,
                 MaintenanceSettings {
                     poll_interval: config.views.poll_interval,
                     max_batch_messages: config.views.max_batch_messages.max(1),
-                    lease_ttl: config
-                        .views
-                        .lease_ttl
-                        .max(std::time::Duration::from_secs(1)),
+                    lease_ttl,
                     ..MaintenanceSettings::default()
                 },
             ))

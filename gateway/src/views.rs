@@ -3,8 +3,8 @@
 //! VIEWS` and the table `system.materialized_views`.
 //!
 //! What a view stores and how it merges is the catalog's
-//! ([`smackql_catalog::views`]); keeping it fresh is
-//! [`crate::jobs::views`]'s. This module checks a definition against the
+//! ([`smackql_catalog::views`]); keeping it fresh is [`crate::jobs::views`]'s
+//! (continuous views) and [`crate::jobs::refresh`]'s (recomputed views). This module checks a definition against the
 //! tables it names, creates the view's Cassandra table, and reports
 //! progress.
 
@@ -17,7 +17,7 @@ use datafusion::arrow::array::{
     TimestampMillisecondBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use datafusion::catalog::{Session, TableProvider};
+use datafusion::catalog::{SchemaProvider, Session, TableProvider};
 use datafusion::common::TableReference;
 use datafusion::datasource::{MemTable, TableType};
 use datafusion::error::{DataFusionError, Result};
@@ -25,15 +25,16 @@ use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{CreateView, ObjectType, Statement};
-use smackql_cassandra::progress::{ViewProgress, ViewProgressTable};
+use smackql_cassandra::progress::{RefreshRecord, ViewProgress, ViewProgressTable};
 use smackql_cassandra::types::cql_type_for;
-use smackql_cassandra::{cql, CassandraConnection};
+use smackql_cassandra::{cql, CassandraCatalog, CassandraConnection};
 use smackql_catalog::definitions::schema_and_table;
-use smackql_catalog::views::{MaterializedView, APPLIED_TO, SOURCE_PARTITION};
+use smackql_catalog::views::{MaterializedView, Refresh, APPLIED_TO, REFRESH_ID, SOURCE_PARTITION};
 use smackql_catalog::{MaterializedViews, CATALOG_NAME};
 use smackql_kafka::{KafkaTableProvider, SharedKafka};
 use smackql_providers_common::{ErrorClass, ProviderError};
 
+use crate::jobs::refresh::{now_millis, Recomputer, Refreshed};
 use crate::session::SessionFactory;
 
 /// `SHOW MATERIALIZED VIEWS` answers this query.
@@ -59,17 +60,22 @@ pub struct ViewDdl {
     cassandra: Arc<CassandraConnection>,
     kafka: SharedKafka,
     sessions: Arc<SessionFactory>,
+    recomputer: Arc<Recomputer>,
+    owner: String,
 }
 
 impl ViewDdl {
     /// Statements on `views`, whose tables live in `cassandra` and whose
-    /// sources are read from `kafka`; `sessions` plan their queries.
+    /// sources are read from `kafka`; `sessions` plan their queries, and
+    /// `recomputer` runs the refreshes they ask for, as `owner`.
     pub fn new(
         views: Arc<MaterializedViews>,
         progress: Arc<ViewProgressTable>,
         cassandra: Arc<CassandraConnection>,
         kafka: SharedKafka,
         sessions: Arc<SessionFactory>,
+        recomputer: Arc<Recomputer>,
+        owner: String,
     ) -> Self {
         Self {
             views,
@@ -77,6 +83,8 @@ impl ViewDdl {
             cassandra,
             kafka,
             sessions,
+            recomputer,
+            owner,
         }
     }
 
@@ -131,6 +139,65 @@ impl ViewDdl {
             ));
         }
         let session = self.sessions.new_session();
+        let table = if view.refresh.is_recomputed() {
+            let plan = session
+                .state()
+                .create_logical_plan(view.query_sql())
+                .await?;
+            recomputed_table_cql(&view, plan.schema().as_arrow())?
+        } else {
+            self.check_continuous_source(&session, &view).await?;
+            let plan = session
+                .state()
+                .create_logical_plan(&view.partial_sql())
+                .await?;
+            table_cql(&view, plan.schema().as_arrow())?
+        };
+        self.cassandra.change_schema(&qualified, &table).await?;
+        let recomputed = view.refresh.is_recomputed();
+        let view = Arc::new(view);
+        if !self.views.create(view.as_ref().clone()).await? {
+            return Err(error(
+                ErrorClass::AlreadyExists,
+                format!(
+                    "materialized view {qualified} was created meanwhile through another gateway"
+                ),
+            ));
+        }
+        if recomputed {
+            // Filled at once, as PostgreSQL fills a new materialized view.
+            let period = match view.refresh {
+                Refresh::Every(every) => {
+                    let every = (every.as_millis() as i64).max(1);
+                    let now = now_millis();
+                    now - now.rem_euclid(every)
+                }
+                _ => now_millis(),
+            };
+            self.refresh_now(&view, period).await.map_err(|e| {
+                error(
+                    ErrorClass::Unavailable,
+                    format!(
+                        "materialized view {qualified} is created, but its first refresh \
+                         failed ({e}); it is refreshed again {}",
+                        match view.refresh {
+                            Refresh::Manual => "by REFRESH MATERIALIZED VIEW".to_string(),
+                            other => other.name(),
+                        }
+                    ),
+                )
+            })?;
+        }
+        Ok(true)
+    }
+
+    /// Checks that a continuous view reads a Kafka table.
+    async fn check_continuous_source(
+        &self,
+        session: &SessionContext,
+        view: &MaterializedView,
+    ) -> Result<()> {
+        let qualified = view.qualified_name();
         let source = TableReference::full(
             CATALOG_NAME,
             view.source_schema.as_str(),
@@ -154,28 +221,42 @@ impl ViewDdl {
                 ErrorClass::Unsupported,
                 format!(
                     "materialized view {qualified} reads {}.{}, which is not a Kafka table; \
-                     only views over Kafka tables (refreshed continuously) are supported yet",
+                     a continuous view reads one Kafka table. Recompute views over other \
+                     tables on a schedule (refresh = 'every 10 minutes') or on demand \
+                     (refresh = 'manual')",
                     view.source_schema, view.source_table
                 ),
             ));
         }
-        let plan = session
-            .state()
-            .create_logical_plan(&view.partial_sql())
-            .await?;
-        let schema = plan.schema().as_arrow().clone();
-        self.cassandra
-            .change_schema(&qualified, &table_cql(&view, &schema)?)
-            .await?;
-        if !self.views.create(view).await? {
-            return Err(error(
-                ErrorClass::AlreadyExists,
-                format!(
-                    "materialized view {qualified} was created meanwhile through another gateway"
-                ),
-            ));
+        Ok(())
+    }
+
+    /// Refreshes a recomputed view for `period` now, waiting while another
+    /// refresh of it runs.
+    async fn refresh_now(&self, view: &MaterializedView, period: i64) -> Result<u64> {
+        // Distinct from the gateway's own name, so the gateway's scheduler
+        // and this statement never share the lease.
+        let owner = format!("{}/statement-{:08x}", self.owner, rand::random::<u32>());
+        let started = Instant::now();
+        loop {
+            match self.recomputer.refresh(view, period, &owner, false).await? {
+                Refreshed::Rows(rows) => return Ok(rows),
+                Refreshed::AlreadyDone => return Ok(0),
+                Refreshed::Busy if started.elapsed() < REFRESH_TIMEOUT => {
+                    tokio::time::sleep(Duration::from_millis(200)).await
+                }
+                Refreshed::Busy => {
+                    return Err(error(
+                        ErrorClass::Unavailable,
+                        format!(
+                            "another refresh of materialized view {} ran for longer than {} s",
+                            view.qualified_name(),
+                            REFRESH_TIMEOUT.as_secs()
+                        ),
+                    ))
+                }
+            }
         }
-        Ok(true)
     }
 
     /// Drops a view: its maintenance stops, and its table goes too when
@@ -232,8 +313,9 @@ impl ViewDdl {
         Ok(())
     }
 
-    /// `REFRESH MATERIALIZED VIEW`: waits until the view holds every event
-    /// its source had when the statement began.
+    /// `REFRESH MATERIALIZED VIEW`: recomputes a scheduled or manual view
+    /// now; for a continuous view, waits until it holds every event its
+    /// source had when the statement began.
     pub async fn refresh(&self, schema: &str, name: &str) -> Result<()> {
         self.views.reload().await?;
         let Some(view) = self.views.get(schema, name) else {
@@ -242,6 +324,9 @@ impl ViewDdl {
                 format!("materialized view {schema}.{name} does not exist"),
             ));
         };
+        if view.refresh.is_recomputed() {
+            return self.refresh_now(&view, now_millis()).await.map(|_| ());
+        }
         let topic = self.topic_of(&view).await?;
         let targets = self.kafka.watermarks(&topic).await?;
         let started = Instant::now();
@@ -291,6 +376,11 @@ impl ViewDdl {
             .unwrap_or(0);
         for view in self.views.list() {
             let progress = self.progress.progress(&view.id).await.ok();
+            if view.refresh.is_recomputed() {
+                let refreshes = self.progress.refreshes(&view.id, 20).await.ok();
+                rows.push_recomputed(&view, progress.as_ref(), refreshes.as_deref(), now);
+                continue;
+            }
             let watermarks = match self.topic_of(&view).await {
                 Ok(topic) => self.kafka.watermarks(&topic).await.ok(),
                 Err(_) => None,
@@ -299,6 +389,24 @@ impl ViewDdl {
         }
         rows.finish()
     }
+}
+
+/// The Cassandra table of `view`, as it is stored (partials, or rows with
+/// their refresh marker).
+pub(crate) async fn view_table(
+    cassandra: &CassandraCatalog,
+    view: &MaterializedView,
+) -> Result<Arc<dyn TableProvider>> {
+    cassandra
+        .keyspace(&view.schema)
+        .table(&view.name)
+        .await?
+        .ok_or_else(|| {
+            DataFusionError::Plan(format!(
+                "the table {} of the materialized view is missing",
+                view.qualified_name()
+            ))
+        })
 }
 
 /// The topic of the Kafka table `view` reads, as `session` resolves it.
@@ -338,63 +446,94 @@ fn new_view_id() -> String {
     format!("{nanos:x}-{:016x}", rand::random::<u64>())
 }
 
-/// `CREATE TABLE` of a view's table: the keys, the source partition, the
-/// partial aggregates (typed as `partials` computes them) and the applied
-/// offset.
+/// `CREATE TABLE` of a continuous view's table: the keys, the source
+/// partition, the partial aggregates (typed as `partials` computes them)
+/// and the applied offset.
 fn table_cql(view: &MaterializedView, partials: &Schema) -> Result<String> {
-    let column = |name: &str| -> Result<String> {
-        let field = partials.field_with_name(name)?;
-        let cql_type = cql_type_for(field.data_type()).map_err(|e| {
-            error(
-                ErrorClass::Unsupported,
-                format!(
-                    "column {name} of materialized view {} cannot be stored: {e}",
-                    view.qualified_name()
-                ),
-            )
-        })?;
-        Ok(format!("{} {cql_type}", cql::quote_identifier(name)))
-    };
     let mut columns = Vec::new();
     for key in &view.keys {
-        columns.push(column(&key.name)?);
+        columns.push(typed_column(view, partials.field_with_name(&key.name)?)?);
     }
     columns.push(format!("{} int", cql::quote_identifier(SOURCE_PARTITION)));
     for state in view.state_columns() {
-        columns.push(column(&state.name)?);
+        columns.push(typed_column(view, partials.field_with_name(&state.name)?)?);
     }
     columns.push(format!("{} bigint", cql::quote_identifier(APPLIED_TO)));
+    Ok(create_table(view, columns, Some(SOURCE_PARTITION)))
+}
+
+/// `CREATE TABLE` of a recomputed view's table: its columns, typed as its
+/// query `result` computes them, and the refresh marker.
+fn recomputed_table_cql(view: &MaterializedView, result: &Schema) -> Result<String> {
+    let names = view.column_names();
+    if result.fields().len() != names.len() {
+        return Err(DataFusionError::Plan(format!(
+            "the query of materialized view {} yields {} columns, not {}",
+            view.qualified_name(),
+            result.fields().len(),
+            names.len()
+        )));
+    }
+    let mut columns = Vec::new();
+    for (name, field) in names.iter().zip(result.fields()) {
+        columns.push(typed_column(
+            view,
+            &field.as_ref().clone().with_name(*name),
+        )?);
+    }
+    columns.push(format!("{} bigint", cql::quote_identifier(REFRESH_ID)));
+    Ok(create_table(view, columns, None))
+}
+
+/// `"name" type` of a view's column.
+fn typed_column(view: &MaterializedView, field: &Field) -> Result<String> {
+    let name = field.name();
+    let cql_type = cql_type_for(field.data_type()).map_err(|e| {
+        error(
+            ErrorClass::Unsupported,
+            format!(
+                "column {name} of materialized view {} cannot be stored: {e}",
+                view.qualified_name()
+            ),
+        )
+    })?;
+    Ok(format!("{} {cql_type}", cql::quote_identifier(name)))
+}
+
+/// `CREATE TABLE` of a view's table with `columns`, keyed by the view's
+/// keys, then `last_clustering` when given.
+fn create_table(
+    view: &MaterializedView,
+    columns: Vec<String>,
+    last_clustering: Option<&str>,
+) -> String {
     let partition: Vec<String> = view
         .partition_key
         .iter()
         .map(|k| cql::quote_identifier(k))
         .collect();
-    let mut clustering: Vec<String> = view
+    let clustering: Vec<(String, bool)> = view
         .clustering
         .iter()
-        .map(|(k, _)| cql::quote_identifier(k))
+        .map(|(k, desc)| (cql::quote_identifier(k), *desc))
+        .chain(last_clustering.map(|c| (cql::quote_identifier(c), false)))
         .collect();
-    clustering.push(cql::quote_identifier(SOURCE_PARTITION));
+    let key = if clustering.is_empty() {
+        format!("({})", partition.join(", "))
+    } else {
+        let names: Vec<&str> = clustering.iter().map(|(k, _)| k.as_str()).collect();
+        format!("({}), {}", partition.join(", "), names.join(", "))
+    };
     let mut cql = format!(
-        "CREATE TABLE {} ({}, PRIMARY KEY (({}), {}))",
+        "CREATE TABLE {} ({}, PRIMARY KEY ({key}))",
         cql::qualified_table(&view.schema, &view.name),
         columns.join(", "),
-        partition.join(", "),
-        clustering.join(", ")
     );
     let mut with = Vec::new();
-    if view.clustering.iter().any(|(_, desc)| *desc) {
-        let order: Vec<String> = view
-            .clustering
+    if clustering.iter().any(|(_, desc)| *desc) {
+        let order: Vec<String> = clustering
             .iter()
-            .map(|(k, desc)| {
-                format!(
-                    "{} {}",
-                    cql::quote_identifier(k),
-                    if *desc { "DESC" } else { "ASC" }
-                )
-            })
-            .chain([format!("{} ASC", cql::quote_identifier(SOURCE_PARTITION))])
+            .map(|(k, desc)| format!("{k} {}", if *desc { "DESC" } else { "ASC" }))
             .collect();
         with.push(format!("CLUSTERING ORDER BY ({})", order.join(", ")));
     }
@@ -405,7 +544,7 @@ fn table_cql(view: &MaterializedView, partials: &Schema) -> Result<String> {
         cql.push_str(" WITH ");
         cql.push_str(&with.join(" AND "));
     }
-    Ok(cql)
+    cql
 }
 
 #[derive(Default)]
@@ -516,6 +655,63 @@ impl StatusRows {
             self.last_error
                 .append_option(progress.and_then(|p| p.last_error.clone()));
         }
+    }
+
+    /// The row of a recomputed view: its last refresh, with the age of
+    /// its contents as `lag_seconds`.
+    fn push_recomputed(
+        &mut self,
+        view: &MaterializedView,
+        progress: Option<&ViewProgress>,
+        refreshes: Option<&[RefreshRecord]>,
+        now: i64,
+    ) {
+        let latest = refreshes.and_then(|r| r.first());
+        let done = refreshes.and_then(|r| r.iter().find(|x| x.finished_at.is_some()));
+        let state = match (progress, refreshes) {
+            (None, _) | (_, None) => "unknown",
+            (Some(p), _) if p.last_error.is_some() => "failing",
+            _ if latest.is_some_and(|l| l.finished_at.is_none() && l.error.is_none()) => {
+                "refreshing"
+            }
+            _ => match (done, view.refresh) {
+                (None, _) => "empty",
+                (Some(done), Refresh::Every(every)) => {
+                    let every = (every.as_millis() as i64).max(1);
+                    if done.period >= now - now.rem_euclid(every) {
+                        "current"
+                    } else {
+                        "due"
+                    }
+                }
+                (Some(_), _) => "current",
+            },
+        };
+        self.schema.append_value(&view.schema);
+        self.name.append_value(&view.name);
+        self.refresh.append_value(view.refresh.name());
+        self.state.append_value(state);
+        self.source.append_value(view.sources.join(", "));
+        self.partition.append_null();
+        self.committed.append_null();
+        self.end.append_null();
+        self.lag.append_null();
+        let started = done.and_then(|d| d.started_at);
+        self.lag_seconds
+            .append_option(started.map(|at| (now - at).max(0) as f64 / 1000.0));
+        let rate = match (done, started, done.and_then(|d| d.finished_at)) {
+            (Some(d), Some(start), Some(end)) => d
+                .rows
+                .map(|rows| rows as f64 / ((end - start).max(1) as f64 / 1000.0)),
+            _ => None,
+        };
+        self.rate.append_option(rate);
+        self.last_refresh
+            .append_option(done.and_then(|d| d.finished_at));
+        self.owner
+            .append_option(latest.and_then(|l| l.owner.clone()));
+        self.last_error
+            .append_option(progress.and_then(|p| p.last_error.clone()));
     }
 
     fn finish(mut self) -> Result<RecordBatch> {

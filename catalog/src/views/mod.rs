@@ -1,8 +1,18 @@
-//! Materialized views: `CREATE MATERIALIZED VIEW ... AS SELECT ... GROUP BY`
-//! over a Kafka table, stored as a Cassandra table of mergeable partial
-//! aggregates.
+//! Materialized views: `CREATE MATERIALIZED VIEW ... AS SELECT ... GROUP BY`,
+//! stored as Cassandra tables keyed by the group keys.
 //!
-//! A view is kept as *partials*: one row per group and per source Kafka
+//! A view is kept in one of two ways, by its `refresh` option:
+//!
+//! - **Continuous** (`refresh = 'continuous'`, the default): over one Kafka
+//!   table, folded in as events arrive, as mergeable partial aggregates.
+//! - **Recomputed** (`refresh = 'every 10 minutes'` or `'manual'`): over any
+//!   tables (Cassandra, Kafka, joins of them), recomputed whole on a
+//!   schedule or by `REFRESH MATERIALIZED VIEW`. Its table holds the query's
+//!   result as is, one row per group, each row marked with the refresh that
+//!   wrote it ([`REFRESH_ID`]); groups a refresh no longer finds are deleted
+//!   once all of its rows are written.
+//!
+//! A continuous view is kept as *partials*: one row per group and per source Kafka
 //! partition, holding that partition's partial aggregates of the group and
 //! the offset up to which they are applied ([`APPLIED_TO`]). The group keys
 //! lead the Cassandra primary key and the source partition
@@ -15,8 +25,8 @@
 //! gateway's maintenance job decides when, and argues why each batch lands
 //! exactly once.
 //!
-//! A view must be one `SELECT` of group keys and aggregates over one Kafka
-//! table, grouped by those keys. Whatever the maintenance cannot keep
+//! A continuous view must be one `SELECT` of group keys and aggregates over
+//! one Kafka table, grouped by those keys. Whatever the maintenance cannot keep
 //! exactly (a `HAVING`, an exact `count(DISTINCT ...)`, an expression over
 //! aggregates) is refused at `CREATE` with what to write instead.
 //!
@@ -31,6 +41,7 @@ pub use registry::{MaterializedViews, ViewOverlay};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
+use std::time::Duration;
 
 use datafusion::error::{DataFusionError, Result};
 use datafusion::sql::sqlparser::ast::{
@@ -51,6 +62,11 @@ pub const SOURCE_PARTITION: &str = "_source_partition";
 /// The column of a view's table holding the source offset up to which
 /// (exclusive) a partial row includes the events of its partition.
 pub const APPLIED_TO: &str = "_applied_to";
+
+/// The column of a recomputed view's table naming the refresh that wrote a
+/// row: the start of its period (or of the manual refresh), in
+/// milliseconds since the epoch.
+pub const REFRESH_ID: &str = "_refresh";
 
 /// The line a stored view definition starts with, before its id.
 const ID_PREFIX: &str = "-- smackql view ";
@@ -73,14 +89,66 @@ fn unsupported(message: impl Into<String>) -> DataFusionError {
 pub enum Refresh {
     /// Continuously, from its Kafka source, as events arrive.
     Continuous,
+    /// Recomputed once in every period of this length, periods counted
+    /// from the Unix epoch.
+    Every(Duration),
+    /// Recomputed by `REFRESH MATERIALIZED VIEW` only.
+    Manual,
 }
 
 impl Refresh {
-    /// The name `WITH (refresh = ...)` and listings use.
-    pub fn name(self) -> &'static str {
-        match self {
-            Refresh::Continuous => "continuous",
+    /// Reads `WITH (refresh = ...)`: `continuous`, `manual`, or `every N
+    /// seconds|minutes|hours|days` (`every minute`, `every hour`, ...).
+    pub fn parse(text: &str) -> Option<Self> {
+        let words: Vec<&str> = text.split_whitespace().collect();
+        match words.as_slice() {
+            ["continuous"] => Some(Refresh::Continuous),
+            ["manual"] => Some(Refresh::Manual),
+            ["every", unit] => unit_seconds(unit).map(|s| Refresh::Every(Duration::from_secs(s))),
+            ["every", n, unit] => {
+                let n: u64 = n.parse().ok().filter(|n| *n > 0)?;
+                let seconds = n.checked_mul(unit_seconds(unit)?)?;
+                Some(Refresh::Every(Duration::from_secs(seconds)))
+            }
+            _ => None,
         }
+    }
+
+    /// The name `WITH (refresh = ...)` and listings use.
+    pub fn name(self) -> String {
+        match self {
+            Refresh::Continuous => "continuous".into(),
+            Refresh::Manual => "manual".into(),
+            Refresh::Every(period) => {
+                let seconds = period.as_secs();
+                let (n, unit) = [(86_400, "day"), (3_600, "hour"), (60, "minute")]
+                    .into_iter()
+                    .find(|(size, _)| seconds % size == 0)
+                    .map(|(size, unit)| (seconds / size, unit))
+                    .unwrap_or((seconds, "second"));
+                if n == 1 {
+                    format!("every {unit}")
+                } else {
+                    format!("every {n} {unit}s")
+                }
+            }
+        }
+    }
+
+    /// Whether the view is recomputed whole (scheduled or manual) rather
+    /// than folded continuously.
+    pub fn is_recomputed(self) -> bool {
+        !matches!(self, Refresh::Continuous)
+    }
+}
+
+fn unit_seconds(unit: &str) -> Option<u64> {
+    match unit.trim_end_matches('s') {
+        "second" | "sec" => Some(1),
+        "minute" | "min" => Some(60),
+        "hour" => Some(3_600),
+        "day" => Some(86_400),
+        _ => None,
     }
 }
 
@@ -155,14 +223,21 @@ pub struct MaterializedView {
     pub name: String,
     /// When it is refreshed.
     pub refresh: Refresh,
-    /// The schema of the Kafka table it reads.
+    /// The schema of the Kafka table a continuous view reads (of the first
+    /// table a recomputed view reads).
     pub source_schema: String,
-    /// The Kafka table it reads.
+    /// The Kafka table a continuous view reads (the first table a
+    /// recomputed view reads).
     pub source_table: String,
+    /// Every table named in `FROM`, as `schema.table`.
+    pub sources: Vec<String>,
     /// The group keys, in select-list order.
     pub keys: Vec<ViewKey>,
-    /// The aggregates, in select-list order.
+    /// The aggregates of a continuous view, in select-list order.
     pub aggregates: Vec<ViewAggregate>,
+    /// The other columns of a recomputed view (its values), in select-list
+    /// order.
+    pub values: Vec<String>,
     /// The key columns that make the Cassandra partition key.
     pub partition_key: Vec<String>,
     /// The other key columns, in clustering order, each with whether it
@@ -180,6 +255,8 @@ pub struct MaterializedView {
     selection: Option<String>,
     /// `GROUP BY ...`, as SQL.
     group_by: Vec<String>,
+    /// The query, as SQL.
+    query: String,
     /// The statement, without `IF NOT EXISTS`.
     pub sql: String,
 }
@@ -188,6 +265,7 @@ pub struct MaterializedView {
 enum Column {
     Key(usize),
     Aggregate(usize),
+    Value(usize),
 }
 
 /// Whether `sql` starts `REFRESH MATERIALIZED VIEW`, and the view it names.
@@ -245,14 +323,29 @@ impl MaterializedView {
                 "a column list; name the columns with AS in the query instead,",
             ));
         }
+        let mut options = options(&create.options, &schema, &name)?;
+        let refresh = match options.remove("refresh") {
+            None => Refresh::Continuous,
+            Some(text) => Refresh::parse(&text).ok_or_else(|| {
+                invalid(format!(
+                    "refresh = '{text}' is not a refresh mode; use 'continuous', 'manual' or \
+                     'every N minutes' (or seconds, hours, days)"
+                ))
+            })?,
+        };
+        let continuous = !refresh.is_recomputed();
         let query = &create.query;
-        if query.with.is_some() {
-            return Err(refuse("WITH (a common table expression) in the query"));
+        if continuous && query.with.is_some() {
+            return Err(refuse(
+                "WITH (a common table expression) in a continuous view's query",
+            ));
         }
-        if query.order_by.is_some() || query.limit_clause.is_some() || query.fetch.is_some() {
+        if continuous
+            && (query.order_by.is_some() || query.limit_clause.is_some() || query.fetch.is_some())
+        {
             return Err(unsupported(format!(
-                "ORDER BY and LIMIT cannot be kept in materialized view {schema}.{name}; \
-                 apply them when you query the view"
+                "ORDER BY and LIMIT cannot be kept in continuous materialized view \
+                 {schema}.{name}; apply them when you query the view"
             )));
         }
         let SetExpr::Select(select) = query.body.as_ref() else {
@@ -260,45 +353,26 @@ impl MaterializedView {
                 "materialized view {schema}.{name} must be one SELECT ... GROUP BY"
             )));
         };
-        if select.having.is_some() {
+        if continuous && select.having.is_some() {
             return Err(unsupported(format!(
-                "HAVING cannot be kept in materialized view {schema}.{name}, because a group \
-                 that fails it now may pass it later; filter when you query the view instead"
+                "HAVING cannot be kept in continuous materialized view {schema}.{name}, because \
+                 a group that fails it now may pass it later; filter when you query the view \
+                 instead, or recompute the view (refresh = 'every 10 minutes')"
             )));
         }
-        if select.distinct.is_some() {
+        if continuous && select.distinct.is_some() {
             return Err(refuse("SELECT DISTINCT; GROUP BY the columns instead,"));
         }
-        let [from] = select.from.as_slice() else {
-            return Err(unsupported(format!(
-                "materialized view {schema}.{name} must read one Kafka table in FROM"
-            )));
-        };
-        if !from.joins.is_empty() {
-            return Err(unsupported(format!(
-                "joins are not supported in materialized view {schema}.{name} yet; \
-                 aggregate the Kafka table alone and join when you query the view"
-            )));
-        }
-        let TableFactor::Table {
-            name: source,
-            alias,
-            args: None,
-            ..
-        } = &from.relation
-        else {
-            return Err(unsupported(format!(
-                "materialized view {schema}.{name} must read a Kafka table in FROM"
-            )));
-        };
-        let Some((source_schema, source_table)) = schema_and_table(source) else {
-            return Err(invalid(format!(
-                "name the schema of {source} in materialized view {schema}.{name}, as in kafka.{source}"
-            )));
-        };
-        let source_ref = match alias {
-            Some(alias) => alias.name.to_string(),
-            None => source.to_string(),
+        let sources = named_tables(&select.from);
+        let (source_schema, source_table, source_ref) = if continuous {
+            continuous_source(select, &schema, &name)?
+        } else {
+            let first = select.from.first().and_then(|f| match &f.relation {
+                TableFactor::Table { name, .. } => schema_and_table(name),
+                _ => None,
+            });
+            let (s, t) = first.unwrap_or_default();
+            (s, t, String::new())
         };
         let GroupByExpr::Expressions(group_by, modifiers) = &select.group_by else {
             return Err(refuse("GROUP BY ALL; list the key columns,"));
@@ -313,93 +387,61 @@ impl MaterializedView {
             return Err(refuse("a GROUP BY modifier"));
         }
 
+        let items = select_items(&select.projection, &schema, &name)?;
         let mut keys = Vec::new();
         let mut aggregates = Vec::new();
+        let mut values = Vec::new();
         let mut columns = Vec::new();
-        let mut names = BTreeSet::new();
-        let mut key_exprs = Vec::new();
-        for item in &select.projection {
-            let (expr, alias) = match item {
-                SelectItem::UnnamedExpr(expr) => (expr, None),
-                SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias)),
-                _ => {
-                    return Err(invalid(format!(
-                        "list the columns of materialized view {schema}.{name} one by one, \
-                         not with *"
-                    )))
-                }
+        for (position, (expr, column_name)) in items.iter().enumerate() {
+            let kept = if continuous {
+                aggregate(expr, &schema, &name)?
+            } else {
+                None
             };
-            let column_name = match (alias, expr) {
-                (Some(alias), _) => normalize(alias),
-                (None, ast::Expr::Identifier(ident)) => normalize(ident),
-                (None, ast::Expr::CompoundIdentifier(parts)) => {
-                    parts.last().map(normalize).unwrap_or_default()
-                }
-                (None, other) => {
-                    return Err(invalid(format!(
-                        "name the column {other} of materialized view {schema}.{name} with AS"
-                    )))
-                }
+            let is_key = match kept {
+                Some(_) => false,
+                None if continuous => true,
+                None => group_by
+                    .iter()
+                    .any(|g| groups(g, position, expr, column_name)),
             };
-            if column_name.starts_with('_') || column_name.contains("__") {
-                return Err(invalid(format!(
-                    "column name {column_name} of materialized view {schema}.{name} is \
-                     reserved: names may not start with _ or contain __"
-                )));
-            }
-            if !names.insert(column_name.clone()) {
-                return Err(invalid(format!(
-                    "column {column_name} appears twice in materialized view {schema}.{name}"
-                )));
-            }
-            match aggregate(expr, &schema, &name)? {
-                Some((kind, arg)) => {
-                    columns.push(Column::Aggregate(aggregates.len()));
-                    aggregates.push(ViewAggregate {
-                        name: column_name,
-                        kind,
-                        arg,
-                    });
-                }
-                None => {
-                    columns.push(Column::Key(keys.len()));
-                    key_exprs.push((expr.to_string(), column_name.clone()));
-                    keys.push(ViewKey {
-                        name: column_name,
-                        expr: expr.to_string(),
-                    });
-                }
+            if let Some((kind, arg)) = kept {
+                columns.push(Column::Aggregate(aggregates.len()));
+                aggregates.push(ViewAggregate {
+                    name: column_name.clone(),
+                    kind,
+                    arg,
+                });
+            } else if is_key {
+                columns.push(Column::Key(keys.len()));
+                keys.push(ViewKey {
+                    name: column_name.clone(),
+                    expr: expr.to_string(),
+                });
+            } else {
+                columns.push(Column::Value(values.len()));
+                values.push(column_name.clone());
             }
         }
         // Every key is grouped by, and every group expression is a key.
+        let key_items: Vec<(usize, &ast::Expr, &String)> = items
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| matches!(columns[*i], Column::Key(_)))
+            .map(|(i, (expr, name))| (i, *expr, name))
+            .collect();
         let mut grouped = BTreeSet::new();
         for expr in group_by {
-            let text = expr.to_string();
-            let key = match expr {
-                ast::Expr::Value(v) => match &v.value {
-                    ast::Value::Number(n, _) => n
-                        .parse::<usize>()
-                        .ok()
-                        .and_then(|i| i.checked_sub(1))
-                        .and_then(|i| match columns.get(i) {
-                            Some(Column::Key(k)) => Some(*k),
-                            _ => None,
-                        }),
-                    _ => None,
-                },
-                ast::Expr::Identifier(ident) => keys
-                    .iter()
-                    .position(|k| k.name == normalize(ident))
-                    .or_else(|| key_exprs.iter().position(|(e, _)| *e == text)),
-                _ => key_exprs.iter().position(|(e, _)| *e == text),
-            };
-            match key {
+            match key_items
+                .iter()
+                .position(|(i, e, n)| groups(expr, *i, e, n))
+            {
                 Some(k) => {
                     grouped.insert(k);
                 }
                 None => {
                     return Err(invalid(format!(
-                        "GROUP BY {text} of materialized view {schema}.{name} is not in its \
+                        "GROUP BY {expr} of materialized view {schema}.{name} is not in its \
                          select list; add it there, since the group keys are the view's key"
                     )))
                 }
@@ -412,27 +454,12 @@ impl MaterializedView {
                 missing.1.name
             )));
         }
-        if aggregates.is_empty() {
+        if continuous && aggregates.is_empty() {
             return Err(invalid(format!(
                 "materialized view {schema}.{name} has no aggregate; add one, such as count(*)"
             )));
         }
 
-        let mut options = options(&create.options, &schema, &name)?;
-        let refresh = match options.remove("refresh").as_deref() {
-            None | Some("continuous") => Refresh::Continuous,
-            Some(other) if other == "manual" || other.starts_with("every ") => {
-                return Err(unsupported(format!(
-                    "refresh = '{other}' is not supported yet; materialized views over Kafka \
-                     tables are refreshed continuously (refresh = 'continuous')"
-                )))
-            }
-            Some(other) => {
-                return Err(invalid(format!(
-                    "refresh = '{other}' is not a refresh mode; use 'continuous'"
-                )))
-            }
-        };
         let key_names: Vec<String> = keys.iter().map(|k| k.name.clone()).collect();
         let partition_key = match options.remove("partition_key") {
             None => vec![key_names[0].clone()],
@@ -511,18 +538,43 @@ impl MaterializedView {
             refresh,
             source_schema,
             source_table,
+            sources,
             keys,
             aggregates,
+            values,
             partition_key,
             clustering,
             ttl,
             columns,
             source_ref,
-            from: from.to_string(),
+            from: select
+                .from
+                .iter()
+                .map(|f| f.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
             selection: select.selection.as_ref().map(|s| s.to_string()),
             group_by: group_by.iter().map(|e| e.to_string()).collect(),
+            query: query.to_string(),
             sql: Statement::CreateView(stored).to_string(),
         })
+    }
+
+    /// The query of a recomputed view, as written.
+    pub fn query_sql(&self) -> &str {
+        &self.query
+    }
+
+    /// The names of its columns, in select-list order.
+    pub fn column_names(&self) -> Vec<&str> {
+        self.columns
+            .iter()
+            .map(|c| match *c {
+                Column::Key(k) => self.keys[k].name.as_str(),
+                Column::Aggregate(a) => self.aggregates[a].name.as_str(),
+                Column::Value(v) => self.values[v].as_str(),
+            })
+            .collect()
     }
 
     /// The definition as kept in the catalog store.
@@ -576,6 +628,131 @@ impl MaterializedView {
             }
         }
         columns
+    }
+}
+
+/// The one Kafka table a continuous view reads: its schema, its name, and
+/// the name it goes by in the query.
+fn continuous_source(
+    select: &ast::Select,
+    schema: &str,
+    name: &str,
+) -> Result<(String, String, String)> {
+    let [from] = select.from.as_slice() else {
+        return Err(unsupported(format!(
+            "continuous materialized view {schema}.{name} must read one Kafka table in FROM"
+        )));
+    };
+    if !from.joins.is_empty() {
+        return Err(unsupported(format!(
+            "joins are not supported in continuous materialized view {schema}.{name} yet; \
+             aggregate the Kafka table alone and join when you query the view, or recompute \
+             the view (refresh = 'every 10 minutes')"
+        )));
+    }
+    let TableFactor::Table {
+        name: source,
+        alias,
+        args: None,
+        ..
+    } = &from.relation
+    else {
+        return Err(unsupported(format!(
+            "continuous materialized view {schema}.{name} must read a Kafka table in FROM"
+        )));
+    };
+    let Some((source_schema, source_table)) = schema_and_table(source) else {
+        return Err(invalid(format!(
+            "name the schema of {source} in materialized view {schema}.{name}, as in kafka.{source}"
+        )));
+    };
+    let source_ref = match alias {
+        Some(alias) => alias.name.to_string(),
+        None => source.to_string(),
+    };
+    Ok((source_schema, source_table, source_ref))
+}
+
+/// Every table named in `from` and its joins, as `schema.table`.
+fn named_tables(from: &[ast::TableWithJoins]) -> Vec<String> {
+    let mut names = Vec::new();
+    let relations = from
+        .iter()
+        .flat_map(|f| std::iter::once(&f.relation).chain(f.joins.iter().map(|j| &j.relation)));
+    for relation in relations {
+        if let TableFactor::Table { name, .. } = relation {
+            let text = match schema_and_table(name) {
+                Some((schema, table)) => format!("{schema}.{table}"),
+                None => name.to_string(),
+            };
+            if !names.contains(&text) {
+                names.push(text);
+            }
+        }
+    }
+    names
+}
+
+/// The select list: each expression with its column's name, which must be
+/// given where the expression is not a column, and may not be reserved.
+fn select_items<'a>(
+    projection: &'a [SelectItem],
+    schema: &str,
+    name: &str,
+) -> Result<Vec<(&'a ast::Expr, String)>> {
+    let mut items = Vec::with_capacity(projection.len());
+    let mut names = BTreeSet::new();
+    for item in projection {
+        let (expr, alias) = match item {
+            SelectItem::UnnamedExpr(expr) => (expr, None),
+            SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias)),
+            _ => {
+                return Err(invalid(format!(
+                    "list the columns of materialized view {schema}.{name} one by one, not with *"
+                )))
+            }
+        };
+        let column_name = match (alias, expr) {
+            (Some(alias), _) => normalize(alias),
+            (None, ast::Expr::Identifier(ident)) => normalize(ident),
+            (None, ast::Expr::CompoundIdentifier(parts)) => {
+                parts.last().map(normalize).unwrap_or_default()
+            }
+            (None, other) => {
+                return Err(invalid(format!(
+                    "name the column {other} of materialized view {schema}.{name} with AS"
+                )))
+            }
+        };
+        if column_name.starts_with('_') || column_name.contains("__") {
+            return Err(invalid(format!(
+                "column name {column_name} of materialized view {schema}.{name} is reserved: \
+                 names may not start with _ or contain __"
+            )));
+        }
+        if !names.insert(column_name.clone()) {
+            return Err(invalid(format!(
+                "column {column_name} appears twice in materialized view {schema}.{name}"
+            )));
+        }
+        items.push((expr, column_name));
+    }
+    Ok(items)
+}
+
+/// Whether GROUP BY entry `group` groups by select item `position` (from
+/// 0), which is `expr` named `column`: by position, by name, or by being
+/// the same expression.
+fn groups(group: &ast::Expr, position: usize, expr: &ast::Expr, column: &str) -> bool {
+    match group {
+        ast::Expr::Value(v) => match &v.value {
+            ast::Value::Number(n, _) => n.parse::<usize>().ok() == Some(position + 1),
+            _ => group.to_string() == expr.to_string(),
+        },
+        ast::Expr::Identifier(ident) => {
+            normalize(ident) == column || group.to_string() == expr.to_string()
+        }
+        _ => group.to_string() == expr.to_string(),
     }
 }
 
@@ -891,6 +1068,60 @@ mod tests {
         refused(
             "CREATE MATERIALIZED VIEW v AS SELECT a, count(*) AS n FROM kafka.t GROUP BY a",
             "name the keyspace",
+        );
+    }
+
+    #[test]
+    fn reads_refresh_modes() {
+        let every = |s| Refresh::Every(Duration::from_secs(s));
+        assert_eq!(Refresh::parse("every 10 minutes"), Some(every(600)));
+        assert_eq!(Refresh::parse("every minute"), Some(every(60)));
+        assert_eq!(Refresh::parse("every 2 seconds"), Some(every(2)));
+        assert_eq!(Refresh::parse("every 1 day"), Some(every(86_400)));
+        assert_eq!(Refresh::parse("manual"), Some(Refresh::Manual));
+        assert_eq!(Refresh::parse("every 0 minutes"), None);
+        assert_eq!(Refresh::parse("every 10 fortnights"), None);
+        assert_eq!(Refresh::parse("hourly"), None);
+        assert_eq!(every(600).name(), "every 10 minutes");
+        assert_eq!(every(3_600).name(), "every hour");
+        assert_eq!(every(90).name(), "every 90 seconds");
+        assert_eq!(Refresh::Manual.name(), "manual");
+    }
+
+    #[test]
+    fn recomputed_views_keep_any_grouped_query() {
+        let view = parse(
+            "CREATE MATERIALIZED VIEW ks.v WITH (refresh = 'every 10 minutes') AS \
+             SELECT c.name, date_trunc('month', e.ts) AS month, count(DISTINCT e.user_id) AS users, \
+             sum(e.views) / count(*) AS ratio \
+             FROM kafka.ad_events e JOIN ks.campaigns c ON e.campaign_id = c.id \
+             GROUP BY c.name, 2 HAVING count(*) > 1",
+        )
+        .unwrap();
+        assert_eq!(view.refresh, Refresh::Every(Duration::from_secs(600)));
+        assert_eq!(view.sources, vec!["kafka.ad_events", "ks.campaigns"]);
+        let keys: Vec<_> = view.keys.iter().map(|k| k.name.as_str()).collect();
+        assert_eq!(keys, vec!["name", "month"]);
+        assert_eq!(view.values, vec!["users", "ratio"]);
+        assert_eq!(view.column_names(), vec!["name", "month", "users", "ratio"]);
+        assert!(view.query_sql().contains("HAVING"), "{}", view.query_sql());
+        let again = MaterializedView::parse(&view.stored().sql).unwrap();
+        assert_eq!(again.refresh, view.refresh);
+
+        refused(
+            "CREATE MATERIALIZED VIEW ks.v WITH (refresh = 'manual') AS SELECT count(*) AS n \
+             FROM ks.t GROUP BY a",
+            "not in its select list",
+        );
+        refused(
+            "CREATE MATERIALIZED VIEW ks.v WITH (refresh = 'daily') AS SELECT a, count(*) AS n \
+             FROM ks.t GROUP BY a",
+            "not a refresh mode",
+        );
+        refused(
+            "CREATE MATERIALIZED VIEW ks.v WITH (refresh = 'manual') AS SELECT a, count(*) AS n \
+             FROM ks.t",
+            "needs a GROUP BY",
         );
     }
 

@@ -120,12 +120,34 @@ impl MaterializedView {
                         _ => col_named(&a.name),
                     }
                 }
+                Column::Value(v) => col_named(&self.values[v]),
             });
         }
         LogicalPlanBuilder::scan(reference, provider_as_source(raw), None)?
             .aggregate(group, merged)?
             .project(output)?
             .build()
+    }
+}
+
+impl MaterializedView {
+    /// What a user querying a recomputed view reads: its table `raw`, the
+    /// view's columns in select-list order (without the refresh marker).
+    pub fn recomputed_plan(&self, raw: Arc<dyn TableProvider>) -> Result<LogicalPlan> {
+        let reference =
+            TableReference::full(CATALOG_NAME, self.schema.as_str(), self.name.as_str());
+        LogicalPlanBuilder::scan(reference, provider_as_source(raw), None)?
+            .project(self.column_names().into_iter().map(col_named))?
+            .build()
+    }
+
+    /// What a user querying the view reads, from its table `raw`.
+    pub fn read_plan(&self, raw: Arc<dyn TableProvider>) -> Result<LogicalPlan> {
+        if self.refresh.is_recomputed() {
+            self.recomputed_plan(raw)
+        } else {
+            self.merged_plan(raw)
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use datafusion::catalog::view::ViewTable;
 use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::error::Result;
 
-use super::{MaterializedView, APPLIED_TO, SOURCE_PARTITION};
+use super::{MaterializedView, APPLIED_TO, REFRESH_ID, SOURCE_PARTITION};
 use crate::DefinitionStore;
 
 /// How long what was read of the views is trusted by a query naming a
@@ -132,7 +132,7 @@ impl MaterializedViews {
 }
 
 /// A keyspace's schema in which the tables of materialized views read as
-/// the views: their partials merged.
+/// the views: their partials merged, or their refresh marker left out.
 #[derive(Debug)]
 pub struct ViewOverlay {
     inner: Arc<dyn SchemaProvider>,
@@ -165,15 +165,18 @@ impl SchemaProvider for ViewOverlay {
         let Some(raw) = self.inner.table(name).await? else {
             return Ok(None);
         };
-        // A view's table has the columns of partials; only then may it be
-        // a view this gateway has not read of yet.
+        // A view's table has the columns of partials, or a recomputed
+        // view's marker; only then may it be a view this gateway has not
+        // read of yet.
         let schema = raw.schema();
-        if schema.index_of(SOURCE_PARTITION).is_ok() && schema.index_of(APPLIED_TO).is_ok() {
+        let partials =
+            schema.index_of(SOURCE_PARTITION).is_ok() && schema.index_of(APPLIED_TO).is_ok();
+        if partials || schema.index_of(REFRESH_ID).is_ok() {
             self.views.reload_if_stale().await?;
         }
         match self.views.get(&self.schema, name) {
             Some(view) => Ok(Some(Arc::new(ViewTable::new(
-                view.merged_plan(raw)?,
+                view.read_plan(raw)?,
                 Some(view.sql.clone()),
             )))),
             None => Ok(Some(raw)),

@@ -1,3 +1,4 @@
 //! Background jobs of a gateway.
 
+pub mod refresh;
 pub mod views;

@@ -1,4 +1,5 @@
-//! Keeps continuous materialized views fresh from Kafka, exactly once.
+//! Keeps continuous materialized views fresh from Kafka, exactly once, and
+//! runs the schedules of recomputed views ([`super::refresh`]).
 //!
 //! One task per view. It holds the view's lease (a lightweight transaction
 //! with a TTL in `smackql_meta.leases`) while it works, so one gateway of
@@ -56,7 +57,7 @@ use std::time::{Duration, Instant};
 use datafusion::arrow::array::{Array, RecordBatch};
 use datafusion::arrow::compute::{cast, filter_record_batch, is_not_null};
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
-use datafusion::catalog::{SchemaProvider, TableProvider};
+use datafusion::catalog::TableProvider;
 use datafusion::common::{JoinType, ParamValues, ScalarValue, TableReference};
 use datafusion::datasource::provider_as_source;
 use datafusion::error::{DataFusionError, Result};
@@ -65,15 +66,16 @@ use datafusion::logical_expr::{cast as cast_expr, lit, Expr, LogicalPlan, Logica
 use datafusion::prelude::SessionContext;
 use smackql_cassandra::progress::{PartitionProgress, ViewProgressTable};
 use smackql_cassandra::CassandraCatalog;
-use smackql_catalog::views::{merge_expr, MaterializedView, APPLIED_TO, SOURCE_PARTITION};
+use smackql_catalog::views::{merge_expr, MaterializedView, Refresh, APPLIED_TO, SOURCE_PARTITION};
 use smackql_catalog::{MaterializedViews, CATALOG_NAME};
 use smackql_kafka::SharedKafka;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::refresh::Recomputer;
 use crate::session::SessionFactory;
-use crate::views::source_topic;
+use crate::views::{source_topic, view_table};
 
 /// How maintenance paces itself.
 #[derive(Debug, Clone)]
@@ -107,18 +109,22 @@ pub struct ViewMaintainer {
     cassandra: CassandraCatalog,
     kafka: SharedKafka,
     sessions: Arc<SessionFactory>,
+    recomputer: Arc<Recomputer>,
     owner: String,
     settings: MaintenanceSettings,
 }
 
 impl ViewMaintainer {
-    /// A maintainer of `views`, known to the others as `owner`.
+    /// A maintainer of `views`, known to the others as `owner`; scheduled
+    /// views are refreshed through `recomputer`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         views: Arc<MaterializedViews>,
         progress: Arc<ViewProgressTable>,
         cassandra: CassandraCatalog,
         kafka: SharedKafka,
         sessions: Arc<SessionFactory>,
+        recomputer: Arc<Recomputer>,
         owner: String,
         settings: MaintenanceSettings,
     ) -> Self {
@@ -128,6 +134,7 @@ impl ViewMaintainer {
             cassandra,
             kafka,
             sessions,
+            recomputer,
             owner,
             settings,
         }
@@ -187,6 +194,17 @@ impl ViewMaintainer {
 
     /// Maintains `view` until `stop`, retrying with back-off after errors.
     async fn maintain(&self, view: Arc<MaterializedView>, stop: CancellationToken) {
+        match view.refresh {
+            Refresh::Continuous => {}
+            Refresh::Every(every) => {
+                return self
+                    .recomputer
+                    .schedule(&view, every, &self.owner, &stop)
+                    .await
+            }
+            // Refreshed by REFRESH MATERIALIZED VIEW alone.
+            Refresh::Manual => return,
+        }
         let lease = format!("view:{}", view.id);
         let mut delay = Duration::from_millis(500);
         loop {
@@ -224,17 +242,7 @@ impl ViewMaintainer {
             .state()
             .create_logical_plan(&view.partial_sql())
             .await?;
-        let raw = self
-            .cassandra
-            .keyspace(&view.schema)
-            .table(&view.name)
-            .await?
-            .ok_or_else(|| {
-                DataFusionError::Plan(format!(
-                    "the table {} of the materialized view is missing",
-                    view.qualified_name()
-                ))
-            })?;
+        let raw = view_table(&self.cassandra, view).await?;
         let ttl = self.settings.lease_ttl;
         let mut had_error = true;
         // Renewed at, while this gateway holds the lease.

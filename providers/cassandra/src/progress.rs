@@ -6,6 +6,12 @@
 //!   applied (`pending`), with the view's owner and last error as static
 //!   columns. One view is one Cassandra partition, so what is written for
 //!   it in one statement is applied atomically.
+//! - `view_refreshes`: per recomputed view, one row per refresh, keyed by
+//!   its period (the start of the period of a scheduled refresh, or the
+//!   time of a manual one): who ran it, when it started and finished, and
+//!   every attempt (`runs`, a set, so attempts that ran at once would all
+//!   show). A scheduled period whose row says finished is not refreshed
+//!   again.
 //! - `leases`: a name, its owner, and a TTL; taken and renewed with
 //!   lightweight transactions, so at most one owner holds a lease at once.
 //!
@@ -27,6 +33,36 @@ use crate::error::{Error, Result};
 
 const PROGRESS: &str = "view_progress";
 const LEASES: &str = "leases";
+const REFRESHES: &str = "view_refreshes";
+
+/// One refresh of a recomputed view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefreshRecord {
+    /// The refresh's period: milliseconds since the epoch.
+    pub period: i64,
+    /// Who ran it last.
+    pub owner: Option<String>,
+    /// When its last attempt started, in milliseconds since the epoch.
+    pub started_at: Option<i64>,
+    /// When it finished; `None` while it runs, or when it failed.
+    pub finished_at: Option<i64>,
+    /// Rows it wrote.
+    pub rows: Option<i64>,
+    /// Every attempt, as `started_at@owner` (milliseconds since the epoch,
+    /// zero-padded), in order.
+    pub runs: Vec<String>,
+    /// Why its last attempt failed.
+    pub error: Option<String>,
+}
+
+fn now_millis() -> CqlTimestamp {
+    CqlTimestamp(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0),
+    )
+}
 
 /// Where one source partition of a view stands.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,6 +119,15 @@ impl ViewProgressTable {
                     "(view_id text, source_partition int, committed bigint, pending bigint, \
                      updated_at timestamp, rows_per_second double, owner text static, \
                      last_error text static, PRIMARY KEY ((view_id), source_partition))",
+                )
+                .await?;
+                ensure_meta_table(
+                    &self.connection,
+                    self.replication_factor,
+                    REFRESHES,
+                    "(view_id text, period bigint, owner text, started_at timestamp, \
+                     finished_at timestamp, rows bigint, runs set<text>, error text, \
+                     PRIMARY KEY ((view_id), period)) WITH CLUSTERING ORDER BY (period DESC)",
                 )
                 .await?;
                 ensure_meta_table(
@@ -196,12 +241,7 @@ impl ViewProgressTable {
         owner: &str,
         rows_per_second: f64,
     ) -> Result<()> {
-        let now = CqlTimestamp(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or(0),
-        );
+        let now = now_millis();
         self.run(
             PROGRESS,
             format!(
@@ -242,15 +282,140 @@ impl ViewProgressTable {
         .map(|_| ())
     }
 
-    /// Forgets the progress of view `view_id`.
+    /// Forgets the progress and refreshes of view `view_id`.
     pub async fn forget(&self, view_id: &str) -> Result<()> {
+        for table in [PROGRESS, REFRESHES] {
+            self.run(
+                table,
+                format!("DELETE FROM {META_KEYSPACE}.{table} WHERE view_id = ?"),
+                (view_id,),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// The latest refreshes of view `view_id`, newest first, at most
+    /// `limit`.
+    pub async fn refreshes(&self, view_id: &str, limit: i32) -> Result<Vec<RefreshRecord>> {
+        self.select_refreshes("LIMIT ?", (view_id, limit.max(1)))
+            .await
+    }
+
+    /// The refresh of view `view_id` for `period`, if one was begun.
+    pub async fn refresh(&self, view_id: &str, period: i64) -> Result<Option<RefreshRecord>> {
+        Ok(self
+            .select_refreshes("AND period = ?", (view_id, period))
+            .await?
+            .pop())
+    }
+
+    async fn select_refreshes(
+        &self,
+        rest: &str,
+        values: impl scylla::serialize::row::SerializeRow,
+    ) -> Result<Vec<RefreshRecord>> {
+        let table = format!("{META_KEYSPACE}.{REFRESHES}");
+        let result = self
+            .run(
+                REFRESHES,
+                format!(
+                    "SELECT period, owner, started_at, finished_at, rows, runs, error \
+                     FROM {table} WHERE view_id = ? {rest}"
+                ),
+                values,
+            )
+            .await?;
+        let rows = result
+            .into_rows_result()
+            .map_err(|e| Error::response(&table, &e))?;
+        type Row = (
+            i64,
+            Option<String>,
+            Option<CqlTimestamp>,
+            Option<CqlTimestamp>,
+            Option<i64>,
+            Option<Vec<String>>,
+            Option<String>,
+        );
+        let mut out = Vec::new();
+        for row in rows
+            .rows::<Row>()
+            .map_err(|e| Error::response(&table, &e))?
+        {
+            let (period, owner, started_at, finished_at, rows, runs, error) =
+                row.map_err(|e| Error::response(&table, &e))?;
+            out.push(RefreshRecord {
+                period,
+                owner,
+                started_at: started_at.map(|t| t.0),
+                finished_at: finished_at.map(|t| t.0),
+                rows,
+                runs: runs.unwrap_or_default(),
+                error,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Records that `owner` begins an attempt at the refresh of `view_id`
+    /// for `period`.
+    pub async fn begin_refresh(&self, view_id: &str, period: i64, owner: &str) -> Result<()> {
+        let now = now_millis();
+        // Zero-padded, so the set sorts attempts by time.
+        let run = vec![format!("{:013}@{owner}", now.0)];
         self.run(
-            PROGRESS,
-            format!("DELETE FROM {META_KEYSPACE}.{PROGRESS} WHERE view_id = ?"),
-            (view_id,),
+            REFRESHES,
+            format!(
+                "UPDATE {META_KEYSPACE}.{REFRESHES} SET owner = ?, started_at = ?, \
+                 finished_at = null, runs = runs + ?, error = null \
+                 WHERE view_id = ? AND period = ?"
+            ),
+            (owner, now, run, view_id, period),
         )
         .await
         .map(|_| ())
+    }
+
+    /// Records how the refresh of `view_id` for `period` ended: `Ok` with
+    /// the rows written, or the error that stopped it. Refreshes older
+    /// than `keep_since` are forgotten when one finishes.
+    pub async fn end_refresh(
+        &self,
+        view_id: &str,
+        period: i64,
+        outcome: std::result::Result<i64, &str>,
+        keep_since: i64,
+    ) -> Result<()> {
+        let table = format!("{META_KEYSPACE}.{REFRESHES}");
+        match outcome {
+            Ok(rows) => {
+                self.run(
+                    REFRESHES,
+                    format!(
+                        "UPDATE {table} SET finished_at = ?, rows = ?, error = null \
+                         WHERE view_id = ? AND period = ?"
+                    ),
+                    (now_millis(), rows, view_id, period),
+                )
+                .await?;
+                self.run(
+                    REFRESHES,
+                    format!("DELETE FROM {table} WHERE view_id = ? AND period < ?"),
+                    (view_id, keep_since),
+                )
+                .await?;
+            }
+            Err(error) => {
+                self.run(
+                    REFRESHES,
+                    format!("UPDATE {table} SET error = ? WHERE view_id = ? AND period = ?"),
+                    (error, view_id, period),
+                )
+                .await?;
+            }
+        }
+        Ok(())
     }
 
     /// Takes or renews lease `name` for `owner` for `ttl`; returns whether

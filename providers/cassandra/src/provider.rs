@@ -133,6 +133,39 @@ impl CassandraTableProvider {
     pub fn qualified_name(&self) -> String {
         self.table.qualified_name()
     }
+
+    /// A plan that deletes the row of each primary key `input` yields.
+    /// `input` has exactly the primary-key columns, in table order and with
+    /// the table's types. It yields the count of keys deleted, as an insert
+    /// does.
+    pub fn delete_by_key(
+        &self,
+        state: &dyn Session,
+        input: Arc<dyn ExecutionPlan>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let table = &self.table;
+        let key: Vec<ColumnMeta> = table
+            .columns
+            .iter()
+            .filter(|c| matches!(c.kind, ColumnKind::PartitionKey | ColumnKind::Clustering))
+            .cloned()
+            .collect();
+        let fields: Vec<_> = key
+            .iter()
+            .map(|c| table.schema.field_with_name(&c.name).cloned())
+            .collect::<std::result::Result<_, _>>()?;
+        let schema = Arc::new(Schema::new(fields));
+        schema.logically_equivalent_names_and_types(&input.schema())?;
+        let sink = CassandraDataSink::deleting(
+            table.connection.clone(),
+            &table.keyspace,
+            &table.table,
+            key,
+            schema,
+            table.request_options(state)?,
+        );
+        Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
+    }
 }
 
 impl TableDef {

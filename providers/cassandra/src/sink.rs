@@ -1,4 +1,5 @@
-//! `INSERT INTO` a Cassandra table: concurrent prepared upserts.
+//! `INSERT INTO` a Cassandra table: concurrent prepared upserts. The same
+//! machinery deletes rows by primary key ([`CassandraDataSink::deleting`]).
 //!
 //! Rows are checked before any is written: every primary-key column must
 //! have a value, and every value must fit its CQL type. They are then
@@ -48,9 +49,19 @@ const MAX_BATCH_BYTES: usize = 16 * 1024;
 /// Bytes of values (roughly) an `INSERT` checks before its first write.
 pub(crate) const CHECK_BEFORE_WRITE_BYTES: usize = 16 << 20;
 
+/// What a sink does with each row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mutation {
+    /// Writes it: `INSERT`.
+    Upsert,
+    /// Deletes the row with its primary key: `DELETE`.
+    Delete,
+}
+
 /// Writes rows into one Cassandra table.
 #[derive(Debug)]
 pub struct CassandraDataSink {
+    mutation: Mutation,
     connection: SharedConnection,
     keyspace: String,
     table: String,
@@ -72,6 +83,7 @@ impl CassandraDataSink {
         request: RequestOptions,
     ) -> Self {
         Self {
+            mutation: Mutation::Upsert,
             connection,
             keyspace: keyspace.to_string(),
             table: table.to_string(),
@@ -82,13 +94,39 @@ impl CassandraDataSink {
         }
     }
 
-    /// `INSERT INTO "ks"."t" ("a", "b") VALUES (?, ?)`
+    /// A sink that deletes, from `keyspace.table`, the row with the primary
+    /// key of each row it gets; `key` (in `schema` order) is every column
+    /// of the primary key.
+    pub fn deleting(
+        connection: SharedConnection,
+        keyspace: &str,
+        table: &str,
+        key: Vec<ColumnMeta>,
+        schema: SchemaRef,
+        request: RequestOptions,
+    ) -> Self {
+        Self {
+            mutation: Mutation::Delete,
+            ..Self::new(connection, keyspace, table, key, schema, request)
+        }
+    }
+
+    /// `INSERT INTO "ks"."t" ("a", "b") VALUES (?, ?)`, or for a deleting
+    /// sink `DELETE FROM "ks"."t" WHERE "a" = ? AND "b" = ?`.
     pub fn cql(&self) -> String {
         let names: Vec<String> = self
             .columns
             .iter()
             .map(|c| cql::quote_identifier(&c.name))
             .collect();
+        if self.mutation == Mutation::Delete {
+            let conditions: Vec<String> = names.iter().map(|n| format!("{n} = ?")).collect();
+            return format!(
+                "DELETE FROM {} WHERE {}",
+                cql::qualified_table(&self.keyspace, &self.table),
+                conditions.join(" AND ")
+            );
+        }
         let marks = vec!["?"; names.len()].join(", ");
         format!(
             "INSERT INTO {} ({}) VALUES ({marks})",

@@ -14,4 +14,5 @@ mod sai;
 mod slt;
 mod types;
 mod views;
+mod views_recomputed;
 mod writes;
