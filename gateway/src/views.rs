@@ -8,6 +8,7 @@
 //! tables it names, creates the view's Cassandra table, and reports
 //! progress.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -35,6 +36,7 @@ use smackql_kafka::{KafkaTableProvider, SharedKafka};
 use smackql_providers_common::{ErrorClass, ProviderError};
 
 use crate::jobs::refresh::{now_millis, Recomputer, Refreshed};
+use crate::jobs::views::partition_lease;
 use crate::session::SessionFactory;
 
 /// `SHOW MATERIALIZED VIEWS` answers this query.
@@ -385,7 +387,20 @@ impl ViewDdl {
                 Ok(topic) => self.kafka.watermarks(&topic).await.ok(),
                 Err(_) => None,
             };
-            rows.push_view(&view, progress.as_ref(), watermarks.as_deref(), now);
+            let mut owners = HashMap::new();
+            for &(partition, _, _) in watermarks.as_deref().unwrap_or_default() {
+                let lease = partition_lease(&view.id, partition);
+                if let Ok(Some(owner)) = self.progress.lease_owner(&lease).await {
+                    owners.insert(partition, owner);
+                }
+            }
+            rows.push_view(
+                &view,
+                progress.as_ref(),
+                watermarks.as_deref(),
+                &owners,
+                now,
+            );
         }
         rows.finish()
     }
@@ -591,6 +606,7 @@ impl StatusRows {
         view: &MaterializedView,
         progress: Option<&ViewProgress>,
         watermarks: Option<&[(i32, i64, i64)]>,
+        owners: &HashMap<i32, String>,
         now: i64,
     ) {
         let state = match (progress, watermarks) {
@@ -650,8 +666,7 @@ impl StatusRows {
                 .append_option(mine.and_then(|m| m.rows_per_second));
             self.last_refresh
                 .append_option(mine.and_then(|m| m.updated_at));
-            self.owner
-                .append_option(progress.and_then(|p| p.owner.clone()));
+            self.owner.append_option(owners.get(&partition).cloned());
             self.last_error
                 .append_option(progress.and_then(|p| p.last_error.clone()));
         }

@@ -95,16 +95,27 @@ async fn cut_mid_write(session: &Session, client: &Client, keyspace: &str) -> bo
     })
 }
 
-/// The gateway that holds the view's lease now, by its Postgres port.
-async fn owner_port(client: &Client, keyspace: &str) -> Option<String> {
-    let rows = text_rows(
+/// The gateway holding each source partition of the view now (`None`
+/// where none does), by partition.
+async fn owners(client: &Client, keyspace: &str) -> Vec<Option<String>> {
+    text_rows(
         client,
         &format!(
-            "SELECT max(owner) FROM system.materialized_views WHERE schema_name = '{keyspace}'"
+            "SELECT owner FROM system.materialized_views WHERE schema_name = '{keyspace}' \
+             ORDER BY source_partition"
         ),
     )
-    .await;
-    rows[0][0].clone()
+    .await
+    .into_iter()
+    .map(|r| r[0].clone())
+    .collect()
+}
+
+/// Whether `owner` names the gateway `gateway`.
+fn is(owner: &Option<String>, gateway: &GatewayProcess) -> bool {
+    owner
+        .as_deref()
+        .is_some_and(|o| o.contains(&format!(":{}:", gateway.pg_addr.port())))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,13 +192,26 @@ async fn views_stay_exact_through_sigkills_and_failover() {
     let survivor = GatewayProcess::start(&config, &log).await;
     assert_view_exact(&client, &view, &source).await;
 
-    // Two gateways share the view; the one maintaining it dies, and the
-    // other takes over without double counting.
+    // Two gateways share the view: its partitions are split between them.
+    // One dies, and the other takes its partitions over without double
+    // counting.
     let second = GatewayProcess::start(&config, &log).await;
     produce(&topic, &events(1500, 20_000)).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let owner = owner_port(&client, &keyspace).await.unwrap_or_default();
-    let (dead, alive) = if owner.contains(&format!(":{}:", second.pg_addr.port())) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let owned = owners(&client, &keyspace).await;
+        let first = owned.iter().filter(|o| is(o, &survivor)).count();
+        let other = owned.iter().filter(|o| is(o, &second)).count();
+        if first > 0 && other > 0 && first + other == 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the gateways did not split the view's partitions: {owned:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (dead, alive) = if random_below(2) == 0 {
         (second, survivor)
     } else {
         (survivor, second)
@@ -195,10 +219,10 @@ async fn views_stay_exact_through_sigkills_and_failover() {
     dead.kill().await;
     produce(&topic, &events(1500, 40_000)).await;
     assert_view_exact(&client, &view, &source).await;
-    let owner = owner_port(&client, &keyspace).await.unwrap_or_default();
+    let owned = owners(&client, &keyspace).await;
     assert!(
-        owner.contains(&format!(":{}:", alive.pg_addr.port())),
-        "the surviving gateway took the view over: {owner}"
+        owned.iter().all(|o| is(o, &alive)),
+        "the surviving gateway took every partition over: {owned:?}"
     );
     alive.kill().await;
     run(&client, &format!("DROP MATERIALIZED VIEW {view} PURGE")).await;

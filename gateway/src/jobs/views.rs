@@ -1,12 +1,19 @@
 //! Keeps continuous materialized views fresh from Kafka, exactly once, and
 //! runs the schedules of recomputed views ([`super::refresh`]).
 //!
-//! One task per view. It holds the view's lease (a lightweight transaction
-//! with a TTL in `smackql_meta.leases`) while it works, so one gateway of
-//! those sharing a catalog maintains a view at a time, and another takes
-//! over within a lease period when it dies. Each round, for each source
-//! partition `p`, it folds one micro-batch of offsets `[from, to)` into the
-//! view:
+//! The gateways sharing a catalog divide each continuous view's source
+//! partitions between them. Each one that maintains views registers as a
+//! member of the view (`smackql_meta.view_members`, rows with a TTL it
+//! renews), and holds at most its share of the partitions: their count
+//! divided by the members', rounded up. Each partition it holds has a lease
+//! of its own (a lightweight transaction with a TTL in
+//! `smackql_meta.leases`), so one gateway works a partition at a time, and
+//! another takes it over within a lease period when its owner dies. A
+//! gateway hands a partition back (to even the shares out when another
+//! joins) only between two batches.
+//!
+//! The owner of source partition `p` folds micro-batch after micro-batch of
+//! offsets `[from, to)` into the view, in its own task:
 //!
 //! 1. Read `p`'s progress: `committed` (every event before it is in the
 //!    view) and `pending` (the end of a batch begun and not committed).
@@ -46,11 +53,11 @@
 //! What it assumes: the owner of a lease stops writing when the lease ends.
 //! Each batch must finish within the lease it began in (it is cut off
 //! otherwise, and redone by whoever holds the lease next), so a paused or
-//! partitioned gateway writes nothing once another may own the view. A
+//! partitioned gateway writes nothing once another may own the partition. A
 //! replay by the new owner concurrent with the old owner's last writes of
 //! the *same* batch is harmless: both write the same values.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -76,6 +83,20 @@ use tracing::{debug, info, warn};
 use super::refresh::Recomputer;
 use crate::session::SessionFactory;
 use crate::views::{source_topic, view_table};
+
+/// The lease of source partition `partition` of view `view_id`.
+pub(crate) fn partition_lease(view_id: &str, partition: i32) -> String {
+    format!("view:{view_id}:{partition}")
+}
+
+/// A task working one source partition of a view.
+#[derive(Debug)]
+struct Worker {
+    /// Asks it to stop after its current batch.
+    stop: CancellationToken,
+    /// Ends with whether it stopped on an error.
+    task: JoinHandle<bool>,
+}
 
 /// How maintenance paces itself.
 #[derive(Debug, Clone)]
@@ -192,31 +213,70 @@ impl ViewMaintainer {
         }
     }
 
-    /// Maintains `view` until `stop`, retrying with back-off after errors.
-    async fn maintain(&self, view: Arc<MaterializedView>, stop: CancellationToken) {
+    /// Maintains `view` until `stop`.
+    async fn maintain(self: Arc<Self>, view: Arc<MaterializedView>, stop: CancellationToken) {
         match view.refresh {
-            Refresh::Continuous => {}
+            Refresh::Continuous => self.maintain_continuous(view, stop).await,
             Refresh::Every(every) => {
-                return self
-                    .recomputer
+                self.recomputer
                     .schedule(&view, every, &self.owner, &stop)
                     .await
             }
             // Refreshed by REFRESH MATERIALIZED VIEW alone.
-            Refresh::Manual => return,
+            Refresh::Manual => {}
         }
-        let lease = format!("view:{}", view.id);
-        let mut delay = Duration::from_millis(500);
+    }
+
+    /// Keeps this gateway's share of a continuous view's source partitions
+    /// until `stop`: every third of a lease period it renews its membership
+    /// of the view, counts the members, hands back partitions beyond its
+    /// share and takes free ones up to it. Each partition it holds is worked
+    /// by its own task, under its own lease.
+    async fn maintain_continuous(
+        self: Arc<Self>,
+        view: Arc<MaterializedView>,
+        stop: CancellationToken,
+    ) {
+        let mut workers: BTreeMap<i32, Worker> = BTreeMap::new();
+        // Partitions whose work failed, with the back-off before this
+        // gateway takes them again, and when that ends.
+        let mut backoff: HashMap<i32, (Duration, Instant)> = HashMap::new();
+        let mut failing = false;
         loop {
-            let outcome = tokio::select! {
-                () = stop.cancelled() => Ok(()),
-                outcome = self.maintain_while_leased(&view, &lease) => outcome,
-            };
-            match outcome {
-                Ok(()) => break,
+            let finished: Vec<i32> = workers
+                .iter()
+                .filter(|(_, w)| w.task.is_finished())
+                .map(|(p, _)| *p)
+                .collect();
+            for partition in finished {
+                let Some(worker) = workers.remove(&partition) else {
+                    continue;
+                };
+                if worker.task.await.unwrap_or(true) {
+                    let now = Instant::now();
+                    // Doubled while failures follow each other closely.
+                    let delay = match backoff.get(&partition) {
+                        Some((delay, until)) if now < *until + Duration::from_secs(60) => {
+                            (*delay * 2).min(Duration::from_secs(30))
+                        }
+                        _ => Duration::from_millis(500),
+                    };
+                    backoff.insert(partition, (delay, now + delay));
+                }
+            }
+            let resting: HashSet<i32> = backoff
+                .iter()
+                .filter(|(_, (_, until))| Instant::now() < *until)
+                .map(|(p, _)| *p)
+                .collect();
+            match self.balance(&view, &mut workers, &resting, &stop).await {
+                Ok(()) => failing = false,
                 Err(err) => {
                     let message = err.to_string();
-                    warn!(view = %view.qualified_name(), error = %message, "materialized view maintenance failed; retrying");
+                    if !failing {
+                        warn!(view = %view.qualified_name(), error = %message, "cannot share out a materialized view's partitions; retrying");
+                    }
+                    failing = true;
                     self.progress
                         .record_error(&view.id, &self.owner, Some(&message))
                         .await
@@ -225,17 +285,126 @@ impl ViewMaintainer {
             }
             tokio::select! {
                 () = stop.cancelled() => break,
-                () = tokio::time::sleep(delay) => {}
+                () = tokio::time::sleep(self.settings.lease_ttl / 3) => {}
             }
-            delay = (delay * 2).min(Duration::from_secs(30));
         }
-        self.progress.release_lease(&lease, &self.owner).await.ok();
+        for worker in workers.values() {
+            worker.stop.cancel();
+        }
+        for (_, worker) in workers {
+            worker.task.await.ok();
+        }
+        self.progress.leave_view(&view.id, &self.owner).await.ok();
         debug!(view = %view.qualified_name(), "maintenance stopped");
     }
 
-    /// Works on `view` while this gateway holds its lease; returns only
-    /// with an error.
-    async fn maintain_while_leased(&self, view: &MaterializedView, lease: &str) -> Result<()> {
+    /// One round of sharing out `view`'s partitions; see
+    /// [`Self::maintain_continuous`].
+    async fn balance(
+        self: &Arc<Self>,
+        view: &Arc<MaterializedView>,
+        workers: &mut BTreeMap<i32, Worker>,
+        resting: &HashSet<i32>,
+        stop: &CancellationToken,
+    ) -> Result<()> {
+        let ttl = self.settings.lease_ttl;
+        self.progress.join_view(&view.id, &self.owner, ttl).await?;
+        let members = self.progress.view_members(&view.id).await?.max(1);
+        let topic = source_topic(&self.sessions.new_session(), view).await?;
+        let partitions: Vec<i32> = self
+            .kafka
+            .watermarks(&topic)
+            .await?
+            .into_iter()
+            .map(|(partition, _, _)| partition)
+            .collect();
+        let share = partitions.len().div_ceil(members);
+        // Partitions beyond the share go back once their batch ends; they
+        // stay listed until their task is done, so they are not taken
+        // again meanwhile.
+        let active: Vec<i32> = workers
+            .iter()
+            .filter(|(_, w)| !w.stop.is_cancelled())
+            .map(|(p, _)| *p)
+            .collect();
+        for partition in active.iter().skip(share) {
+            if let Some(worker) = workers.get(partition) {
+                worker.stop.cancel();
+            }
+        }
+        let mut held = active.len().min(share);
+        for &partition in &partitions {
+            if held >= share {
+                break;
+            }
+            if workers.contains_key(&partition) || resting.contains(&partition) {
+                continue;
+            }
+            let lease = partition_lease(&view.id, partition);
+            let asked = Instant::now();
+            if !self
+                .progress
+                .acquire_lease(&lease, &self.owner, ttl)
+                .await?
+            {
+                continue;
+            }
+            debug!(view = %view.qualified_name(), partition, owner = %self.owner, "took a source partition of a materialized view");
+            let worker_stop = stop.child_token();
+            let task = tokio::spawn({
+                let (me, view, worker_stop) = (self.clone(), view.clone(), worker_stop.clone());
+                async move { me.work(view, partition, asked, worker_stop).await }
+            });
+            workers.insert(
+                partition,
+                Worker {
+                    stop: worker_stop,
+                    task,
+                },
+            );
+            held += 1;
+        }
+        Ok(())
+    }
+
+    /// Works source partition `partition` of `view`, whose lease this
+    /// gateway took at `leased_at`, until `stop` or the lease is lost; then
+    /// gives the lease up. Returns whether it stopped on an error.
+    async fn work(
+        self: Arc<Self>,
+        view: Arc<MaterializedView>,
+        partition: i32,
+        leased_at: Instant,
+        stop: CancellationToken,
+    ) -> bool {
+        let lease = partition_lease(&view.id, partition);
+        let outcome = self
+            .work_while_leased(&view, partition, &lease, leased_at, &stop)
+            .await;
+        let failed = outcome.is_err();
+        if let Err(err) = outcome {
+            let message = err.to_string();
+            warn!(view = %view.qualified_name(), partition, error = %message, "materialized view maintenance failed; retrying");
+            self.progress
+                .record_error(&view.id, &self.owner, Some(&message))
+                .await
+                .ok();
+        }
+        self.progress.release_lease(&lease, &self.owner).await.ok();
+        failed
+    }
+
+    /// Folds batch after batch of `partition` into `view` while this
+    /// gateway holds `lease`. A batch begins only between `stop`'s checks,
+    /// so a stopped worker never leaves a write in flight.
+    async fn work_while_leased(
+        &self,
+        view: &MaterializedView,
+        partition: i32,
+        lease: &str,
+        leased_at: Instant,
+        stop: &CancellationToken,
+    ) -> Result<()> {
         let session = self.sessions.new_session();
         let topic = source_topic(&session, view).await?;
         let plan = session
@@ -244,71 +413,58 @@ impl ViewMaintainer {
             .await?;
         let raw = view_table(&self.cassandra, view).await?;
         let ttl = self.settings.lease_ttl;
+        let mut renewed_at = leased_at;
         let mut had_error = true;
-        // Renewed at, while this gateway holds the lease.
-        let mut held: Option<Instant> = None;
         // While the lease is held, this gateway is the only writer of the
-        // view's progress, so it keeps it in memory after reading it once.
-        let mut progress: Option<HashMap<i32, PartitionProgress>> = None;
+        // partition's progress, so it keeps it in memory after reading it
+        // once.
+        let mut known = self
+            .progress
+            .progress(&view.id)
+            .await?
+            .partitions
+            .into_iter()
+            .find(|p| p.partition == partition);
         loop {
-            if held.is_none_or(|at| at.elapsed() > ttl / 3) {
+            if stop.is_cancelled() {
+                return Ok(());
+            }
+            // Batches begin only while the lease has two thirds left, and
+            // are cut off when it ends.
+            if renewed_at.elapsed() > ttl / 3 {
                 let asked = Instant::now();
                 if !self.progress.acquire_lease(lease, &self.owner, ttl).await? {
-                    if held.take().is_some() {
-                        info!(view = %view.qualified_name(), "lost the lease of a materialized view");
-                    }
-                    progress = None;
-                    tokio::time::sleep(ttl / 3).await;
-                    continue;
+                    info!(view = %view.qualified_name(), partition, "lost the lease of a source partition");
+                    return Ok(());
                 }
-                if held.is_none() {
-                    info!(view = %view.qualified_name(), owner = %self.owner, "maintaining a materialized view");
-                }
-                held = Some(asked);
+                renewed_at = asked;
             }
-            let renewed_at = held.unwrap_or_else(Instant::now);
-            // Batches begin only while the lease has a third left, and are
-            // cut off when it ends.
             let lease_end = renewed_at + ttl;
-            let begin_until = renewed_at + ttl * 2 / 3;
-            let known = match progress.as_mut() {
-                Some(known) => known,
-                None => progress.insert(
-                    self.progress
-                        .progress(&view.id)
-                        .await?
-                        .partitions
-                        .into_iter()
-                        .map(|p| (p.partition, p))
-                        .collect(),
-                ),
-            };
             let watermarks = self.kafka.watermarks(&topic).await?;
-            let mut worked = false;
-            for (partition, low, high) in watermarks {
-                if Instant::now() > begin_until {
-                    break;
+            let Some(&(_, low, high)) = watermarks.iter().find(|w| w.0 == partition) else {
+                return Ok(());
+            };
+            let (from, to, begun) = match &known {
+                Some(PartitionProgress {
+                    committed,
+                    pending: Some(pending),
+                    ..
+                }) => (*committed, *pending, true),
+                Some(p) => {
+                    let from = p.committed.max(low);
+                    (
+                        from,
+                        high.min(from + self.settings.max_batch_messages),
+                        false,
+                    )
                 }
-                let (from, to, begun) = match known.get(&partition) {
-                    Some(PartitionProgress {
-                        committed,
-                        pending: Some(pending),
-                        ..
-                    }) => (*committed, *pending, true),
-                    Some(p) => {
-                        let from = p.committed.max(low);
-                        let to = high.min(from + self.settings.max_batch_messages);
-                        (from, to, false)
-                    }
-                    None => (low, high.min(low + self.settings.max_batch_messages), false),
-                };
-                if to <= from {
-                    continue;
-                }
+                None => (low, high.min(low + self.settings.max_batch_messages), false),
+            };
+            if to > from {
                 if !begun {
                     self.progress.begin(&view.id, partition, from, to).await?;
                 }
-                let entry = known.entry(partition).or_insert(PartitionProgress {
+                let entry = known.get_or_insert(PartitionProgress {
                     partition,
                     committed: from,
                     pending: None,
@@ -333,7 +489,6 @@ impl ViewMaintainer {
                     .await?;
                 entry.committed = to;
                 entry.pending = None;
-                worked = true;
             }
             if had_error {
                 self.progress
@@ -341,8 +496,11 @@ impl ViewMaintainer {
                     .await?;
                 had_error = false;
             }
-            if !worked {
-                tokio::time::sleep(self.settings.poll_interval).await;
+            if to <= from {
+                tokio::select! {
+                    () = stop.cancelled() => return Ok(()),
+                    () = tokio::time::sleep(self.settings.poll_interval) => {}
+                }
             }
         }
     }

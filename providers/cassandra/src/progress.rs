@@ -12,6 +12,9 @@
 //!   every attempt (`runs`, a set, so attempts that ran at once would all
 //!   show). A scheduled period whose row says finished is not refreshed
 //!   again.
+//! - `view_members`: per continuous view, the gateways maintaining it,
+//!   each row with a TTL renewed while its gateway lives; they divide the
+//!   view's source partitions between them.
 //! - `leases`: a name, its owner, and a TTL; taken and renewed with
 //!   lightweight transactions, so at most one owner holds a lease at once.
 //!
@@ -34,6 +37,7 @@ use crate::error::{Error, Result};
 const PROGRESS: &str = "view_progress";
 const LEASES: &str = "leases";
 const REFRESHES: &str = "view_refreshes";
+const MEMBERS: &str = "view_members";
 
 /// One refresh of a recomputed view.
 #[derive(Debug, Clone, PartialEq)]
@@ -128,6 +132,13 @@ impl ViewProgressTable {
                     "(view_id text, period bigint, owner text, started_at timestamp, \
                      finished_at timestamp, rows bigint, runs set<text>, error text, \
                      PRIMARY KEY ((view_id), period)) WITH CLUSTERING ORDER BY (period DESC)",
+                )
+                .await?;
+                ensure_meta_table(
+                    &self.connection,
+                    self.replication_factor,
+                    MEMBERS,
+                    "(view_id text, owner text, PRIMARY KEY ((view_id), owner))",
                 )
                 .await?;
                 ensure_meta_table(
@@ -443,6 +454,67 @@ impl ViewProgressTable {
             )
             .await?;
         applied(&table, taken)
+    }
+
+    /// Who holds lease `name`, if anyone.
+    pub async fn lease_owner(&self, name: &str) -> Result<Option<String>> {
+        let table = format!("{META_KEYSPACE}.{LEASES}");
+        let result = self
+            .run(
+                LEASES,
+                format!("SELECT owner FROM {table} WHERE name = ?"),
+                (name,),
+            )
+            .await?;
+        let rows = result
+            .into_rows_result()
+            .map_err(|e| Error::response(&table, &e))?;
+        Ok(rows
+            .maybe_first_row::<(Option<String>,)>()
+            .map_err(|e| Error::response(&table, &e))?
+            .and_then(|(owner,)| owner))
+    }
+
+    /// Records that `owner` maintains view `view_id`, for `ttl` unless
+    /// renewed.
+    pub async fn join_view(&self, view_id: &str, owner: &str, ttl: Duration) -> Result<()> {
+        let seconds = i32::try_from(ttl.as_secs().max(1)).unwrap_or(i32::MAX);
+        self.run(
+            MEMBERS,
+            format!(
+                "INSERT INTO {META_KEYSPACE}.{MEMBERS} (view_id, owner) VALUES (?, ?) USING TTL ?"
+            ),
+            (view_id, owner, seconds),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Records that `owner` no longer maintains view `view_id`.
+    pub async fn leave_view(&self, view_id: &str, owner: &str) -> Result<()> {
+        self.run(
+            MEMBERS,
+            format!("DELETE FROM {META_KEYSPACE}.{MEMBERS} WHERE view_id = ? AND owner = ?"),
+            (view_id, owner),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// How many gateways maintain view `view_id` now.
+    pub async fn view_members(&self, view_id: &str) -> Result<usize> {
+        let table = format!("{META_KEYSPACE}.{MEMBERS}");
+        let result = self
+            .run(
+                MEMBERS,
+                format!("SELECT owner FROM {table} WHERE view_id = ?"),
+                (view_id,),
+            )
+            .await?;
+        let rows = result
+            .into_rows_result()
+            .map_err(|e| Error::response(&table, &e))?;
+        Ok(rows.rows_num())
     }
 
     /// Gives lease `name` up, if `owner` holds it.

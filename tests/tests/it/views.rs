@@ -255,7 +255,7 @@ async fn views_that_cannot_be_kept_are_refused_with_what_to_write() {
 async fn a_view_defined_after_a_month_of_events_backfills_visibly_then_stays_current() {
     // Small batches, so the backfill takes many steps to watch.
     let fixture = KeyspaceFixture::with_config("views_backfill", |config| {
-        config.views.max_batch_messages = 2_000;
+        config.views.max_batch_messages = 500;
     })
     .await;
     let client = &fixture.client;
