@@ -127,7 +127,7 @@ fn already_up() -> bool {
 /// A driver session to the test Cassandra, for setting up fixtures.
 pub async fn cassandra() -> Session {
     let services = ensure().await;
-    SessionBuilder::new()
+    let session = SessionBuilder::new()
         .known_node(&services.cassandra)
         .build()
         .await
@@ -136,7 +136,65 @@ pub async fn cassandra() -> Session {
                 "cannot connect to Cassandra at {}: {err}",
                 services.cassandra
             )
-        })
+        });
+    static SWEPT: OnceCell<()> = OnceCell::const_new();
+    SWEPT
+        .get_or_init(|| drop_keyspaces_of_finished_runs(&session))
+        .await;
+    session
+}
+
+/// The most keyspaces one test process drops for earlier runs.
+const DROPS_PER_PROCESS: usize = 200;
+
+/// Drops keyspaces that tests of processes no longer running created
+/// (named by [`crate::unique_name`]), so that the schema of the shared
+/// Cassandra stays small however often the tests run.
+async fn drop_keyspaces_of_finished_runs(session: &Session) {
+    let names: Vec<String> = match session
+        .query_unpaged("SELECT keyspace_name FROM system_schema.keyspaces", ())
+        .await
+        .ok()
+        .and_then(|r| r.into_rows_result().ok())
+    {
+        Some(rows) => match rows.rows::<(String,)>() {
+            Ok(rows) => rows.filter_map(|r| r.ok()).map(|(name,)| name).collect(),
+            Err(_) => return,
+        },
+        None => return,
+    };
+    let stale = names
+        .into_iter()
+        .filter(|name| test_process(name).is_some_and(|pid| !process_alive(pid)))
+        .take(DROPS_PER_PROCESS);
+    for name in stale {
+        if let Err(err) = session
+            .query_unpaged(format!("DROP KEYSPACE IF EXISTS \"{name}\""), ())
+            .await
+        {
+            eprintln!("could not drop the keyspace {name} of an earlier test run: {err}");
+            return;
+        }
+    }
+}
+
+/// The process that created `name`, if it is a name made by
+/// [`crate::unique_name`]: `prefix_pid_hex_n`.
+fn test_process(name: &str) -> Option<u32> {
+    let mut parts = name.rsplitn(4, '_');
+    let n = parts.next()?;
+    let nanos = parts.next()?;
+    let pid = parts.next()?;
+    let prefix = parts.next()?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let hex = !nanos.is_empty() && nanos.bytes().all(|b| b.is_ascii_hexdigit());
+    (digits(n) && hex && !prefix.is_empty())
+        .then(|| pid.parse().ok())
+        .flatten()
+}
+
+fn process_alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// Creates a keyspace of replication factor 1 for one test.
@@ -178,4 +236,26 @@ where
         .unwrap_or_else(|err| panic!("CQL returned no rows: {statement}: {err}"))
         .first_row::<R>()
         .unwrap_or_else(|err| panic!("CQL returned no such row: {statement}: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_process;
+
+    #[test]
+    fn recognises_the_names_tests_make() {
+        assert_eq!(test_process("views_24162_1de7cd38_63"), Some(24162));
+        assert_eq!(
+            test_process("views_manual_bad_24162_15add04d_72"),
+            Some(24162)
+        );
+        assert_eq!(
+            test_process(&crate::unique_name("ks")),
+            Some(std::process::id())
+        );
+        assert_eq!(test_process("demo"), None);
+        assert_eq!(test_process("bench_mv"), None);
+        assert_eq!(test_process("cli_demo_11234"), None);
+        assert_eq!(test_process("my_app_2024_cafe_x"), None);
+    }
 }

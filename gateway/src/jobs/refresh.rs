@@ -265,9 +265,16 @@ impl Recomputer {
                 .await?,
         );
 
+        // The keys and markers are read whole and filtered here, not by
+        // Cassandra: a marker is not a key column.
         let key: Vec<Expr> = table.primary_key().map(column).collect();
-        let stale = session
+        let marked = session
             .read_table(raw.clone())?
+            .select(key.iter().cloned().chain([column(REFRESH_ID)]))?
+            .collect()
+            .await?;
+        let stale = session
+            .read_batches(marked)?
             .filter(
                 column(REFRESH_ID)
                     .is_null()

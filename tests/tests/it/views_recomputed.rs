@@ -10,17 +10,11 @@ use smackql_tests::gateway::{
     db_message, explain, run, sqlstate, text_rows, KeyspaceFixture, TestGateway,
 };
 use smackql_tests::kafka::{create_topic, produce};
+use smackql_tests::services::cql;
 use smackql_tests::unique_name;
 use tokio_postgres::Client;
 
 type Rows = Vec<Vec<Option<String>>>;
-
-async fn cql(session: &Session, statement: &str) {
-    session
-        .query_unpaged(statement, ())
-        .await
-        .unwrap_or_else(|e| panic!("{statement}: {e}"));
-}
 
 /// The view's rows and those of its query run directly, both sorted.
 async fn view_and_query(client: &Client, view: &str, query: &str) -> (Rows, Rows) {
