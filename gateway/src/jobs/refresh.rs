@@ -265,16 +265,9 @@ impl Recomputer {
                 .await?,
         );
 
-        // The keys and markers are read whole and filtered here, not by
-        // Cassandra: a marker is not a key column.
         let key: Vec<Expr> = table.primary_key().map(column).collect();
-        let marked = session
-            .read_table(raw.clone())?
-            .select(key.iter().cloned().chain([column(REFRESH_ID)]))?
-            .collect()
-            .await?;
         let stale = session
-            .read_batches(marked)?
+            .read_table(raw.clone())?
             .filter(
                 column(REFRESH_ID)
                     .is_null()

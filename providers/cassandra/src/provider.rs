@@ -11,7 +11,8 @@ use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
-use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
 use scylla::cluster::metadata::{ColumnKind, ColumnType, Table};
 
 use crate::connection::SharedConnection;
@@ -134,10 +135,10 @@ impl CassandraTableProvider {
         self.table.qualified_name()
     }
 
-    /// A plan that deletes the row of each primary key `input` yields.
-    /// `input` has exactly the primary-key columns, in table order and with
-    /// the table's types. It yields the count of keys deleted, as an insert
-    /// does.
+    /// A plan that deletes the row of each primary key `input` yields,
+    /// from every partition of `input`. `input` has exactly the primary-key
+    /// columns, in table order and with the table's types. It yields the
+    /// count of keys deleted, as an insert does.
     pub fn delete_by_key(
         &self,
         state: &dyn Session,
@@ -156,6 +157,13 @@ impl CassandraTableProvider {
             .collect::<std::result::Result<_, _>>()?;
         let schema = Arc::new(Schema::new(fields));
         schema.logically_equivalent_names_and_types(&input.schema())?;
+        // The sink reads one input partition; a scan has one per token
+        // range.
+        let input: Arc<dyn ExecutionPlan> = if input.output_partitioning().partition_count() > 1 {
+            Arc::new(CoalescePartitionsExec::new(input))
+        } else {
+            input
+        };
         let sink = CassandraDataSink::deleting(
             table.connection.clone(),
             &table.keyspace,
