@@ -2,3 +2,8 @@
 
 pub mod refresh;
 pub mod views;
+
+/// A column by its exact name (no case folding, no qualifier parsing).
+fn col_named(name: &str) -> datafusion::logical_expr::Expr {
+    datafusion::logical_expr::Expr::Column(datafusion::common::Column::new_unqualified(name))
+}

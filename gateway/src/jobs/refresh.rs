@@ -49,6 +49,7 @@ use smackql_catalog::CATALOG_NAME;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use super::col_named;
 use crate::session::SessionFactory;
 use crate::views::view_table;
 
@@ -246,7 +247,7 @@ impl Recomputer {
         }
         let mut rows = query.select(output)?;
         for key in &view.keys {
-            rows = rows.filter(column(&key.name).is_not_null())?;
+            rows = rows.filter(col_named(&key.name).is_not_null())?;
         }
         let reference =
             TableReference::full(CATALOG_NAME, view.schema.as_str(), view.name.as_str());
@@ -269,9 +270,9 @@ impl Recomputer {
         let stale = session
             .read_table(raw.clone())?
             .filter(
-                column(REFRESH_ID)
+                col_named(REFRESH_ID)
                     .is_null()
-                    .or(column(REFRESH_ID).not_eq(lit(marker))),
+                    .or(col_named(REFRESH_ID).not_eq(lit(marker))),
             )?
             .select(key)?
             .create_physical_plan()
@@ -332,15 +333,11 @@ impl Recomputer {
     }
 }
 
-fn column(name: &str) -> Expr {
-    Expr::Column(Column::new_unqualified(name))
-}
-
 /// The count a DML plan reports.
 fn count(batches: &[RecordBatch]) -> u64 {
     batches
         .iter()
-        .filter_map(|b| b.column(0).as_any().downcast_ref::<UInt64Array>())
+        .filter_map(|b| b.col_named(0).as_any().downcast_ref::<UInt64Array>())
         .flat_map(|a| (0..a.len()).map(move |i| a.value(i)))
         .sum()
 }

@@ -80,6 +80,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::col_named;
 use super::refresh::Recomputer;
 use crate::session::SessionFactory;
 use crate::views::{source_topic, view_table};
@@ -610,10 +611,6 @@ impl ViewMaintainer {
             .await?;
         Ok(())
     }
-}
-
-fn col_named(name: &str) -> Expr {
-    Expr::Column(datafusion::common::Column::new_unqualified(name))
 }
 
 fn qualified(relation: &str, name: &str) -> Expr {
