@@ -266,7 +266,7 @@ impl Recomputer {
                 .await?,
         );
 
-        let key: Vec<Expr> = table.primary_key().map(column).collect();
+        let key: Vec<Expr> = table.primary_key().map(col_named).collect();
         let stale = session
             .read_table(raw.clone())?
             .filter(
@@ -337,7 +337,7 @@ impl Recomputer {
 fn count(batches: &[RecordBatch]) -> u64 {
     batches
         .iter()
-        .filter_map(|b| b.col_named(0).as_any().downcast_ref::<UInt64Array>())
+        .filter_map(|b| b.column(0).as_any().downcast_ref::<UInt64Array>())
         .flat_map(|a| (0..a.len()).map(move |i| a.value(i)))
         .sum()
 }
