@@ -155,6 +155,7 @@ async fn views_stay_exact_through_sigkills_and_failover() {
     let started = Instant::now();
     let mut kills = 0;
     let mut mid_write = 0;
+    let mut burst = 100_000;
     while kills < 10 {
         let gateway = GatewayProcess::start(&config, &log).await;
         // The lease of the one killed before lasts 2 s; then this one works.
@@ -163,8 +164,13 @@ async fn views_stay_exact_through_sigkills_and_failover() {
             // Every other kill is aimed: freeze the gateway at random
             // moments until it is caught between a batch's first write and
             // its commit, where a replay could double count, and kill it
-            // there.
-            for _ in 0..100 {
+            // there. Bursts of events keep it busy while it is aimed at, so
+            // that it is not caught up and idle at every freeze.
+            for attempt in 0..100 {
+                if attempt % 4 == 0 {
+                    produce(&topic, &events(600, burst)).await;
+                    burst += 600;
+                }
                 gateway.pause().await;
                 if cut_mid_write(&session, &client, &keyspace).await {
                     mid_write += 1;
