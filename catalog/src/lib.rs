@@ -29,4 +29,4 @@ pub use catalog::{SchemaSource, SmackqlCatalog, CATALOG_NAME, DEFAULT_SCHEMA};
 pub use definitions::{
     DefinedTables, Definition, DefinitionStore, ExternalTable, ExternalTableFactory,
 };
-pub use views::{MaterializedView, MaterializedViews, ViewOverlay};
+pub use views::{Dimension, MaterializedView, MaterializedViews, ViewOverlay};

@@ -28,7 +28,7 @@ use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{CreateView, ObjectType, Statement};
 use smackql_cassandra::progress::{RefreshRecord, ViewProgress, ViewProgressTable};
 use smackql_cassandra::types::cql_type_for;
-use smackql_cassandra::{cql, CassandraCatalog, CassandraConnection};
+use smackql_cassandra::{cql, CassandraCatalog, CassandraConnection, CassandraTableProvider};
 use smackql_catalog::definitions::schema_and_table;
 use smackql_catalog::views::{MaterializedView, Refresh, APPLIED_TO, REFRESH_ID, SOURCE_PARTITION};
 use smackql_catalog::{MaterializedViews, CATALOG_NAME};
@@ -149,6 +149,7 @@ impl ViewDdl {
             recomputed_table_cql(&view, plan.schema().as_arrow())?
         } else {
             self.check_continuous_source(&session, &view).await?;
+            self.check_dimensions(&session, &view).await?;
             let plan = session
                 .state()
                 .create_logical_plan(&view.partial_sql())
@@ -229,6 +230,73 @@ impl ViewDdl {
                     view.source_schema, view.source_table
                 ),
             ));
+        }
+        Ok(())
+    }
+
+    /// Checks that each table a continuous view joins is a Cassandra table,
+    /// joined on its whole partition key, so that a batch reads just the
+    /// rows its events join.
+    async fn check_dimensions(
+        &self,
+        session: &SessionContext,
+        view: &MaterializedView,
+    ) -> Result<()> {
+        let qualified = view.qualified_name();
+        for dimension in &view.dimensions {
+            let name = dimension.qualified_name();
+            let reference = TableReference::full(
+                CATALOG_NAME,
+                dimension.schema.as_str(),
+                dimension.table.as_str(),
+            );
+            let provider = session.table_provider(reference).await.map_err(|_| {
+                error(
+                    ErrorClass::NotFound,
+                    format!("materialized view {qualified} joins {name}, which does not exist"),
+                )
+            })?;
+            let Some(table) = provider.as_ref().downcast_ref::<CassandraTableProvider>() else {
+                return Err(error(
+                    ErrorClass::Unsupported,
+                    format!(
+                        "materialized view {qualified} joins {name}, which is not a Cassandra \
+                         table; a continuous view joins its Kafka table with Cassandra tables \
+                         only. Recompute views over other joins (refresh = 'every 10 minutes')"
+                    ),
+                ));
+            };
+            if let Some((_, column)) = dimension
+                .keys
+                .iter()
+                .find(|(_, c)| table.schema().field_with_name(c).is_err())
+            {
+                return Err(error(
+                    ErrorClass::InvalidDefinition,
+                    format!("materialized view {qualified} joins {name} on {column}, which {name} does not have"),
+                ));
+            }
+            let joined: Vec<&str> = dimension.keys.iter().map(|(_, c)| c.as_str()).collect();
+            let missing: Vec<&str> = table
+                .partition_key()
+                .iter()
+                .map(String::as_str)
+                .filter(|c| !joined.contains(c))
+                .collect();
+            if !missing.is_empty() {
+                return Err(error(
+                    ErrorClass::Unsupported,
+                    format!(
+                        "materialized view {qualified} joins {name} without its partition key \
+                         column{} {}; join on the whole partition key ({}), so that each batch \
+                         reads just the rows its events join, or recompute the view \
+                         (refresh = 'every 10 minutes')",
+                        if missing.len() > 1 { "s" } else { "" },
+                        missing.join(", "),
+                        table.partition_key().join(", ")
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -578,6 +646,7 @@ struct StatusRows {
     last_refresh: TimestampMillisecondBuilder,
     owner: StringBuilder,
     last_error: StringBuilder,
+    view_id: StringBuilder,
 }
 
 impl StatusRows {
@@ -598,6 +667,7 @@ impl StatusRows {
             Field::new("last_refresh", ts, true),
             Field::new("owner", DataType::Utf8, true),
             Field::new("last_error", DataType::Utf8, true),
+            Field::new("view_id", DataType::Utf8, false),
         ]))
     }
 
@@ -638,6 +708,7 @@ impl StatusRows {
         }
         for (partition, end) in partitions {
             self.schema.append_value(&view.schema);
+            self.view_id.append_value(&view.id);
             self.name.append_value(&view.name);
             self.refresh.append_value(view.refresh.name());
             self.state.append_value(state);
@@ -703,6 +774,7 @@ impl StatusRows {
             },
         };
         self.schema.append_value(&view.schema);
+        self.view_id.append_value(&view.id);
         self.name.append_value(&view.name);
         self.refresh.append_value(view.refresh.name());
         self.state.append_value(state);
@@ -745,6 +817,7 @@ impl StatusRows {
             Arc::new(self.last_refresh.finish().with_timezone("UTC")),
             Arc::new(self.owner.finish()),
             Arc::new(self.last_error.finish()),
+            Arc::new(self.view_id.finish()),
         ];
         Ok(RecordBatch::try_new(Self::schema(), columns)?)
     }

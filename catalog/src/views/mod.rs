@@ -4,7 +4,9 @@
 //! A view is kept in one of two ways, by its `refresh` option:
 //!
 //! - **Continuous** (`refresh = 'continuous'`, the default): over one Kafka
-//!   table, folded in as events arrive, as mergeable partial aggregates.
+//!   table, possibly joined with Cassandra tables ([`Dimension`]s, each by
+//!   equalities with expressions over the Kafka table), folded in as events
+//!   arrive, as mergeable partial aggregates.
 //! - **Recomputed** (`refresh = 'every 10 minutes'` or `'manual'`): over any
 //!   tables (Cassandra, Kafka, joins of them), recomputed whole on a
 //!   schedule or by `REFRESH MATERIALIZED VIEW`. Its table holds the query's
@@ -26,7 +28,7 @@
 //! exactly once.
 //!
 //! A continuous view must be one `SELECT` of group keys and aggregates over
-//! one Kafka table, grouped by those keys. Whatever the maintenance cannot keep
+//! one Kafka table (and its dimensions), grouped by those keys. Whatever the maintenance cannot keep
 //! exactly (a `HAVING`, an exact `count(DISTINCT ...)`, an expression over
 //! aggregates) is refused at `CREATE` with what to write instead.
 //!
@@ -41,6 +43,7 @@ pub use registry::{MaterializedViews, ViewOverlay};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use datafusion::error::{DataFusionError, Result};
@@ -211,6 +214,28 @@ pub struct StateColumn {
     pub merge: Merge,
 }
 
+/// A table a continuous view joins its Kafka source with: each batch reads
+/// the rows its events join, by the table's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dimension {
+    /// Its schema (a Cassandra keyspace).
+    pub schema: String,
+    /// Its name.
+    pub table: String,
+    /// The name it goes by in the query: its alias, or its name.
+    pub reference: String,
+    /// Each equality of the join condition: an expression over the Kafka
+    /// source, as SQL, and the column of this table it equals.
+    pub keys: Vec<(String, String)>,
+}
+
+impl Dimension {
+    /// `schema.table`.
+    pub fn qualified_name(&self) -> String {
+        format!("{}.{}", self.schema, self.table)
+    }
+}
+
 /// A checked `CREATE MATERIALIZED VIEW`.
 #[derive(Debug, Clone)]
 pub struct MaterializedView {
@@ -231,6 +256,9 @@ pub struct MaterializedView {
     pub source_table: String,
     /// Every table named in `FROM`, as `schema.table`.
     pub sources: Vec<String>,
+    /// The tables a continuous view joins its Kafka source with, in join
+    /// order.
+    pub dimensions: Vec<Dimension>,
     /// The group keys, in select-list order.
     pub keys: Vec<ViewKey>,
     /// The aggregates of a continuous view, in select-list order.
@@ -247,7 +275,8 @@ pub struct MaterializedView {
     pub ttl: Option<u32>,
     /// The select list in order: a key (index into `keys`) or an aggregate.
     columns: Vec<Column>,
-    /// The name the source relation goes by in the query.
+    /// The name the source relation goes by in the query (its alias, or
+    /// its name), as written.
     source_ref: String,
     /// `FROM ...`, as SQL.
     from: String,
@@ -364,7 +393,7 @@ impl MaterializedView {
             return Err(refuse("SELECT DISTINCT; GROUP BY the columns instead,"));
         }
         let sources = named_tables(&select.from);
-        let (source_schema, source_table, source_ref) = if continuous {
+        let (source_schema, source_table, source_ref, dimensions) = if continuous {
             continuous_source(select, &schema, &name)?
         } else {
             let first = select.from.first().and_then(|f| match &f.relation {
@@ -372,7 +401,7 @@ impl MaterializedView {
                 _ => None,
             });
             let (s, t) = first.unwrap_or_default();
-            (s, t, String::new())
+            (s, t, String::new(), Vec::new())
         };
         let GroupByExpr::Expressions(group_by, modifiers) = &select.group_by else {
             return Err(refuse("GROUP BY ALL; list the key columns,"));
@@ -539,6 +568,7 @@ impl MaterializedView {
             source_schema,
             source_table,
             sources,
+            dimensions,
             keys,
             aggregates,
             values,
@@ -563,6 +593,12 @@ impl MaterializedView {
     /// The query of a recomputed view, as written.
     pub fn query_sql(&self) -> &str {
         &self.query
+    }
+
+    /// The name a continuous view's Kafka table goes by in its query: its
+    /// alias, or its name.
+    pub fn source_reference(&self) -> &str {
+        &self.source_ref
     }
 
     /// The names of its columns, in select-list order.
@@ -631,46 +667,214 @@ impl MaterializedView {
     }
 }
 
-/// The one Kafka table a continuous view reads: its schema, its name, and
-/// the name it goes by in the query.
-fn continuous_source(
-    select: &ast::Select,
+/// What a continuous view reads: its Kafka table (schema, name, and the
+/// name it goes by in the query) and the tables it joins that with.
+type ContinuousFrom = (String, String, String, Vec<Dimension>);
+
+/// The one Kafka table a continuous view reads, and the dimension tables it
+/// joins, each by equalities between its columns and expressions over the
+/// Kafka table.
+fn continuous_source(select: &ast::Select, schema: &str, name: &str) -> Result<ContinuousFrom> {
+    let [from] = select.from.as_slice() else {
+        return Err(unsupported(format!(
+            "continuous materialized view {schema}.{name} must read one Kafka table in FROM; \
+             join other tables to it with JOIN ... ON"
+        )));
+    };
+    let (source_schema, source_table, source_ref) = named_relation(&from.relation, schema, name)?;
+    let mut dimensions: Vec<Dimension> = Vec::with_capacity(from.joins.len());
+    for join in &from.joins {
+        let (dim_schema, dim_table, reference) = named_relation(&join.relation, schema, name)?;
+        let constraint = match &join.join_operator {
+            ast::JoinOperator::Join(c)
+            | ast::JoinOperator::Inner(c)
+            | ast::JoinOperator::Left(c)
+            | ast::JoinOperator::LeftOuter(c) => c,
+            other => {
+                return Err(unsupported(format!(
+                    "{} in continuous materialized view {schema}.{name}: a continuous view \
+                     joins its Kafka table with [LEFT] JOIN ... ON only, since each event is \
+                     matched when it arrives; recompute the view for other joins \
+                     (refresh = 'every 10 minutes')",
+                    join_name(other)
+                )))
+            }
+        };
+        let ast::JoinConstraint::On(on) = constraint else {
+            return Err(unsupported(format!(
+                "join {dim_schema}.{dim_table} in continuous materialized view {schema}.{name} \
+                 with ON and equalities, as in ON {source_ref}.campaign_id = \
+                 {reference}.campaign_id"
+            )));
+        };
+        if reference == source_ref || dimensions.iter().any(|d| d.reference == reference) {
+            return Err(invalid(format!(
+                "{reference} names two tables in materialized view {schema}.{name}; give each \
+                 its own alias"
+            )));
+        }
+        if (dim_schema == source_schema && dim_table == source_table)
+            || dimensions
+                .iter()
+                .any(|d| d.schema == dim_schema && d.table == dim_table)
+        {
+            return Err(unsupported(format!(
+                "continuous materialized view {schema}.{name} reads {dim_schema}.{dim_table} \
+                 twice; join each table once"
+            )));
+        }
+        let keys = join_keys(on, &source_ref, &reference, schema, name)?;
+        dimensions.push(Dimension {
+            schema: dim_schema,
+            table: dim_table,
+            reference,
+            keys,
+        });
+    }
+    Ok((source_schema, source_table, source_ref, dimensions))
+}
+
+/// A plain table in `FROM`: its schema, its name, and the name it goes by.
+fn named_relation(
+    relation: &TableFactor,
     schema: &str,
     name: &str,
 ) -> Result<(String, String, String)> {
-    let [from] = select.from.as_slice() else {
-        return Err(unsupported(format!(
-            "continuous materialized view {schema}.{name} must read one Kafka table in FROM"
-        )));
-    };
-    if !from.joins.is_empty() {
-        return Err(unsupported(format!(
-            "joins are not supported in continuous materialized view {schema}.{name} yet; \
-             aggregate the Kafka table alone and join when you query the view, or recompute \
-             the view (refresh = 'every 10 minutes')"
-        )));
-    }
     let TableFactor::Table {
-        name: source,
+        name: table,
         alias,
         args: None,
         ..
-    } = &from.relation
+    } = relation
     else {
         return Err(unsupported(format!(
-            "continuous materialized view {schema}.{name} must read a Kafka table in FROM"
+            "continuous materialized view {schema}.{name} reads tables by name only, not \
+             {relation}"
         )));
     };
-    let Some((source_schema, source_table)) = schema_and_table(source) else {
+    let Some((table_schema, table_name)) = schema_and_table(table) else {
         return Err(invalid(format!(
-            "name the schema of {source} in materialized view {schema}.{name}, as in kafka.{source}"
+            "name the schema of {table} in materialized view {schema}.{name}, as in \
+             kafka.{table} or keyspace.{table}"
         )));
     };
-    let source_ref = match alias {
-        Some(alias) => alias.name.to_string(),
-        None => source.to_string(),
+    let reference = match alias {
+        Some(alias) => normalize(&alias.name),
+        None => table_name.clone(),
     };
-    Ok((source_schema, source_table, source_ref))
+    Ok((table_schema, table_name, reference))
+}
+
+/// How a join is written, for messages.
+fn join_name(operator: &ast::JoinOperator) -> &'static str {
+    match operator {
+        ast::JoinOperator::Right(_) | ast::JoinOperator::RightOuter(_) => "RIGHT JOIN",
+        ast::JoinOperator::FullOuter(_) => "FULL JOIN",
+        ast::JoinOperator::CrossJoin(_) => "CROSS JOIN",
+        ast::JoinOperator::Semi(_)
+        | ast::JoinOperator::LeftSemi(_)
+        | ast::JoinOperator::RightSemi(_) => "a SEMI JOIN",
+        ast::JoinOperator::Anti(_)
+        | ast::JoinOperator::LeftAnti(_)
+        | ast::JoinOperator::RightAnti(_) => "an ANTI JOIN",
+        _ => "this join",
+    }
+}
+
+/// The equalities of a join condition `on` between dimension `dimension`
+/// and the Kafka source `source`: each an expression over the source's
+/// columns (as SQL) and the dimension column it equals.
+fn join_keys(
+    on: &ast::Expr,
+    source: &str,
+    dimension: &str,
+    schema: &str,
+    name: &str,
+) -> Result<Vec<(String, String)>> {
+    let mut conjuncts = vec![on];
+    let mut keys = Vec::new();
+    while let Some(expr) = conjuncts.pop() {
+        match expr {
+            ast::Expr::Nested(inner) => conjuncts.push(inner),
+            ast::Expr::BinaryOp {
+                left,
+                op: ast::BinaryOperator::And,
+                right,
+            } => {
+                conjuncts.push(right);
+                conjuncts.push(left);
+            }
+            ast::Expr::BinaryOp {
+                left,
+                op: ast::BinaryOperator::Eq,
+                right,
+            } => {
+                let (column, other) = match (
+                    dimension_column(left, dimension),
+                    dimension_column(right, dimension),
+                ) {
+                    (Some(column), None) => (column, right),
+                    (None, Some(column)) => (column, left),
+                    _ => {
+                        return Err(unsupported(format!(
+                            "join condition {expr} of materialized view {schema}.{name} must \
+                             equal a column of {dimension} to an expression over {source}"
+                        )))
+                    }
+                };
+                if let Some(stray) = columns_not_of(other, source) {
+                    return Err(unsupported(format!(
+                        "{stray} in join condition {expr} of materialized view {schema}.{name}: \
+                         the other side of each equality reads {source} alone, its columns \
+                         qualified as in {source}.column"
+                    )));
+                }
+                keys.push((other.to_string(), column));
+            }
+            other => {
+                return Err(unsupported(format!(
+                    "join condition {other} of materialized view {schema}.{name}: join \
+                     {dimension} by equalities joined with AND, and filter in WHERE"
+                )))
+            }
+        }
+    }
+    if keys.is_empty() {
+        return Err(invalid(format!(
+            "the join of {dimension} in materialized view {schema}.{name} has no equality"
+        )));
+    }
+    Ok(keys)
+}
+
+/// The column `expr` names, if it is a column of `relation` qualified by
+/// its name (`relation.column`, or longer names that end so).
+fn dimension_column(expr: &ast::Expr, relation: &str) -> Option<String> {
+    match expr {
+        ast::Expr::Nested(inner) => dimension_column(inner, relation),
+        ast::Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
+            (normalize(&parts[parts.len() - 2]) == relation)
+                .then(|| normalize(&parts[parts.len() - 1]))
+        }
+        _ => None,
+    }
+}
+
+/// A column of `expr` that is not qualified by `relation`, if any.
+fn columns_not_of(expr: &ast::Expr, relation: &str) -> Option<String> {
+    let found = ast::visit_expressions(expr, |e| match e {
+        ast::Expr::Identifier(ident) => ControlFlow::Break(ident.to_string()),
+        ast::Expr::CompoundIdentifier(parts)
+            if parts.len() < 2 || normalize(&parts[parts.len() - 2]) != relation =>
+        {
+            ControlFlow::Break(e.to_string())
+        }
+        _ => ControlFlow::Continue(()),
+    });
+    match found {
+        ControlFlow::Break(column) => Some(column),
+        ControlFlow::Continue(()) => None,
+    }
 }
 
 /// Every table named in `from` and its joins, as `schema.table`.
@@ -989,7 +1193,7 @@ mod tests {
             "{partial}"
         );
         assert!(
-            partial.contains("(views > 0) AND kafka.ad_events._partition = $1"),
+            partial.contains("(views > 0) AND \"ad_events\"._partition = $1"),
             "{partial}"
         );
         assert!(
@@ -1068,6 +1272,69 @@ mod tests {
         refused(
             "CREATE MATERIALIZED VIEW v AS SELECT a, count(*) AS n FROM kafka.t GROUP BY a",
             "name the keyspace",
+        );
+    }
+
+    #[test]
+    fn continuous_views_join_dimension_tables_by_key() {
+        let view = parse(
+            "CREATE MATERIALIZED VIEW ks.v AS SELECT c.advertiser, r.name AS region, \
+             count(*) AS n FROM kafka.ad_events AS e \
+             JOIN ks.campaigns c ON c.campaign_id = e.campaign_id \
+             LEFT JOIN ks.regions r ON (e.region_id + 1 = r.id AND r.country = upper(e.country)) \
+             GROUP BY c.advertiser, r.name",
+        )
+        .unwrap();
+        assert_eq!(view.source_table, "ad_events");
+        assert_eq!(view.source_reference(), "e");
+        assert_eq!(
+            view.dimensions,
+            vec![
+                Dimension {
+                    schema: "ks".into(),
+                    table: "campaigns".into(),
+                    reference: "c".into(),
+                    keys: vec![("e.campaign_id".into(), "campaign_id".into())],
+                },
+                Dimension {
+                    schema: "ks".into(),
+                    table: "regions".into(),
+                    reference: "r".into(),
+                    keys: vec![
+                        ("e.region_id + 1".into(), "id".into()),
+                        ("upper(e.country)".into(), "country".into()),
+                    ],
+                },
+            ]
+        );
+        assert!(
+            view.partial_sql().contains("\"e\"._partition = $1"),
+            "{}",
+            view.partial_sql()
+        );
+
+        let head = "CREATE MATERIALIZED VIEW ks.v AS SELECT c.a, count(*) AS n FROM kafka.t e ";
+        for (join, says) in [
+            ("RIGHT JOIN ks.c c ON c.id = e.id", "RIGHT JOIN"),
+            ("FULL JOIN ks.c c ON c.id = e.id", "FULL JOIN"),
+            ("CROSS JOIN ks.c c", "CROSS JOIN"),
+            ("JOIN ks.c c USING (id)", "with ON and equalities"),
+            ("JOIN ks.c c ON c.id > e.id", "equalities joined with AND"),
+            ("JOIN ks.c c ON c.id = id", "qualified as in e.column"),
+            ("JOIN ks.c c ON c.id = c.other", "must equal a column of c"),
+            ("JOIN ks.c e ON e.id = e.id", "give each its own alias"),
+            (
+                "JOIN ks.c c ON c.id = e.id JOIN ks.c d ON d.id = e.id",
+                "join each table once",
+            ),
+            ("JOIN (SELECT 1) c ON c.id = e.id", "by name only"),
+        ] {
+            refused(&format!("{head}{join} GROUP BY c.a"), says);
+        }
+        refused(
+            "CREATE MATERIALIZED VIEW ks.v AS SELECT a, count(*) AS n FROM kafka.t, ks.c \
+             GROUP BY a",
+            "JOIN ... ON",
         );
     }
 

@@ -52,7 +52,7 @@ impl MaterializedView {
                 }
             }
         }
-        let source = &self.source_ref;
+        let source = quote(&self.source_ref);
         let mut filter = format!(
             "{source}._partition = $1 AND {source}._offset >= $2 AND {source}._offset < $3"
         );

@@ -1,5 +1,6 @@
 //! Background jobs of a gateway.
 
+mod lookups;
 pub mod refresh;
 pub mod views;
 

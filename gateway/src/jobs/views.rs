@@ -41,7 +41,10 @@
 //!   batch whose every row is written.
 //! - A crash (or a lost lease) at any point leaves `pending` recorded, so the
 //!   next owner redoes *the same range*: Kafka offsets never change, and the
-//!   view's query is deterministic, so it computes the same partials. Each
+//!   view's query is deterministic, so it computes the same partials. (A
+//!   view that joins dimension tables would not be, as the tables may change
+//!   between two attempts; so the rows a batch joins are stored before it
+//!   begins, and a redone batch joins those: see `jobs/lookups.rs`.) Each
 //!   group's row was either written by the first attempt (it says
 //!   `_applied_to = to`, and is skipped) or not (it still holds the state
 //!   from before the batch, and the partial is merged into it once). A row
@@ -81,6 +84,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::col_named;
+use super::lookups::{decode, encode, look_up, read_slice, substitute, truncate, Sources};
 use super::refresh::Recomputer;
 use crate::session::SessionFactory;
 use crate::views::{source_topic, view_table};
@@ -413,6 +417,11 @@ impl ViewMaintainer {
             .create_logical_plan(&view.partial_sql())
             .await?;
         let raw = view_table(&self.cassandra, view).await?;
+        let sources = if view.dimensions.is_empty() {
+            None
+        } else {
+            Some(Sources::resolve(&session, view).await?)
+        };
         let ttl = self.settings.lease_ttl;
         let mut renewed_at = leased_at;
         let mut had_error = true;
@@ -462,6 +471,23 @@ impl ViewMaintainer {
                 None => (low, high.min(low + self.settings.max_batch_messages), false),
             };
             if to > from {
+                let params = ParamValues::List(vec![
+                    ScalarValue::Int32(Some(partition)).into(),
+                    ScalarValue::Int64(Some(from)).into(),
+                    ScalarValue::Int64(Some(to)).into(),
+                ]);
+                let mut partial = plan.clone().replace_params_with_values(&params)?;
+                let mut to = to;
+                if let Some(sources) = &sources {
+                    // The batch's events and the dimension rows they join,
+                    // stored before the batch begins.
+                    let inputs = self
+                        .joined_inputs(&session, view, sources, partition, from, &mut to, begun);
+                    let (slice, rows) = tokio::time::timeout_at(lease_end.into(), inputs)
+                        .await
+                        .map_err(|_| lease_overrun(view))??;
+                    partial = substitute(partial, view, sources, slice, rows)?;
+                }
                 if !begun {
                     self.progress.begin(&view.id, partition, from, to).await?;
                 }
@@ -475,15 +501,10 @@ impl ViewMaintainer {
                 entry.committed = from;
                 entry.pending = Some(to);
                 let started = Instant::now();
-                let batch = self.apply(&session, &plan, view, &raw, partition, from, to);
+                let batch = self.apply(&session, partial, view, &raw, partition, to);
                 tokio::time::timeout_at(lease_end.into(), batch)
                     .await
-                    .map_err(|_| {
-                        DataFusionError::Execution(format!(
-                            "a batch of {} took longer than the lease; it is redone",
-                            view.qualified_name()
-                        ))
-                    })??;
+                    .map_err(|_| lease_overrun(view))??;
                 let rate = (to - from) as f64 / started.elapsed().as_secs_f64().max(1e-6);
                 self.progress
                     .commit(&view.id, partition, to, &self.owner, rate)
@@ -506,26 +527,82 @@ impl ViewMaintainer {
         }
     }
 
-    /// Folds offsets `[from, to)` of source partition `partition` into the
-    /// view's table `raw`.
+    /// The events of `partition` from `from` up to `to` and the rows of
+    /// `view`'s dimension tables that they join. A batch already `begun`
+    /// joins the rows stored when it began; a new one reads them by key and
+    /// stores them, first shortening the batch (`to`) while they are too
+    /// large to store in one write.
     #[allow(clippy::too_many_arguments)]
+    async fn joined_inputs(
+        &self,
+        session: &SessionContext,
+        view: &MaterializedView,
+        sources: &Sources,
+        partition: i32,
+        from: i64,
+        to: &mut i64,
+        begun: bool,
+    ) -> Result<(Vec<RecordBatch>, Vec<Vec<RecordBatch>>)> {
+        let mut slice = read_slice(session, &sources.source, partition, from, *to).await?;
+        if begun {
+            let stored = self
+                .progress
+                .lookups(&view.id, partition, from, *to)
+                .await?
+                .filter(|rows| rows.len() == view.dimensions.len())
+                .ok_or_else(|| {
+                    DataFusionError::Execution(format!(
+                        "the dimension rows joined by the unfinished batch [{from}, {to}) of \
+                         partition {partition} of {} are not stored, so it cannot be redone \
+                         exactly",
+                        view.qualified_name()
+                    ))
+                })?;
+            let rows = stored.iter().map(|b| decode(b)).collect::<Result<_>>()?;
+            return Ok((slice, rows));
+        }
+        loop {
+            let rows = look_up(session, view, sources, &slice).await?;
+            let encoded: Vec<Vec<u8>> = rows
+                .iter()
+                .zip(&sources.dimensions)
+                .map(|(rows, table)| encode(&table.schema(), rows))
+                .collect::<Result<_>>()?;
+            let size: usize = encoded.iter().map(Vec::len).sum();
+            if size > MAX_LOOKUP_BYTES && *to - from > 1 {
+                *to = from + (*to - from) / 2;
+                slice = truncate(&slice, *to)?;
+                continue;
+            }
+            if size > MAX_LOOKUP_BYTES {
+                return Err(DataFusionError::Execution(format!(
+                    "the dimension rows that offset {from} of partition {partition} of {} \
+                     joins take {size} bytes, more than the {MAX_LOOKUP_BYTES} a batch may \
+                     store",
+                    view.qualified_name()
+                )));
+            }
+            self.progress
+                .save_lookups(&view.id, partition, from, *to, &encoded)
+                .await?;
+            return Ok((slice, rows));
+        }
+    }
+
+    /// Folds `partial`, the partial aggregates of the batch of source
+    /// partition `partition` that ends at `to`, into the view's table
+    /// `raw`.
     async fn apply(
         &self,
         session: &SessionContext,
-        plan: &LogicalPlan,
+        partial: LogicalPlan,
         view: &MaterializedView,
         raw: &Arc<dyn TableProvider>,
         partition: i32,
-        from: i64,
         to: i64,
     ) -> Result<()> {
-        let params = ParamValues::List(vec![
-            ScalarValue::Int32(Some(partition)).into(),
-            ScalarValue::Int64(Some(from)).into(),
-            ScalarValue::Int64(Some(to)).into(),
-        ]);
         let partials = session
-            .execute_logical_plan(plan.clone().replace_params_with_values(&params)?)
+            .execute_logical_plan(partial)
             .await?
             .collect()
             .await?;
@@ -611,6 +688,17 @@ impl ViewMaintainer {
             .await?;
         Ok(())
     }
+}
+
+/// The most bytes of dimension rows one batch stores; a batch whose rows
+/// take more is cut shorter.
+const MAX_LOOKUP_BYTES: usize = 4 << 20;
+
+fn lease_overrun(view: &MaterializedView) -> DataFusionError {
+    DataFusionError::Execution(format!(
+        "a batch of {} took longer than the lease; it is redone",
+        view.qualified_name()
+    ))
 }
 
 fn qualified(relation: &str, name: &str) -> Expr {

@@ -15,6 +15,10 @@
 //! - `view_members`: per continuous view, the gateways maintaining it,
 //!   each row with a TTL renewed while its gateway lives; they divide the
 //!   view's source partitions between them.
+//! - `view_lookups`: per continuous view that joins dimension tables, and
+//!   per source partition, the dimension rows its latest batch read (one
+//!   encoded blob per dimension, with the batch's offsets), so that a batch
+//!   redone after a crash joins what the first attempt joined.
 //! - `leases`: a name, its owner, and a TTL; taken and renewed with
 //!   lightweight transactions, so at most one owner holds a lease at once.
 //!
@@ -38,6 +42,7 @@ const PROGRESS: &str = "view_progress";
 const LEASES: &str = "leases";
 const REFRESHES: &str = "view_refreshes";
 const MEMBERS: &str = "view_members";
+const LOOKUPS: &str = "view_lookups";
 
 /// One refresh of a recomputed view.
 #[derive(Debug, Clone, PartialEq)]
@@ -139,6 +144,14 @@ impl ViewProgressTable {
                     self.replication_factor,
                     MEMBERS,
                     "(view_id text, owner text, PRIMARY KEY ((view_id), owner))",
+                )
+                .await?;
+                ensure_meta_table(
+                    &self.connection,
+                    self.replication_factor,
+                    LOOKUPS,
+                    "(view_id text, source_partition int, batch_from bigint, batch_to bigint, \
+                     rows frozen<list<blob>>, PRIMARY KEY ((view_id), source_partition))",
                 )
                 .await?;
                 ensure_meta_table(
@@ -293,9 +306,68 @@ impl ViewProgressTable {
         .map(|_| ())
     }
 
-    /// Forgets the progress and refreshes of view `view_id`.
+    /// Stores `rows`, the dimension rows (one blob per dimension) that the
+    /// batch of `partition` from `from` up to `to` joins, in one write,
+    /// replacing those of the partition's batch before.
+    pub async fn save_lookups(
+        &self,
+        view_id: &str,
+        partition: i32,
+        from: i64,
+        to: i64,
+        rows: &[Vec<u8>],
+    ) -> Result<()> {
+        self.run(
+            LOOKUPS,
+            format!(
+                "INSERT INTO {META_KEYSPACE}.{LOOKUPS} \
+                 (view_id, source_partition, batch_from, batch_to, rows) VALUES (?, ?, ?, ?, ?)"
+            ),
+            (view_id, partition, from, to, rows),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// The dimension rows stored for the batch of `partition` from `from`
+    /// up to `to`; `None` when the stored ones are of another batch, or
+    /// there are none.
+    pub async fn lookups(
+        &self,
+        view_id: &str,
+        partition: i32,
+        from: i64,
+        to: i64,
+    ) -> Result<Option<Vec<Vec<u8>>>> {
+        let table = format!("{META_KEYSPACE}.{LOOKUPS}");
+        let result = self
+            .run(
+                LOOKUPS,
+                format!(
+                    "SELECT batch_from, batch_to, rows FROM {table} \
+                     WHERE view_id = ? AND source_partition = ?"
+                ),
+                (view_id, partition),
+            )
+            .await?;
+        let rows = result
+            .into_rows_result()
+            .map_err(|e| Error::response(&table, &e))?;
+        let row = rows
+            .maybe_first_row::<(Option<i64>, Option<i64>, Option<Vec<Vec<u8>>>)>()
+            .map_err(|e| Error::response(&table, &e))?;
+        Ok(match row {
+            Some((Some(f), Some(t), rows)) if f == from && t == to => {
+                Some(rows.unwrap_or_default())
+            }
+            _ => None,
+        })
+    }
+
+    /// Forgets the progress, refreshes and stored lookups of view
+    /// `view_id`.
     pub async fn forget(&self, view_id: &str) -> Result<()> {
-        for table in [PROGRESS, REFRESHES] {
+        for table in [PROGRESS, REFRESHES, LOOKUPS] {
             self.run(
                 table,
                 format!("DELETE FROM {META_KEYSPACE}.{table} WHERE view_id = ?"),

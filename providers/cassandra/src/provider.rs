@@ -120,6 +120,11 @@ impl CassandraTableProvider {
         self.table.key_layout()
     }
 
+    /// The partition key's columns, in key order.
+    pub fn partition_key(&self) -> &[String] {
+        &self.table.partition_key
+    }
+
     /// The primary key's columns: the partition key, then the clustering
     /// key, each in key order.
     pub fn primary_key(&self) -> impl Iterator<Item = &str> {

@@ -1,6 +1,10 @@
 //! Materialized views over Kafka tables, kept in Cassandra, through the
 //! Postgres wire.
 
+use std::collections::BTreeMap;
+
+use datafusion::arrow::array::{Array, Int64Array};
+use datafusion::arrow::ipc::reader::StreamReader;
 use smackql_tests::ad_events::{create_view, declare, event, events, view_and_truth};
 use smackql_tests::gateway::{
     db_message, explain, run, sqlstate, text_rows, KeyspaceFixture, TestGateway,
@@ -255,7 +259,7 @@ async fn views_that_cannot_be_kept_are_refused_with_what_to_write() {
 async fn a_view_defined_after_a_month_of_events_backfills_visibly_then_stays_current() {
     // Small batches, so the backfill takes many steps to watch.
     let fixture = KeyspaceFixture::with_config("views_backfill", |config| {
-        config.views.max_batch_messages = 500;
+        config.views.max_batch_messages = 100;
     })
     .await;
     let client = &fixture.client;
@@ -324,4 +328,212 @@ async fn a_view_defined_after_a_month_of_events_backfills_visibly_then_stays_cur
     run(client, &format!("REFRESH MATERIALIZED VIEW {view}")).await;
     let (got, want) = view_and_truth(client, &view, &source).await;
     assert_eq!(got, want);
+}
+
+/// `(advertiser, day) -> (events, views)` of rows read as text.
+fn by_group(rows: &[Vec<Option<String>>]) -> BTreeMap<(String, String), (i64, i64)> {
+    rows.iter()
+        .map(|r| {
+            let text = |i: usize| r[i].clone().unwrap_or_default();
+            let number = |i: usize| text(i).parse::<i64>().expect("a number");
+            ((text(0), text(1)), (number(2), number(3)))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_view_joins_a_dimension_table_reading_only_the_keys_its_events_name() {
+    let fixture = KeyspaceFixture::new("views_dims").await;
+    let client = &fixture.client;
+    let campaigns = fixture.table("campaigns");
+    run(
+        client,
+        &format!(
+            "CREATE TABLE {campaigns} (campaign_id bigint PRIMARY KEY, advertiser text, \
+             region text)"
+        ),
+    )
+    .await;
+    // 300 campaigns, of which the events name 1 to 4; campaign 4 has no
+    // row yet, so the inner join leaves its events out.
+    let rows: Vec<String> = (1..=300)
+        .filter(|id| *id != 4)
+        .map(|id| {
+            let advertiser = if id <= 2 { "acme" } else { "globex" };
+            format!("({id}, '{advertiser}', 'r{}')", id % 5)
+        })
+        .collect();
+    run(
+        client,
+        &format!("INSERT INTO {campaigns} VALUES {}", rows.join(", ")),
+    )
+    .await;
+    let topic = unique_name("dim_events");
+    create_topic(&topic, 3).await;
+    produce(&topic, &events(600, 0)).await;
+    let source = format!("kafka.{}", unique_name("dim_ads"));
+    run(client, &declare(&source, &topic)).await;
+
+    let view = fixture.table("by_advertiser");
+    run(
+        client,
+        &format!(
+            "CREATE MATERIALIZED VIEW {view} AS SELECT c.advertiser, \
+             date_trunc('day', e.ts) AS day, count(*) AS events, sum(e.views) AS views \
+             FROM {source} e JOIN {campaigns} c ON c.campaign_id = e.campaign_id \
+             GROUP BY c.advertiser, date_trunc('day', e.ts)"
+        ),
+    )
+    .await;
+    run(client, &format!("REFRESH MATERIALIZED VIEW {view}")).await;
+    let read = format!(
+        "SELECT advertiser, CAST(date_part('epoch', day) AS bigint), events, views \
+         FROM {view} ORDER BY 1, 2"
+    );
+    let truth = |filter: &str| {
+        format!(
+            "SELECT c.advertiser, CAST(date_part('epoch', date_trunc('day', e.ts)) AS bigint), \
+             count(*), \
+             sum(e.views) FROM {source} e JOIN {campaigns} c ON c.campaign_id = e.campaign_id \
+             {filter} GROUP BY 1, 2 ORDER BY 1, 2"
+        )
+    };
+    let first = text_rows(client, &truth("")).await;
+    assert_eq!(first.len(), 6, "{first:?}");
+    assert_eq!(text_rows(client, &read).await, first);
+
+    // Each batch read just the campaigns its events name, by key: the rows
+    // stored with the batches are of campaigns 1 to 3, not all 299.
+    let ids = text_rows(
+        client,
+        &format!(
+            "SELECT DISTINCT view_id FROM system.materialized_views \
+             WHERE schema_name = '{}'",
+            fixture.keyspace
+        ),
+    )
+    .await;
+    let view_id = ids[0][0].clone().expect("the view's id");
+    let stored = fixture
+        .session
+        .query_unpaged(
+            "SELECT rows FROM smackql_meta.view_lookups WHERE view_id = ?",
+            (&view_id,),
+        )
+        .await
+        .expect("the stored lookups read")
+        .into_rows_result()
+        .expect("rows");
+    let mut looked_up = Vec::new();
+    for row in stored.rows::<(Vec<Vec<u8>>,)>().expect("typed rows") {
+        let (blobs,) = row.expect("a row");
+        assert_eq!(blobs.len(), 1, "one dimension");
+        let reader =
+            StreamReader::try_new(std::io::Cursor::new(&blobs[0]), None).expect("Arrow IPC");
+        for batch in reader {
+            let batch = batch.expect("a batch");
+            let id = batch
+                .column_by_name("campaign_id")
+                .expect("campaign_id")
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .expect("bigint ids")
+                .clone();
+            looked_up.extend(id.iter().flatten());
+        }
+    }
+    looked_up.sort();
+    looked_up.dedup();
+    assert_eq!(
+        looked_up,
+        vec![1, 2, 3],
+        "campaign rows read by the batches"
+    );
+
+    // A changed dimension row applies to the events that follow; events
+    // folded before keep the row they joined, as in a stream-table join.
+    let committed: Vec<Vec<Option<String>>> = text_rows(
+        client,
+        &format!(
+            "SELECT source_partition, committed_offset FROM system.materialized_views \
+             WHERE schema_name = '{}' ORDER BY 1",
+            fixture.keyspace
+        ),
+    )
+    .await;
+    run(
+        client,
+        &format!("INSERT INTO {campaigns} VALUES (3, 'initech', 'r3'), (4, 'hooli', 'r4')"),
+    )
+    .await;
+    produce(&topic, &events(300, 11)).await;
+    run(client, &format!("REFRESH MATERIALIZED VIEW {view}")).await;
+    let later: Vec<String> = committed
+        .iter()
+        .map(|r| {
+            format!(
+                "(e._partition = {} AND e._offset >= {})",
+                r[0].as_deref().unwrap_or("-1"),
+                r[1].as_deref().unwrap_or("0")
+            )
+        })
+        .collect();
+    let mut want = by_group(&first);
+    let after = text_rows(client, &truth(&format!("WHERE {}", later.join(" OR ")))).await;
+    for (group, (events, views)) in by_group(&after) {
+        let entry = want.entry(group).or_default();
+        entry.0 += events;
+        entry.1 += views;
+    }
+    let got = by_group(&text_rows(client, &read).await);
+    assert_eq!(got, want);
+    assert!(got.keys().any(|(a, _)| a == "initech") && got.keys().any(|(a, _)| a == "hooli"));
+
+    // A dimension must be a Cassandra table joined on its partition key.
+    let other = fixture.table("other");
+    refused(
+        client,
+        &format!(
+            "CREATE MATERIALIZED VIEW {other} AS SELECT c.region, count(*) AS n FROM {source} e \
+             JOIN {campaigns} c ON c.advertiser = e.user_id GROUP BY c.region"
+        ),
+        "0A000",
+        "without its partition key column campaign_id",
+    )
+    .await;
+    refused(
+        client,
+        &format!(
+            "CREATE MATERIALIZED VIEW {other} AS SELECT e.campaign_id, count(*) AS n \
+             FROM {source} e JOIN {source} f ON f.campaign_id = e.campaign_id \
+             GROUP BY e.campaign_id"
+        ),
+        "0A000",
+        "join each table once",
+    )
+    .await;
+    refused(
+        client,
+        &format!(
+            "CREATE MATERIALIZED VIEW {other} AS SELECT c.region, count(*) AS n FROM {source} e \
+             RIGHT JOIN {campaigns} c ON c.campaign_id = e.campaign_id GROUP BY c.region"
+        ),
+        "0A000",
+        "RIGHT JOIN",
+    )
+    .await;
+    run(client, &format!("DROP MATERIALIZED VIEW {view} PURGE")).await;
+    let left = fixture
+        .session
+        .query_unpaged(
+            "SELECT count(*) FROM smackql_meta.view_lookups WHERE view_id = ?",
+            (&view_id,),
+        )
+        .await
+        .expect("the stored lookups read")
+        .into_rows_result()
+        .expect("rows")
+        .first_row::<(i64,)>()
+        .expect("a count");
+    assert_eq!(left.0, 0, "DROP forgets the stored lookups");
 }
