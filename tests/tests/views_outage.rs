@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use smackql_tests::ad_events::{assert_view_exact, create_view, declare, events};
-use smackql_tests::gateway::{run, TestGateway};
+use smackql_tests::gateway::{db_message, run, TestGateway};
 use smackql_tests::kafka::{create_topic, produce};
 use smackql_tests::services::{self, cassandra, create_keyspace};
 use smackql_tests::unique_name;
@@ -32,10 +32,10 @@ async fn assert_exact_after_recovery(client: &Client, view: &str, source: &str) 
         {
             Ok(()) => break,
             Err(err) if Instant::now() < deadline => {
-                eprintln!("refresh while recovering: {err}");
+                eprintln!("refresh while recovering: {}", db_message(&err));
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
-            Err(err) => panic!("the view did not recover: {err}"),
+            Err(err) => panic!("the view did not recover: {}", db_message(&err)),
         }
     }
     assert_view_exact(client, view, source).await;

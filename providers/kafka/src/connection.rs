@@ -2,7 +2,7 @@
 //! client for metadata and offsets.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
@@ -45,7 +45,9 @@ pub type SharedKafka = Arc<KafkaConnection>;
 /// The cluster, with a client for metadata made on first use.
 pub struct KafkaConnection {
     options: KafkaOptions,
-    metadata: OnceLock<Arc<BaseConsumer>>,
+    /// Made on first use, and made again after a request through it
+    /// fails, so that a client left broken by a broker outage is not kept.
+    metadata: Mutex<Option<Arc<BaseConsumer>>>,
     admin: OnceLock<Arc<AdminClient<DefaultClientContext>>>,
     registry: Option<Arc<dyn SchemaRegistry>>,
     decode_errors: Arc<DecodeErrors>,
@@ -66,7 +68,7 @@ impl KafkaConnection {
     pub fn new(options: KafkaOptions) -> Self {
         Self {
             options,
-            metadata: OnceLock::new(),
+            metadata: Mutex::new(None),
             admin: OnceLock::new(),
             registry: None,
             decode_errors: Arc::default(),
@@ -143,14 +145,39 @@ impl KafkaConnection {
     }
 
     fn metadata_client(&self) -> Result<Arc<BaseConsumer>, Error> {
-        if let Some(client) = self.metadata.get() {
+        let mut slot = self.metadata.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(client) = slot.as_ref() {
             return Ok(client.clone());
         }
-        let client: BaseConsumer = self
-            .consumer_config()
-            .create()
-            .map_err(|e| Error::kafka("creating a client", e))?;
-        Ok(self.metadata.get_or_init(|| Arc::new(client)).clone())
+        let client: Arc<BaseConsumer> = Arc::new(
+            self.consumer_config()
+                .create()
+                .map_err(|e| Error::kafka("creating a client", e))?,
+        );
+        *slot = Some(client.clone());
+        Ok(client)
+    }
+
+    /// Runs `request` with the metadata client on a blocking thread. When
+    /// it fails in Kafka, the client is dropped (if no other request has
+    /// replaced it meanwhile), and the next request makes a new one.
+    async fn with_metadata_client<T: Send + 'static>(
+        &self,
+        what: &str,
+        request: impl FnOnce(&BaseConsumer) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let client = self.metadata_client()?;
+        let used = client.clone();
+        let outcome = tokio::task::spawn_blocking(move || request(&used))
+            .await
+            .map_err(|e| Error::Stopped(format!("{what} stopped: {e}")))?;
+        if let Err(Error::Kafka { .. }) = &outcome {
+            let mut slot = self.metadata.lock().unwrap_or_else(|e| e.into_inner());
+            if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, &client)) {
+                *slot = None;
+            }
+        }
+        outcome
     }
 
     /// The admin client, made on first use and kept: each one runs its own
@@ -169,10 +196,9 @@ impl KafkaConnection {
     /// The partitions of `topic` with their low and high watermarks (the
     /// first offset kept, and the offset after the last committed message).
     pub async fn watermarks(&self, topic: &str) -> Result<Vec<(i32, i64, i64)>, Error> {
-        let client = self.metadata_client()?;
         let topic = topic.to_string();
-        tokio::task::spawn_blocking(move || {
-            partitions_of(&client, &topic)?
+        self.with_metadata_client("reading Kafka offsets", move |client| {
+            partitions_of(client, &topic)?
                 .into_iter()
                 .map(|p| {
                     let (low, high) = client
@@ -185,7 +211,6 @@ impl KafkaConnection {
                 .collect()
         })
         .await
-        .map_err(|e| Error::Stopped(format!("reading Kafka offsets stopped: {e}")))?
     }
 
     /// For each of `partitions` of `topic`, the first offset whose record
@@ -197,7 +222,6 @@ impl KafkaConnection {
         partitions: &[i32],
         time: i64,
     ) -> Result<Vec<(i32, Option<i64>)>, Error> {
-        let client = self.metadata_client()?;
         let mut wanted = TopicPartitionList::new();
         for &p in partitions {
             wanted
@@ -205,7 +229,7 @@ impl KafkaConnection {
                 .map_err(|e| Error::kafka(format!("looking up times in {topic}/{p}"), e))?;
         }
         let topic = topic.to_string();
-        tokio::task::spawn_blocking(move || {
+        self.with_metadata_client("looking up Kafka offsets", move |client| {
             let found = client
                 .offsets_for_times(wanted, REQUEST_TIMEOUT)
                 .map_err(|e| Error::kafka(format!("looking up times in topic '{topic}'"), e))?;
@@ -219,7 +243,6 @@ impl KafkaConnection {
                 .collect())
         })
         .await
-        .map_err(|e| Error::Stopped(format!("looking up Kafka offsets stopped: {e}")))?
     }
 
     /// Whether the brokers stamp the record times of `topic`
@@ -282,11 +305,12 @@ impl KafkaConnection {
 
     /// Whether `topic` exists.
     pub async fn has_topic(&self, topic: &str) -> Result<bool, Error> {
-        let client = self.metadata_client()?;
         let topic = topic.to_string();
-        let found = tokio::task::spawn_blocking(move || partitions_of(&client, &topic))
-            .await
-            .map_err(|e| Error::Stopped(format!("reading Kafka metadata stopped: {e}")))?;
+        let found = self
+            .with_metadata_client("reading Kafka metadata", move |client| {
+                partitions_of(client, &topic)
+            })
+            .await;
         match found {
             Ok(_) => Ok(true),
             Err(Error::NoTopic(_)) => Ok(false),
