@@ -77,6 +77,18 @@ async fn a_view_equals_the_aggregate_over_its_source_and_follows_it() {
     assert_eq!(mine[0][2].as_deref(), Some("continuous"));
     assert_eq!(mine[0][3].as_deref(), Some("current"));
     assert_eq!(mine[0][5].as_deref(), Some("0"), "lag: {shown:?}");
+    // Prepared, through the extended protocol, it shows the same.
+    let prepared = client
+        .query("SHOW MATERIALIZED VIEWS", &[])
+        .await
+        .expect("SHOW MATERIALIZED VIEWS in the extended protocol");
+    assert!(
+        prepared.iter().any(|r| {
+            r.get::<_, Option<String>>(0).as_deref() == Some(fixture.keyspace.as_str())
+                && r.get::<_, Option<String>>(1).as_deref() == Some(name)
+        }),
+        "{prepared:?}"
+    );
     let partitions = text_rows(
         client,
         &format!(

@@ -630,13 +630,30 @@ impl QueryHook for SelectHook {
         Some(response.await.map(Response::Query))
     }
 
+    /// `SHOW MATERIALIZED VIEWS` is planned as the query that answers it,
+    /// which then runs as any prepared query; other statements are left to
+    /// the default planning.
     async fn handle_extended_parse_query(
         &self,
-        _statement: &Statement,
-        _session_context: &SessionContext,
+        statement: &Statement,
+        session_context: &SessionContext,
         _client: &(dyn ClientInfo + Send + Sync),
     ) -> Option<PgWireResult<LogicalPlan>> {
-        None
+        if !matches!(
+            statement,
+            Statement::ShowViews {
+                materialized: true,
+                ..
+            }
+        ) {
+            return None;
+        }
+        let plan = async {
+            let query = crate::sql::show_views_query(statement.clone())?;
+            let query = datafusion::sql::parser::Statement::Statement(Box::new(query));
+            session_context.state().statement_to_plan(query).await
+        };
+        Some(plan.await.map_err(|e| PgWireError::ApiError(Box::new(e))))
     }
 
     async fn handle_extended_query(
