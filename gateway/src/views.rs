@@ -19,10 +19,11 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::catalog::{SchemaProvider, Session, TableProvider};
+use datafusion::common::ScalarValue;
 use datafusion::common::TableReference;
 use datafusion::datasource::{MemTable, TableType};
 use datafusion::error::{DataFusionError, Result};
-use datafusion::logical_expr::Expr;
+use datafusion::logical_expr::{Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{CreateView, ObjectType, Statement};
@@ -437,7 +438,9 @@ impl ViewDdl {
     }
 
     /// The rows of `system.materialized_views`.
-    async fn status(&self) -> Result<RecordBatch> {
+    /// The rows of `system.materialized_views`; of the views in keyspace
+    /// `only_schema` alone when it is given.
+    async fn status(&self, only_schema: Option<&str>) -> Result<RecordBatch> {
         let mut rows = StatusRows::default();
         self.views.reload().await.ok();
         let now = SystemTime::now()
@@ -445,6 +448,9 @@ impl ViewDdl {
             .map(|d| d.as_millis() as i64)
             .unwrap_or(0);
         for view in self.views.list() {
+            if only_schema.is_some_and(|schema| schema != view.schema) {
+                continue;
+            }
             let progress = self.progress.progress(&view.id).await.ok();
             if view.refresh.is_recomputed() {
                 let refreshes = self.progress.refreshes(&view.id, 20).await.ok();
@@ -847,6 +853,15 @@ impl TableProvider for MaterializedViewsTable {
         TableType::View
     }
 
+    /// Filters reach the scan, which reads only the views of a keyspace a
+    /// filter names; every filter is still applied to the rows.
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
     async fn scan(
         &self,
         state: &dyn Session,
@@ -854,7 +869,22 @@ impl TableProvider for MaterializedViewsTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let batch = self.ddl.status().await?;
+        // A `schema_name = '...'` filter limits the views read.
+        let only_schema = filters.iter().find_map(|f| match f {
+            Expr::BinaryExpr(b) if b.op == Operator::Eq => {
+                match (b.left.as_ref(), b.right.as_ref()) {
+                    (Expr::Column(c), Expr::Literal(ScalarValue::Utf8(Some(v)), _))
+                    | (Expr::Literal(ScalarValue::Utf8(Some(v)), _), Expr::Column(c))
+                        if c.name == "schema_name" =>
+                    {
+                        Some(v.clone())
+                    }
+                    _ => None,
+                }
+            }
+            _ => None,
+        });
+        let batch = self.ddl.status(only_schema.as_deref()).await?;
         MemTable::try_new(StatusRows::schema(), vec![vec![batch]])?
             .scan(state, projection, filters, limit)
             .await
