@@ -181,6 +181,7 @@ impl Application {
                 MaintenanceSettings {
                     poll_interval: config.views.poll_interval,
                     max_batch_messages: config.views.max_batch_messages.max(1),
+                    max_rate_per_partition: config.views.max_rate_per_partition,
                     lease_ttl,
                     ..MaintenanceSettings::default()
                 },

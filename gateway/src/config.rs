@@ -258,6 +258,10 @@ pub struct ViewsConfig {
     pub poll_interval: Duration,
     /// The most source offsets one batch of one Kafka partition covers.
     pub max_batch_messages: i64,
+    /// The most source offsets per second one Kafka partition of a view
+    /// folds in, so a backfill cannot overload Cassandra; unlimited when
+    /// unset.
+    pub max_rate_per_partition: Option<f64>,
     /// How long a gateway owns a view without renewing its lease; another
     /// gateway takes a view over this long after its owner dies.
     #[serde(deserialize_with = "duration")]
@@ -270,6 +274,7 @@ impl Default for ViewsConfig {
             maintain: true,
             poll_interval: Duration::from_millis(200),
             max_batch_messages: 200_000,
+            max_rate_per_partition: None,
             lease_ttl: Duration::from_secs(10),
         }
     }
@@ -459,6 +464,13 @@ impl Config {
         }
         if self.pg.max_connections == 0 {
             return invalid("pg.max_connections must be positive".into());
+        }
+        if self
+            .views
+            .max_rate_per_partition
+            .is_some_and(|rate| !(rate.is_finite() && rate > 0.0))
+        {
+            return invalid("views.max_rate_per_partition must be a positive number".into());
         }
         Ok(())
     }
@@ -711,6 +723,18 @@ mod tests {
             password: Secret::new("hunter2"),
         };
         assert!(!format!("{user:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_view_rate_limit_must_be_positive() {
+        let config = Config::from_toml("[views]\nmax_rate_per_partition = 2500\n").unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.views.max_rate_per_partition, Some(2500.0));
+        for bad in ["0", "-1", "nan"] {
+            let toml = format!("[views]\nmax_rate_per_partition = {bad}\n");
+            let err = Config::from_toml(&toml).unwrap().validate().unwrap_err();
+            assert!(err.to_string().contains("max_rate_per_partition"), "{err}");
+        }
     }
 
     #[test]

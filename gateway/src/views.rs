@@ -437,7 +437,6 @@ impl ViewDdl {
         source_topic(&self.sessions.new_session(), view).await
     }
 
-    /// The rows of `system.materialized_views`.
     /// The rows of `system.materialized_views`; of the views in keyspace
     /// `only_schema` alone when it is given.
     async fn status(&self, only_schema: Option<&str>) -> Result<RecordBatch> {

@@ -273,6 +273,9 @@ pub struct MaterializedView {
     pub clustering: Vec<(String, bool)>,
     /// Seconds a partial row lives after its last update; none by default.
     pub ttl: Option<u32>,
+    /// The most source offsets per second a continuous view folds in from
+    /// each Kafka partition, to pace a backfill; unlimited by default.
+    pub max_rate_per_partition: Option<f64>,
     /// The select list in order: a key (index into `keys`) or an aggregate.
     columns: Vec<Column>,
     /// The name the source relation goes by in the query (its alias, or
@@ -548,10 +551,30 @@ impl MaterializedView {
                 ))
             })?),
         };
+        let max_rate_per_partition = match options.remove("max_rate_per_partition") {
+            None => None,
+            Some(_) if !continuous => {
+                return Err(invalid(format!(
+                    "max_rate_per_partition paces a continuous view's Kafka partitions; \
+                     materialized view {schema}.{name} is recomputed, so leave it out"
+                )))
+            }
+            Some(text) => Some(
+                text.parse::<f64>()
+                    .ok()
+                    .filter(|r| r.is_finite() && *r > 0.0)
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "max_rate_per_partition '{text}' of materialized view \
+                             {schema}.{name} is not a positive number of offsets per second"
+                        ))
+                    })?,
+            ),
+        };
         if !options.is_empty() {
             return Err(invalid(format!(
                 "unknown option{} of materialized view {schema}.{name}: {}; the options are \
-                 refresh, partition_key, clustering_order and ttl",
+                 refresh, partition_key, clustering_order, ttl and max_rate_per_partition",
                 if options.len() > 1 { "s" } else { "" },
                 options.keys().cloned().collect::<Vec<_>>().join(", ")
             )));
@@ -575,6 +598,7 @@ impl MaterializedView {
             partition_key,
             clustering,
             ttl,
+            max_rate_per_partition,
             columns,
             source_ref,
             from: select
@@ -1273,6 +1297,29 @@ mod tests {
             "CREATE MATERIALIZED VIEW v AS SELECT a, count(*) AS n FROM kafka.t GROUP BY a",
             "name the keyspace",
         );
+        refused(
+            "CREATE MATERIALIZED VIEW ks.v WITH (max_rate_per_partition = 0) AS SELECT a, \
+             count(*) AS n FROM kafka.t GROUP BY a",
+            "not a positive number of offsets per second",
+        );
+        refused(
+            "CREATE MATERIALIZED VIEW ks.v WITH (refresh = 'manual', max_rate_per_partition = 5) \
+             AS SELECT a, count(*) AS n FROM ks.t GROUP BY a",
+            "is recomputed, so leave it out",
+        );
+    }
+
+    #[test]
+    fn a_rate_limit_is_kept_with_the_view() {
+        let view = parse(
+            "CREATE MATERIALIZED VIEW ks.v WITH (max_rate_per_partition = 1500) AS \
+             SELECT a, count(*) AS n FROM kafka.t GROUP BY a",
+        )
+        .unwrap();
+        assert_eq!(view.max_rate_per_partition, Some(1500.0));
+        let again = MaterializedView::parse(&view.stored().sql).unwrap();
+        assert_eq!(again.max_rate_per_partition, Some(1500.0));
+        assert_eq!(parse(CANONICAL).unwrap().max_rate_per_partition, None);
     }
 
     #[test]

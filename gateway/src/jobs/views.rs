@@ -18,8 +18,9 @@
 //! 1. Read `p`'s progress: `committed` (every event before it is in the
 //!    view) and `pending` (the end of a batch begun and not committed).
 //! 2. If a batch is pending, its range is `[committed, pending)` again.
-//!    Otherwise choose `to` (at most `max_batch_messages` ahead, at most
-//!    Kafka's end offset) and record `pending = to` *before* writing
+//!    Otherwise choose `to` (at most `max_batch_messages` ahead, or a
+//!    second's worth of a paced view's rate, and at most Kafka's end
+//!    offset) and record `pending = to` *before* writing
 //!    anything.
 //! 3. Run the view's query over exactly those offsets, grouped by the view's
 //!    keys: the batch's partial aggregates per group.
@@ -110,6 +111,8 @@ pub struct MaintenanceSettings {
     pub poll_interval: Duration,
     /// The most offsets one batch of one partition covers.
     pub max_batch_messages: i64,
+    /// The most offsets per second one partition folds in, if limited.
+    pub max_rate_per_partition: Option<f64>,
     /// How long a view's lease lasts without renewal.
     pub lease_ttl: Duration,
     /// How often the list of views is read again.
@@ -121,6 +124,7 @@ impl Default for MaintenanceSettings {
         Self {
             poll_interval: Duration::from_millis(200),
             max_batch_messages: 200_000,
+            max_rate_per_partition: None,
             lease_ttl: Duration::from_secs(10),
             reload_interval: Duration::from_secs(2),
         }
@@ -422,6 +426,19 @@ impl ViewMaintainer {
         } else {
             Some(Sources::resolve(&session, view).await?)
         };
+        // A paced view folds at most a second's worth of offsets at a time.
+        let pace = match (
+            view.max_rate_per_partition,
+            self.settings.max_rate_per_partition,
+        ) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let max_batch = pace.map_or(self.settings.max_batch_messages, |rate| {
+            self.settings
+                .max_batch_messages
+                .min((rate.ceil() as i64).max(1))
+        });
         let ttl = self.settings.lease_ttl;
         let mut renewed_at = leased_at;
         let mut had_error = true;
@@ -462,13 +479,9 @@ impl ViewMaintainer {
                 }) => (*committed, *pending, true),
                 Some(p) => {
                     let from = p.committed.max(low);
-                    (
-                        from,
-                        high.min(from + self.settings.max_batch_messages),
-                        false,
-                    )
+                    (from, high.min(from + max_batch), false)
                 }
-                None => (low, high.min(low + self.settings.max_batch_messages), false),
+                None => (low, high.min(low + max_batch), false),
             };
             if to > from {
                 let params = ParamValues::List(vec![
@@ -511,6 +524,15 @@ impl ViewMaintainer {
                     .await?;
                 entry.committed = to;
                 entry.pending = None;
+                // Paced: the next batch waits until this one's offsets
+                // fit the rate limit.
+                if let Some(pace) = pace {
+                    let paced = Duration::from_secs_f64((to - from) as f64 / pace);
+                    tokio::select! {
+                        () = stop.cancelled() => return Ok(()),
+                        () = tokio::time::sleep_until((started + paced).into()) => {}
+                    }
+                }
             }
             if had_error {
                 self.progress

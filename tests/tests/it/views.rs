@@ -269,11 +269,7 @@ async fn views_that_cannot_be_kept_are_refused_with_what_to_write() {
 
 #[tokio::test]
 async fn a_view_defined_after_a_month_of_events_backfills_visibly_then_stays_current() {
-    // Small batches, so the backfill takes many steps to watch.
-    let fixture = KeyspaceFixture::with_config("views_backfill", |config| {
-        config.views.max_batch_messages = 100;
-    })
-    .await;
+    let fixture = KeyspaceFixture::new("views_backfill").await;
     let client = &fixture.client;
     let topic = unique_name("ad_month");
     create_topic(&topic, 3).await;
@@ -293,7 +289,13 @@ async fn a_view_defined_after_a_month_of_events_backfills_visibly_then_stays_cur
     let source = format!("kafka.{}", unique_name("ad_month"));
     run(client, &declare(&source, &topic)).await;
     let view = fixture.table("by_day");
-    run(client, &create_view(&view, &source, "")).await;
+    // Paced, so the backfill takes several batches and seconds to watch,
+    // however fast the machine.
+    run(
+        client,
+        &create_view(&view, &source, "WITH (max_rate_per_partition = 1500)"),
+    )
+    .await;
 
     // While it backfills, its progress shows: some partition part-way,
     // behind its end, and the view catching up.
