@@ -145,4 +145,38 @@ impl Gateway {
     pub fn peak_rss_mib(&self) -> Result<f64> {
         peak_rss_mib(self.0.id())
     }
+
+    /// The CPU time it has used so far, user and system, in seconds.
+    pub fn cpu_seconds(&self) -> Result<f64> {
+        cpu_seconds(self.0.id())
+    }
+}
+
+/// The CPU time process `pid` has used, user and system, in seconds.
+pub fn cpu_seconds(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name, in parentheses, may hold spaces: count from after it.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .context("no command name in /proc stat")?
+        .1
+        .split_whitespace()
+        .collect();
+    // utime and stime are fields 14 and 15 of the whole line, in clock ticks.
+    let ticks = |i: usize| -> Result<f64> {
+        Ok(fields
+            .get(i)
+            .context("a short /proc stat")?
+            .parse::<f64>()?)
+    };
+    let hz: f64 = String::from_utf8(
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .context("getconf CLK_TCK")?
+            .stdout,
+    )?
+    .trim()
+    .parse()?;
+    Ok((ticks(11)? + ticks(12)?) / hz.max(1.0))
 }
