@@ -28,6 +28,8 @@ pub mod demo;
 pub mod external;
 pub mod frontend;
 pub mod jobs;
+pub mod pg_catalog;
+pub mod pg_functions;
 pub mod schema_registry;
 pub mod session;
 pub mod sql;

@@ -17,7 +17,7 @@ use smackql_kafka::KafkaSessionOptions;
 
 /// The PostgreSQL version smackql presents itself as. Drivers parse it
 /// (pgjdbc, SQLAlchemy, asyncpg), so it keeps PostgreSQL's shape.
-pub const PG_COMPAT_VERSION: &str = "14.0";
+pub const PG_COMPAT_VERSION: &str = "16.6";
 
 /// `server_version` as sent at start-up and shown by `SHOW server_version`.
 pub fn server_version() -> String {
@@ -70,8 +70,11 @@ impl SessionFactory {
         template.register_catalog(CATALOG_NAME, catalog);
         setup_pg_catalog(&template, CATALOG_NAME, EmptyContextProvider)
             .map_err(|e| SessionError(e.to_string()))?;
+        crate::pg_catalog::install(&template, CATALOG_NAME)
+            .map_err(|e| SessionError(e.to_string()))?;
 
         smackql_udfs::register_all(&template);
+        crate::pg_functions::register(&template);
         template.register_udf(create_udf(
             "version",
             vec![],

@@ -10,6 +10,7 @@ mod kafka_formats;
 mod kafka_tables;
 mod pg_wire;
 mod prepared;
+mod psql;
 mod sai;
 mod slt;
 mod types;

@@ -1,6 +1,6 @@
 //! The Postgres wire front end, driven by tokio-postgres and by psql.
 
-use smackql_tests::gateway::{assert_answers, sqlstate, TestGateway};
+use smackql_tests::gateway::{assert_answers, sqlstate, text_rows, TestGateway};
 
 #[tokio::test]
 async fn select_one_in_both_protocols() {
@@ -29,14 +29,14 @@ async fn reports_a_postgres_version() {
         .unwrap()
         .get(0);
     assert!(
-        version.starts_with("PostgreSQL 14.0 (smackql "),
+        version.starts_with("PostgreSQL 16.6 (smackql "),
         "{version}"
     );
     let shown = client.simple_query("show server_version").await.unwrap();
     let tokio_postgres::SimpleQueryMessage::Row(row) = &shown[1] else {
         panic!("no row: {shown:?}")
     };
-    assert!(row.get(0).unwrap().starts_with("14.0"), "{:?}", row.get(0));
+    assert!(row.get(0).unwrap().starts_with("16.6"), "{:?}", row.get(0));
 }
 
 #[tokio::test]
@@ -67,6 +67,86 @@ async fn set_show_and_transactions_are_accepted() {
         panic!("no row: {shown:?}")
     };
     assert_eq!(row.get(0), Some("tests"));
+
+    // Savepoints, as psycopg 3 sends them inside a transaction.
+    client
+        .batch_execute(
+            "BEGIN; SAVEPOINT a; SELECT 1; RELEASE SAVEPOINT a; SAVEPOINT b; \
+             ROLLBACK TO SAVEPOINT b; COMMIT;",
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn settings_and_catalog_functions_answer_as_postgres() {
+    let gateway = TestGateway::start().await;
+    let client = gateway.client().await;
+    let one = |sql: &'static str| {
+        let client = &client;
+        async move {
+            let rows = text_rows(client, sql).await;
+            rows[0][0].clone()
+        }
+    };
+    assert_eq!(
+        one("SHOW standard_conforming_strings").await.as_deref(),
+        Some("on")
+    );
+    assert_eq!(
+        one("SHOW server_version_num").await.as_deref(),
+        Some("160006")
+    );
+    assert_eq!(
+        one("SHOW datafusion.execution.batch_size").await.as_deref(),
+        Some("8192")
+    );
+    assert_eq!(
+        one("SELECT current_setting('client_encoding')")
+            .await
+            .as_deref(),
+        Some("UTF8")
+    );
+    // An unknown parameter is 42704, which asyncpg's type introspection
+    // expects for `jit`.
+    let err = client
+        .simple_query("SELECT current_setting('jit') AS cur, set_config('jit', 'off', false)")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "42704", "{err}");
+    assert_eq!(one("SELECT current_setting('jit', true)").await, None);
+    // Extended protocol too: SHOW described as one text column.
+    let row = client
+        .query_one("SHOW standard_conforming_strings", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "on");
+
+    assert_eq!(
+        one("SELECT json_build_object('a', 1, 'b', 'x\"y', 'c', NULL, 'd', true)")
+            .await
+            .as_deref(),
+        Some(r#"{"a" : 1, "b" : "x\"y", "c" : null, "d" : true}"#)
+    );
+    assert_eq!(
+        one("SELECT pg_size_pretty(10485760)").await.as_deref(),
+        Some("10 MB")
+    );
+    assert_eq!(
+        one("SELECT to_regtype('integer')").await.as_deref(),
+        Some("23")
+    );
+    assert_eq!(
+        one("SELECT to_regtype('int4[]')").await.as_deref(),
+        Some("1007")
+    );
+    assert_eq!(one("SELECT to_regtype('hstore')").await, None);
+    assert_eq!(
+        one("SELECT col_description(1, 1) IS NULL AND pg_function_is_visible(1)")
+            .await
+            .as_deref(),
+        Some("t")
+    );
 }
 
 #[tokio::test]

@@ -13,6 +13,8 @@ use datafusion_postgres::pgwire::api::{ClientInfo, ErrorHandler};
 use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError};
 use smackql_providers_common::{ErrorClass, ProviderError};
 
+use crate::pg_functions::UnrecognizedSetting;
+
 /// SQLSTATEs smackql sends, by name.
 pub mod sqlstate {
     /// `syntax_error`
@@ -23,6 +25,8 @@ pub mod sqlstate {
     pub const UNDEFINED_COLUMN: &str = "42703";
     /// `undefined_function`
     pub const UNDEFINED_FUNCTION: &str = "42883";
+    /// `undefined_object`: an unknown configuration parameter.
+    pub const UNDEFINED_OBJECT: &str = "42704";
     /// `datatype_mismatch`
     pub const DATATYPE_MISMATCH: &str = "42804";
     /// `duplicate_table`
@@ -130,6 +134,9 @@ pub fn classify(err: &DataFusionError) -> (&'static str, String) {
             return classify(inner)
         }
         DataFusionError::Shared(inner) => return classify(inner),
+        DataFusionError::External(inner) if inner.is::<UnrecognizedSetting>() => {
+            return (sqlstate::UNDEFINED_OBJECT, inner.to_string())
+        }
         DataFusionError::Collection(errors) if !errors.is_empty() => return classify(&errors[0]),
         DataFusionError::NotImplemented(_) => sqlstate::FEATURE_NOT_SUPPORTED,
         DataFusionError::ResourcesExhausted(_) => sqlstate::OUT_OF_MEMORY,

@@ -6,7 +6,10 @@
 //! - each connection gets its own `SessionContext`, so `SET` stays local;
 //! - a cancel request stops the running query even after its rows started
 //!   streaming (datafusion-postgres only races the planning step);
-//! - `SHOW server_version` agrees with the start-up parameter and `version()`;
+//! - `SHOW server_version` agrees with the start-up parameter and `version()`,
+//!   and `SHOW` answers PostgreSQL's fixed parameters and smackql's
+//!   settings;
+//! - savepoints are accepted, as drivers send them inside transactions;
 //! - query results are encoded by [`super::encoding`], so UUIDs, exact
 //!   decimals, addresses and maps reach clients in their Postgres types.
 
@@ -50,11 +53,12 @@ use futures::{Sink, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use super::auth::Startup;
+use super::client_queries;
 use super::encoding;
 use super::errors::ErrorMapper;
 use super::prepared::{self, Lookup, PreparedPlans, ReadyPlan};
 use crate::ddl::Ddl;
-use crate::session::server_version;
+use crate::pg_functions::{setting, FIXED_SETTINGS};
 use smackql_catalog::definitions::parse_external_tables;
 use smackql_catalog::views::parse_refresh;
 
@@ -159,7 +163,8 @@ impl ConnectionHandlers {
         let hooks: Vec<Arc<dyn QueryHook>> = vec![
             // First: it only watches.
             Arc::new(SessionChangeHook(plans.clone())),
-            Arc::new(ServerVersionHook),
+            Arc::new(ServerSettingsHook),
+            Arc::new(SavepointHook),
             Arc::new(DdlHook(ddl.clone())),
             Arc::new(CursorStatementHook),
             Arc::new(SetShowHook),
@@ -303,9 +308,10 @@ impl SimpleQueryHandler for QueryService {
                 .await
                 .map(|r| vec![r]);
         }
+        let query = client_queries::adjust(query);
         let responses = until_cancelled(
             &token,
-            <DfSessionService as SimpleQueryHandler>::do_query(&self.inner, client, query),
+            <DfSessionService as SimpleQueryHandler>::do_query(&self.inner, client, &query),
         )
         .await?;
         Ok(responses
@@ -574,7 +580,9 @@ impl QueryParser for WireParser {
         if external_tables(sql).is_some() || parse_refresh(sql).is_some() {
             return Ok(Some((sql.to_string(), None)));
         }
-        self.0.parse_sql(client, sql, types).await
+        self.0
+            .parse_sql(client, &client_queries::adjust(sql), types)
+            .await
     }
 
     fn get_parameter_types(&self, statement: &Self::Statement) -> PgWireResult<Vec<Type>> {
@@ -738,29 +746,48 @@ impl QueryHook for SessionChangeHook {
     }
 }
 
-/// Answers `SHOW server_version` with what the start-up parameter says, in
-/// both protocols. datafusion-postgres's own answer names DataFusion, which
-/// version-parsing drivers reject.
+/// Answers `SHOW` of PostgreSQL's fixed parameters (`server_version` as the
+/// start-up parameter says, `standard_conforming_strings`, ...) and of the
+/// session's own settings (`cassandra.*`, `kafka.*`, `datafusion.*`), in
+/// both protocols. datafusion-postgres's own answers name DataFusion as the
+/// version, which version-parsing drivers reject, and leave the others
+/// empty.
 #[derive(Debug)]
-struct ServerVersionHook;
+struct ServerSettingsHook;
 
-impl ServerVersionHook {
-    fn matches(statement: &Statement) -> bool {
-        matches!(statement, Statement::ShowVariable { variable }
-            if variable.len() == 1
-                && variable[0].value.eq_ignore_ascii_case("server_version"))
+impl ServerSettingsHook {
+    /// The parameter `statement` shows and its value, when it is one of
+    /// these.
+    fn shown(statement: &Statement, session: &SessionContext) -> Option<(String, String)> {
+        let Statement::ShowVariable { variable } = statement else {
+            return None;
+        };
+        let name = variable
+            .iter()
+            .map(|part| part.value.as_str())
+            .collect::<Vec<_>>()
+            .join(".")
+            .to_ascii_lowercase();
+        let fixed = name == "server_version"
+            || name == "server_version_num"
+            || FIXED_SETTINGS.iter().any(|(key, _)| *key == name);
+        if !fixed && !name.contains('.') {
+            return None;
+        }
+        let value = setting(&name, session.state().config_options())?;
+        Some((name, value))
     }
 
-    fn response() -> PgWireResult<Response> {
+    fn response(name: String, value: String) -> PgWireResult<Response> {
         let fields = Arc::new(vec![FieldInfo::new(
-            "server_version".to_string(),
+            name,
             None,
             None,
             Type::TEXT,
             FieldFormat::Text,
         )]);
         let mut encoder = DataRowEncoder::new(fields.clone());
-        encoder.encode_field(&Some(server_version()))?;
+        encoder.encode_field(&Some(value))?;
         let row = encoder.take_row();
         Ok(Response::Query(QueryResponse::new(
             fields,
@@ -770,14 +797,15 @@ impl ServerVersionHook {
 }
 
 #[async_trait]
-impl QueryHook for ServerVersionHook {
+impl QueryHook for ServerSettingsHook {
     async fn handle_simple_query(
         &self,
         statement: &Statement,
-        _session_context: &SessionContext,
+        session_context: &SessionContext,
         _client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
-        Self::matches(statement).then(Self::response)
+        let (name, value) = Self::shown(statement, session_context)?;
+        Some(Self::response(name, value))
     }
 
     async fn handle_extended_parse_query(
@@ -786,12 +814,11 @@ impl QueryHook for ServerVersionHook {
         session_context: &SessionContext,
         _client: &(dyn ClientInfo + Send + Sync),
     ) -> Option<PgWireResult<LogicalPlan>> {
-        if !Self::matches(statement) {
-            return None;
-        }
-        // A plan with the right result shape, so Describe reports one text column.
+        let (name, _) = Self::shown(statement, session_context)?;
+        // A plan with the right result shape, so Describe reports one text
+        // column.
         let plan = session_context
-            .sql("SELECT '' AS server_version")
+            .sql(&format!("SELECT '' AS \"{}\"", name.replace('"', "")))
             .await
             .map(|df| df.logical_plan().clone())
             .map_err(|e| PgWireError::ApiError(Box::new(e)));
@@ -803,10 +830,72 @@ impl QueryHook for ServerVersionHook {
         statement: &Statement,
         _logical_plan: &LogicalPlan,
         _params: &ParamValues,
+        session_context: &SessionContext,
+        _client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        let (name, value) = Self::shown(statement, session_context)?;
+        Some(Self::response(name, value))
+    }
+}
+
+/// The plan that describes a statement without a result.
+fn no_result() -> LogicalPlan {
+    LogicalPlan::EmptyRelation(EmptyRelation {
+        produce_one_row: false,
+        schema: Arc::new(DFSchema::empty()),
+    })
+}
+
+/// Accepts `SAVEPOINT`, `RELEASE SAVEPOINT` and `ROLLBACK TO SAVEPOINT`,
+/// which drivers send around their own statements (psycopg 3 wraps its
+/// type lookups in one). Like `BEGIN` and `ROLLBACK`, they do not make
+/// Cassandra or Kafka writes transactional: each write is applied when its
+/// statement runs.
+#[derive(Debug)]
+struct SavepointHook;
+
+impl SavepointHook {
+    fn tag(statement: &Statement) -> Option<&'static str> {
+        match statement {
+            Statement::Savepoint { .. } => Some("SAVEPOINT"),
+            Statement::ReleaseSavepoint { .. } => Some("RELEASE"),
+            Statement::Rollback {
+                savepoint: Some(_), ..
+            } => Some("ROLLBACK"),
+            _ => None,
+        }
+    }
+}
+
+#[async_trait]
+impl QueryHook for SavepointHook {
+    async fn handle_simple_query(
+        &self,
+        statement: &Statement,
         _session_context: &SessionContext,
         _client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
-        Self::matches(statement).then(Self::response)
+        Self::tag(statement).map(|tag| Ok(Response::Execution(Tag::new(tag))))
+    }
+
+    async fn handle_extended_parse_query(
+        &self,
+        statement: &Statement,
+        _session_context: &SessionContext,
+        _client: &(dyn ClientInfo + Send + Sync),
+    ) -> Option<PgWireResult<LogicalPlan>> {
+        Self::tag(statement).map(|_| Ok(no_result()))
+    }
+
+    async fn handle_extended_query(
+        &self,
+        statement: &Statement,
+        _logical_plan: &LogicalPlan,
+        _params: &ParamValues,
+        _session_context: &SessionContext,
+        _client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        Self::tag(statement).map(|tag| Ok(Response::Execution(Tag::new(tag))))
     }
 }
 
@@ -842,13 +931,7 @@ impl QueryHook for DdlHook {
         _session_context: &SessionContext,
         _client: &(dyn ClientInfo + Send + Sync),
     ) -> Option<PgWireResult<LogicalPlan>> {
-        // A statement without a result: an empty plan describes it.
-        self.0.handles(statement).then(|| {
-            Ok(LogicalPlan::EmptyRelation(EmptyRelation {
-                produce_one_row: false,
-                schema: Arc::new(DFSchema::empty()),
-            }))
-        })
+        self.0.handles(statement).then(|| Ok(no_result()))
     }
 
     async fn handle_extended_query(

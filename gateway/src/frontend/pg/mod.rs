@@ -7,6 +7,7 @@
 //! closes them.
 
 mod auth;
+mod client_queries;
 mod encoding;
 pub mod errors;
 mod handlers;

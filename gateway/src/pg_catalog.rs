@@ -1,0 +1,699 @@
+//! `pg_catalog` as datafusion-pg-catalog builds it, plus what only smackql
+//! knows about its objects, so that tools show keys and views:
+//!
+//! - a Cassandra table's primary key is a unique index `<table>_pkey`
+//!   (`pg_class` kind `i`, `pg_index`) and a primary-key constraint
+//!   (`pg_constraint`), with `pg_get_indexdef` and `pg_get_constraintdef`
+//!   describing them;
+//! - a materialized view is kind `m` in `pg_class` and listed in
+//!   `pg_matviews` with its query.
+//!
+//! Every other table comes from datafusion-pg-catalog unchanged.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringBuilder, UInt32Array};
+use datafusion::arrow::compute::{concat_batches, take_record_batch};
+use datafusion::arrow::datatypes::{DataType, Field, Int32Type, SchemaRef};
+use datafusion::catalog::{CatalogProviderList, SchemaProvider, TableProvider};
+use datafusion::common::{DataFusionError, Result, ScalarValue};
+use datafusion::datasource::{MemTable, TableType, ViewTable};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
+    Volatility,
+};
+use datafusion::physical_plan::collect;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::sqlparser::ast::Statement;
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+use datafusion_postgres::datafusion_pg_catalog::pg_catalog::catalog_info::CatalogInfo;
+use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
+use datafusion_postgres::datafusion_pg_catalog::pg_catalog::{
+    PgCatalogSchemaProvider, PgCatalogStaticTables,
+};
+use smackql_cassandra::CassandraTableProvider;
+
+/// Added to a table's oid: the oid of its primary-key index.
+const INDEX_OID_OFFSET: i32 = 0x2000_0000;
+/// Added to a table's oid: the oid of its primary-key constraint.
+const CONSTRAINT_OID_OFFSET: i32 = 0x4000_0000;
+/// `pg_am` oid of btree, which psql prints as the index method.
+const BTREE: i32 = 403;
+
+/// The definitions `pg_get_indexdef` and `pg_get_constraintdef` return, by
+/// oid, as last listed.
+#[derive(Debug, Default)]
+pub struct KeyDefinitions {
+    /// Index oid: the `CREATE INDEX` statement and the column names.
+    indexes: RwLock<HashMap<i32, (String, Vec<String>)>>,
+    /// Constraint oid: `PRIMARY KEY (...)`.
+    constraints: RwLock<HashMap<i32, String>>,
+    /// Materialized view oid: its query.
+    views: RwLock<HashMap<i32, String>>,
+}
+
+/// Replaces `pg_catalog` in `ctx`'s catalog `catalog` with one that knows
+/// smackql's keys and views, and registers the functions that describe
+/// them.
+pub fn install(ctx: &SessionContext, catalog: &str) -> Result<()> {
+    let provider = ctx
+        .catalog(catalog)
+        .ok_or_else(|| DataFusionError::Configuration(format!("no catalog {catalog}")))?;
+    // datafusion-pg-catalog's tables list `pg_catalog` itself; they must
+    // see its plain tables, not those derived from them here.
+    let plain = Arc::new(OnceLock::new());
+    let catalogs = PlainPgCatalog {
+        list: ctx.state().catalog_list().clone(),
+        plain: plain.clone(),
+    };
+    let inner: Arc<dyn SchemaProvider> = Arc::new(PgCatalogSchemaProvider::try_new(
+        catalogs,
+        Arc::new(PgCatalogStaticTables::try_new()?),
+        EmptyContextProvider,
+    )?);
+    plain
+        .set(inner.clone())
+        .map_err(|_| DataFusionError::Internal("pg_catalog installed twice".into()))?;
+    let keys = Arc::new(KeyDefinitions::default());
+    provider.register_schema(
+        "pg_catalog",
+        Arc::new(SmackqlPgCatalog {
+            inner,
+            catalogs: ctx.state().catalog_list().clone(),
+            catalog: catalog.to_string(),
+            keys: keys.clone(),
+        }),
+    )?;
+    ctx.register_udf(ScalarUDF::new_from_impl(Describe::index(keys.clone())));
+    ctx.register_udf(ScalarUDF::new_from_impl(Describe::constraint(keys.clone())));
+    ctx.register_udf(ScalarUDF::new_from_impl(Describe::view(keys)));
+    Ok(())
+}
+
+/// The session's catalogs as datafusion-pg-catalog reads them: with the
+/// plain `pg_catalog` in place of [`SmackqlPgCatalog`].
+#[derive(Debug, Clone)]
+struct PlainPgCatalog {
+    list: Arc<dyn CatalogProviderList>,
+    plain: Arc<OnceLock<Arc<dyn SchemaProvider>>>,
+}
+
+impl PlainPgCatalog {
+    fn schema(&self, catalog: &str, schema: &str) -> Option<Arc<dyn SchemaProvider>> {
+        if schema == "pg_catalog" {
+            return self.plain.get().cloned();
+        }
+        self.list.catalog(catalog)?.schema(schema)
+    }
+}
+
+#[async_trait]
+impl CatalogInfo for PlainPgCatalog {
+    async fn catalog_names(&self) -> Result<Vec<String>> {
+        Ok(CatalogProviderList::catalog_names(self.list.as_ref()))
+    }
+
+    async fn schema_names(&self, catalog: &str) -> Result<Option<Vec<String>>> {
+        Ok(self.list.catalog(catalog).map(|c| c.schema_names()))
+    }
+
+    async fn table_names(&self, catalog: &str, schema: &str) -> Result<Option<Vec<String>>> {
+        Ok(self.schema(catalog, schema).map(|s| s.table_names()))
+    }
+
+    async fn table_schema(
+        &self,
+        catalog: &str,
+        schema: &str,
+        table: &str,
+    ) -> Result<Option<SchemaRef>> {
+        match self.schema(catalog, schema) {
+            Some(provider) => Ok(provider.table(table).await?.map(|t| t.schema())),
+            None => Ok(None),
+        }
+    }
+
+    async fn table_type(
+        &self,
+        catalog: &str,
+        schema: &str,
+        table: &str,
+    ) -> Result<Option<TableType>> {
+        match self.schema(catalog, schema) {
+            Some(provider) => provider.table_type(table).await,
+            None => Ok(None),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct SmackqlPgCatalog {
+    inner: Arc<dyn SchemaProvider>,
+    catalogs: Arc<dyn CatalogProviderList>,
+    catalog: String,
+    keys: Arc<KeyDefinitions>,
+}
+
+/// A relation of `pg_class` that smackql describes further.
+struct Relation {
+    /// Its row in datafusion-pg-catalog's `pg_class`.
+    row: usize,
+    oid: i32,
+    namespace: i32,
+    schema: String,
+    name: String,
+    /// Attribute numbers and names of its primary key, if it has one.
+    key: Vec<(i16, String)>,
+    /// The query of a materialized view.
+    view_query: Option<String>,
+}
+
+#[async_trait]
+impl SchemaProvider for SmackqlPgCatalog {
+    fn table_names(&self) -> Vec<String> {
+        self.inner.table_names()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        let lower = name.to_ascii_lowercase();
+        if !matches!(
+            lower.as_str(),
+            "pg_class" | "pg_index" | "pg_constraint" | "pg_matviews"
+        ) {
+            return self.inner.table(name).await;
+        }
+        let Some(class) = self.inner.table("pg_class").await? else {
+            return Ok(None);
+        };
+        let Some(base) = self.inner.table(&lower).await? else {
+            return Ok(None);
+        };
+        let class = read_all(&class).await?;
+        let relations = self.relations(&class).await?;
+        self.remember(&relations);
+        let batch = match lower.as_str() {
+            "pg_class" => pg_class(&class, &relations)?,
+            "pg_index" => append(&read_all(&base).await?, pg_index_rows(&relations))?,
+            "pg_constraint" => append(&read_all(&base).await?, pg_constraint_rows(&relations))?,
+            _ => append(&read_all(&base).await?, pg_matviews_rows(&relations))?,
+        };
+        let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
+        Ok(Some(Arc::new(table)))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.inner.table_exist(name)
+    }
+}
+
+impl SmackqlPgCatalog {
+    /// The user tables and views of `class` that have a key or are
+    /// materialized views.
+    async fn relations(&self, class: &RecordBatch) -> Result<Vec<Relation>> {
+        let namespaces = match self.inner.table("pg_namespace").await? {
+            Some(table) => read_all(&table).await?,
+            None => return Ok(Vec::new()),
+        };
+        let nsp_oid = int32_column(&namespaces, "oid")?;
+        let nsp_name = string_column(&namespaces, "nspname")?;
+        let schema_of: HashMap<i32, String> = (0..namespaces.num_rows())
+            .map(|i| (nsp_oid.value(i), nsp_name.value(i).to_string()))
+            .collect();
+        let Some(catalog) = self.catalogs.catalog(&self.catalog) else {
+            return Ok(Vec::new());
+        };
+        let oid = int32_column(class, "oid")?;
+        let name = string_column(class, "relname")?;
+        let namespace = int32_column(class, "relnamespace")?;
+        let kind = string_column(class, "relkind")?;
+        let mut relations = Vec::new();
+        for row in 0..class.num_rows() {
+            let Some(schema) = schema_of.get(&namespace.value(row)) else {
+                continue;
+            };
+            if matches!(schema.as_str(), "pg_catalog" | "information_schema")
+                || !matches!(kind.value(row), "r" | "v")
+            {
+                continue;
+            }
+            let Some(provider) = catalog.schema(schema) else {
+                continue;
+            };
+            // A table that vanished meanwhile, or whose schema cannot be
+            // read now, is listed without a key.
+            let Ok(Some(table)) = provider.table(name.value(row)).await else {
+                continue;
+            };
+            let (key, view_query) = describe(&table);
+            if key.is_empty() && view_query.is_none() {
+                continue;
+            }
+            relations.push(Relation {
+                row,
+                oid: oid.value(row),
+                namespace: namespace.value(row),
+                schema: schema.clone(),
+                name: name.value(row).to_string(),
+                key,
+                view_query,
+            });
+        }
+        Ok(relations)
+    }
+
+    /// Keeps the definitions of `relations`' keys for the describing
+    /// functions.
+    fn remember(&self, relations: &[Relation]) {
+        let mut indexes = HashMap::new();
+        let mut constraints = HashMap::new();
+        let views: HashMap<i32, String> = relations
+            .iter()
+            .filter_map(|r| Some((r.oid, format!(" {};", r.view_query.as_ref()?))))
+            .collect();
+        for relation in relations.iter().filter(|r| !r.key.is_empty()) {
+            let columns: Vec<String> = relation.key.iter().map(|(_, c)| quote(c)).collect();
+            indexes.insert(
+                relation.oid + INDEX_OID_OFFSET,
+                (
+                    format!(
+                        "CREATE UNIQUE INDEX {} ON {}.{} USING btree ({})",
+                        quote(&format!("{}_pkey", relation.name)),
+                        quote(&relation.schema),
+                        quote(&relation.name),
+                        columns.join(", ")
+                    ),
+                    relation.key.iter().map(|(_, c)| c.clone()).collect(),
+                ),
+            );
+            constraints.insert(
+                relation.oid + CONSTRAINT_OID_OFFSET,
+                format!("PRIMARY KEY ({})", columns.join(", ")),
+            );
+        }
+        if let Ok(mut known) = self.keys.indexes.write() {
+            known.extend(indexes);
+        }
+        if let Ok(mut known) = self.keys.constraints.write() {
+            known.extend(constraints);
+        }
+        if let Ok(mut known) = self.keys.views.write() {
+            known.extend(views);
+        }
+    }
+}
+
+/// The primary key (attribute numbers and names) of a Cassandra table, and
+/// the query of a materialized view.
+fn describe(table: &Arc<dyn TableProvider>) -> (Vec<(i16, String)>, Option<String>) {
+    if let Some(cassandra) = table.as_ref().downcast_ref::<CassandraTableProvider>() {
+        let schema = table.schema();
+        let key = cassandra
+            .primary_key()
+            .filter_map(|column| {
+                let index = schema.index_of(column).ok()?;
+                Some((i16::try_from(index + 1).ok()?, column.to_string()))
+            })
+            .collect();
+        return (key, None);
+    }
+    let query = table
+        .as_ref()
+        .downcast_ref::<ViewTable>()
+        .and_then(|view| view.definition())
+        .and_then(|sql| Parser::parse_sql(&PostgreSqlDialect {}, sql).ok())
+        .and_then(|statements| match statements.as_slice() {
+            [Statement::CreateView(create)] if create.materialized => {
+                Some(create.query.to_string())
+            }
+            _ => None,
+        });
+    (Vec::new(), query)
+}
+
+/// `name` as a SQL identifier, quoted when it must be.
+fn quote(name: &str) -> String {
+    let plain = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
+/// `class` with materialized views as kind `m`, keyed tables marked as
+/// indexed, and a row per primary-key index.
+fn pg_class(class: &RecordBatch, relations: &[Relation]) -> Result<RecordBatch> {
+    let kind = string_column(class, "relkind")?;
+    let mut kinds: Vec<ScalarValue> = (0..class.num_rows())
+        .map(|i| ScalarValue::from(kind.value(i)))
+        .collect();
+    let has_index = class
+        .column_by_name("relhasindex")
+        .and_then(|c| c.as_boolean_opt())
+        .ok_or_else(|| DataFusionError::Internal("pg_class has no relhasindex".into()))?;
+    let mut indexed: Vec<ScalarValue> = (0..class.num_rows())
+        .map(|i| ScalarValue::Boolean(Some(has_index.value(i))))
+        .collect();
+    for relation in relations {
+        if relation.view_query.is_some() {
+            kinds[relation.row] = ScalarValue::from("m");
+        }
+        if !relation.key.is_empty() {
+            indexed[relation.row] = ScalarValue::Boolean(Some(true));
+        }
+    }
+    let class = replace(class, "relkind", kinds)?;
+    let class = replace(&class, "relhasindex", indexed)?;
+
+    let keyed: Vec<&Relation> = relations.iter().filter(|r| !r.key.is_empty()).collect();
+    if keyed.is_empty() {
+        return Ok(class);
+    }
+    let rows = UInt32Array::from_iter_values(keyed.iter().map(|r| r.row as u32));
+    let mut indexes = take_record_batch(&class, &rows)?;
+    let column = |f: &dyn Fn(&Relation) -> ScalarValue| keyed.iter().map(|r| f(r)).collect();
+    indexes = replace(
+        &indexes,
+        "oid",
+        column(&|r| ScalarValue::from(r.oid + INDEX_OID_OFFSET)),
+    )?;
+    indexes = replace(
+        &indexes,
+        "relname",
+        column(&|r| ScalarValue::from(format!("{}_pkey", r.name))),
+    )?;
+    indexes = replace(&indexes, "relkind", column(&|_| ScalarValue::from("i")))?;
+    indexes = replace(&indexes, "relam", column(&|_| ScalarValue::from(BTREE)))?;
+    indexes = replace(&indexes, "reltype", column(&|_| ScalarValue::from(0)))?;
+    indexes = replace(
+        &indexes,
+        "relhasindex",
+        column(&|_| ScalarValue::Boolean(Some(false))),
+    )?;
+    indexes = replace(
+        &indexes,
+        "relnatts",
+        column(&|r| ScalarValue::Int16(Some(r.key.len() as i16))),
+    )?;
+    concat_batches(&class.schema(), [&class, &indexes]).map_err(Into::into)
+}
+
+fn pg_index_rows(relations: &[Relation]) -> Vec<HashMap<&'static str, ScalarValue>> {
+    relations
+        .iter()
+        .filter(|r| !r.key.is_empty())
+        .map(|r| {
+            let count = r.key.len() as i16;
+            let numbers: Vec<String> = r.key.iter().map(|(n, _)| n.to_string()).collect();
+            let zeros = vec!["0"; r.key.len()].join(" ");
+            HashMap::from([
+                ("indexrelid", ScalarValue::from(r.oid + INDEX_OID_OFFSET)),
+                ("indrelid", ScalarValue::from(r.oid)),
+                ("indnatts", ScalarValue::Int16(Some(count))),
+                ("indnkeyatts", ScalarValue::Int16(Some(count))),
+                ("indisunique", ScalarValue::Boolean(Some(true))),
+                ("indisprimary", ScalarValue::Boolean(Some(true))),
+                ("indimmediate", ScalarValue::Boolean(Some(true))),
+                ("indisvalid", ScalarValue::Boolean(Some(true))),
+                ("indisready", ScalarValue::Boolean(Some(true))),
+                ("indislive", ScalarValue::Boolean(Some(true))),
+                ("indkey", ScalarValue::from(numbers.join(" "))),
+                ("indcollation", ScalarValue::from(zeros.clone())),
+                ("indclass", ScalarValue::from(zeros.clone())),
+                ("indoption", ScalarValue::from(zeros)),
+            ])
+        })
+        .collect()
+}
+
+fn pg_constraint_rows(relations: &[Relation]) -> Vec<HashMap<&'static str, ScalarValue>> {
+    relations
+        .iter()
+        .filter(|r| !r.key.is_empty())
+        .map(|r| {
+            let numbers: Vec<String> = r.key.iter().map(|(n, _)| n.to_string()).collect();
+            HashMap::from([
+                ("oid", ScalarValue::from(r.oid + CONSTRAINT_OID_OFFSET)),
+                ("conname", ScalarValue::from(format!("{}_pkey", r.name))),
+                ("connamespace", ScalarValue::from(r.namespace)),
+                ("contype", ScalarValue::from("p")),
+                ("convalidated", ScalarValue::Boolean(Some(true))),
+                ("conrelid", ScalarValue::from(r.oid)),
+                ("conindid", ScalarValue::from(r.oid + INDEX_OID_OFFSET)),
+                ("confupdtype", ScalarValue::from(" ")),
+                ("confdeltype", ScalarValue::from(" ")),
+                ("confmatchtype", ScalarValue::from(" ")),
+                ("conislocal", ScalarValue::Boolean(Some(true))),
+                ("connoinherit", ScalarValue::Boolean(Some(true))),
+                (
+                    "conkey",
+                    ScalarValue::from(format!("{{{}}}", numbers.join(","))),
+                ),
+            ])
+        })
+        .collect()
+}
+
+fn pg_matviews_rows(relations: &[Relation]) -> Vec<HashMap<&'static str, ScalarValue>> {
+    relations
+        .iter()
+        .filter_map(|r| {
+            let query = r.view_query.as_ref()?;
+            Some(HashMap::from([
+                ("schemaname", ScalarValue::from(r.schema.as_str())),
+                ("matviewname", ScalarValue::from(r.name.as_str())),
+                ("matviewowner", ScalarValue::from("postgres")),
+                ("hasindexes", ScalarValue::Boolean(Some(false))),
+                ("ispopulated", ScalarValue::Boolean(Some(true))),
+                ("definition", ScalarValue::from(format!(" {query};"))),
+            ]))
+        })
+        .collect()
+}
+
+/// Every row of `table`.
+async fn read_all(table: &Arc<dyn TableProvider>) -> Result<RecordBatch> {
+    let state = SessionStateBuilder::new().build();
+    let plan = table.scan(&state, None, &[], None).await?;
+    let batches = collect(plan, state.task_ctx()).await?;
+    concat_batches(&table.schema(), &batches).map_err(Into::into)
+}
+
+/// `base` with `rows` after its own; a column a row does not name gets NULL,
+/// or the type's zero where NULL is not allowed.
+fn append(
+    base: &RecordBatch,
+    rows: Vec<HashMap<&'static str, ScalarValue>>,
+) -> Result<RecordBatch> {
+    if rows.is_empty() {
+        return Ok(base.clone());
+    }
+    let schema = base.schema();
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    for field in schema.fields() {
+        let values = rows
+            .iter()
+            .map(|row| match row.get(field.name().as_str()) {
+                Some(value) => value.cast_to(field.data_type()),
+                None => absent(field),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        columns.push(ScalarValue::iter_to_array(values)?);
+    }
+    let added = RecordBatch::try_new(schema.clone(), columns)?;
+    concat_batches(&schema, [base, &added]).map_err(Into::into)
+}
+
+/// The value of a column a row leaves out.
+fn absent(field: &Field) -> Result<ScalarValue> {
+    if field.is_nullable() {
+        return ScalarValue::try_from(field.data_type());
+    }
+    match field.data_type() {
+        DataType::Utf8 => Ok(ScalarValue::from("")),
+        DataType::Boolean => Ok(ScalarValue::Boolean(Some(false))),
+        other => ScalarValue::new_zero(other),
+    }
+}
+
+/// `batch` with column `name` replaced by `values`.
+fn replace(batch: &RecordBatch, name: &str, values: Vec<ScalarValue>) -> Result<RecordBatch> {
+    let schema: SchemaRef = batch.schema();
+    let Ok(index) = schema.index_of(name) else {
+        return Ok(batch.clone());
+    };
+    if values.is_empty() {
+        return Ok(batch.clone());
+    }
+    let data_type = schema.field(index).data_type();
+    let values = values
+        .into_iter()
+        .map(|v| v.cast_to(data_type))
+        .collect::<Result<Vec<_>>>()?;
+    let mut columns = batch.columns().to_vec();
+    columns[index] = ScalarValue::iter_to_array(values)?;
+    RecordBatch::try_new(schema, columns).map_err(Into::into)
+}
+
+fn int32_column<'a>(
+    batch: &'a RecordBatch,
+    name: &str,
+) -> Result<&'a datafusion::arrow::array::Int32Array> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_primitive_opt::<Int32Type>())
+        .ok_or_else(|| DataFusionError::Internal(format!("pg_catalog has no int column {name}")))
+}
+
+fn string_column<'a>(
+    batch: &'a RecordBatch,
+    name: &str,
+) -> Result<&'a datafusion::arrow::array::StringArray> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_string_opt::<i32>())
+        .ok_or_else(|| DataFusionError::Internal(format!("pg_catalog has no text column {name}")))
+}
+
+/// `pg_get_indexdef(oid [, column, pretty])`,
+/// `pg_get_constraintdef(oid [, pretty])` and `pg_get_viewdef(oid [,
+/// pretty])` of smackql's keys and materialized views; empty for
+/// PostgreSQL's own catalog entries, as datafusion-pg-catalog answers.
+#[derive(Debug)]
+struct Describe {
+    name: &'static str,
+    signature: Signature,
+    keys: Arc<KeyDefinitions>,
+}
+
+impl PartialEq for Describe {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for Describe {}
+
+impl std::hash::Hash for Describe {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+    }
+}
+
+impl Describe {
+    fn index(keys: Arc<KeyDefinitions>) -> Self {
+        Self {
+            name: "pg_get_indexdef",
+            signature: Signature::new(
+                TypeSignature::OneOf(vec![TypeSignature::Any(1), TypeSignature::Any(3)]),
+                Volatility::Stable,
+            ),
+            keys,
+        }
+    }
+
+    fn constraint(keys: Arc<KeyDefinitions>) -> Self {
+        Self {
+            name: "pg_get_constraintdef",
+            signature: Signature::new(
+                TypeSignature::OneOf(vec![TypeSignature::Any(1), TypeSignature::Any(2)]),
+                Volatility::Stable,
+            ),
+            keys,
+        }
+    }
+
+    fn view(keys: Arc<KeyDefinitions>) -> Self {
+        Self {
+            name: "pg_get_viewdef",
+            signature: Signature::new(
+                TypeSignature::OneOf(vec![TypeSignature::Any(1), TypeSignature::Any(2)]),
+                Volatility::Stable,
+            ),
+            keys,
+        }
+    }
+
+    fn definition(&self, oid: i32, column: i64) -> String {
+        if self.name == "pg_get_viewdef" {
+            return self
+                .keys
+                .views
+                .read()
+                .ok()
+                .and_then(|v| v.get(&oid).cloned())
+                .unwrap_or_default();
+        }
+        if self.name == "pg_get_constraintdef" {
+            return self
+                .keys
+                .constraints
+                .read()
+                .ok()
+                .and_then(|c| c.get(&oid).cloned())
+                .unwrap_or_default();
+        }
+        let indexes = self.keys.indexes.read().ok();
+        let Some((statement, columns)) = indexes.as_ref().and_then(|i| i.get(&oid)) else {
+            return String::new();
+        };
+        match usize::try_from(column) {
+            Ok(0) => statement.clone(),
+            Ok(n) => columns.get(n - 1).cloned().unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+}
+
+impl ScalarUDFImpl for Describe {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let oids = args.args[0].to_array(rows)?;
+        let oids = datafusion::arrow::compute::cast(&oids, &DataType::Int32)?;
+        let oids = oids.as_primitive::<Int32Type>();
+        let columns = match (self.name, args.args.get(1)) {
+            ("pg_get_indexdef", Some(column)) => {
+                let column =
+                    datafusion::arrow::compute::cast(&column.to_array(rows)?, &DataType::Int64)?;
+                Some(column)
+            }
+            _ => None,
+        };
+        let mut out = StringBuilder::new();
+        for row in 0..oids.len() {
+            if oids.is_null(row) {
+                out.append_null();
+                continue;
+            }
+            let column = columns
+                .as_ref()
+                .map(|c| c.as_primitive::<datafusion::arrow::datatypes::Int64Type>())
+                .filter(|c| !c.is_null(row))
+                .map_or(0, |c| c.value(row));
+            out.append_value(self.definition(oids.value(row), column));
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}

@@ -1,0 +1,562 @@
+//! PostgreSQL functions that clients call in their catalog queries and
+//! that `datafusion-pg-catalog` does not register: psql's `\d`, `\df` and
+//! `\d+`, SQLAlchemy's reflection, asyncpg's type introspection.
+//!
+//! Each answers what PostgreSQL answers for smackql's objects: nothing in
+//! smackql has a comment, a serial column or a search-path-hidden function,
+//! so those return NULL or true; settings come from the session.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, LazyLock};
+
+use datafusion::arrow::array::{ArrayRef, Int32Array, StringBuilder};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{exec_err, DataFusionError, Result, ScalarValue};
+use datafusion::config::ConfigOptions;
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
+    Volatility,
+};
+use datafusion::prelude::SessionContext;
+use datafusion_postgres::datafusion_pg_catalog::pg_catalog::has_privilege_udf::create_has_privilege_udf;
+use datafusion_postgres::pgwire::api::Type;
+
+use crate::session::{server_version, PG_COMPAT_VERSION};
+
+/// A configuration parameter neither PostgreSQL's fixed ones nor a session
+/// setting; SQLSTATE 42704, as PostgreSQL reports it.
+#[derive(Debug, thiserror::Error)]
+#[error("unrecognized configuration parameter \"{0}\"")]
+pub struct UnrecognizedSetting(pub String);
+
+/// Registers the functions on `ctx`.
+pub fn register(ctx: &SessionContext) {
+    let any = |counts: &[usize]| {
+        TypeSignature::OneOf(counts.iter().map(|n| TypeSignature::Any(*n)).collect())
+    };
+    let functions = [
+        // Every object smackql has is on the search path.
+        Compat::new(
+            "pg_function_is_visible",
+            any(&[1]),
+            DataType::Boolean,
+            always_true,
+        ),
+        Compat::new(
+            "pg_type_is_visible",
+            any(&[1]),
+            DataType::Boolean,
+            always_true,
+        ),
+        Compat::new(
+            "pg_collation_is_visible",
+            any(&[1]),
+            DataType::Boolean,
+            always_true,
+        ),
+        // Nothing has a comment or a sequence.
+        Compat::new("col_description", any(&[2]), DataType::Utf8, null_text),
+        Compat::new("obj_description", any(&[1, 2]), DataType::Utf8, null_text),
+        Compat::new("shobj_description", any(&[2]), DataType::Utf8, null_text),
+        Compat::new(
+            "pg_get_serial_sequence",
+            any(&[2]),
+            DataType::Utf8,
+            null_text,
+        ),
+        // Only PostgreSQL's built-in functions are in pg_proc, and psql's
+        // `\df` lists none of them unless asked by schema; their
+        // signatures are not described.
+        Compat::new(
+            "pg_get_function_result",
+            any(&[1]),
+            DataType::Utf8,
+            null_text,
+        ),
+        Compat::new(
+            "pg_get_function_arguments",
+            any(&[1]),
+            DataType::Utf8,
+            null_text,
+        ),
+        Compat::new(
+            "pg_get_function_identity_arguments",
+            any(&[1]),
+            DataType::Utf8,
+            null_text,
+        ),
+        Compat::new("pg_size_pretty", any(&[1]), DataType::Utf8, size_pretty),
+        Compat::new(
+            "json_build_object",
+            TypeSignature::VariadicAny,
+            DataType::Utf8,
+            json_build_object,
+        )
+        .allow_no_arguments(),
+        Compat::new(
+            "current_setting",
+            any(&[1, 2]),
+            DataType::Utf8,
+            current_setting,
+        )
+        .stable(),
+        Compat::new("set_config", any(&[3]), DataType::Utf8, set_config).stable(),
+        Compat::new("to_regtype", any(&[1]), DataType::Int32, to_regtype),
+    ];
+    for function in functions {
+        ctx.register_udf(ScalarUDF::new_from_impl(function));
+    }
+    ctx.register_udf(create_has_privilege_udf("has_function_privilege"));
+    ctx.register_udf(create_has_privilege_udf("has_type_privilege"));
+}
+
+type Body = fn(&ScalarFunctionArgs) -> Result<ColumnarValue>;
+
+/// A function of a fixed name, signature and result type.
+struct Compat {
+    name: &'static str,
+    signature: Signature,
+    returns: DataType,
+    body: Body,
+}
+
+impl Compat {
+    fn new(name: &'static str, args: TypeSignature, returns: DataType, body: Body) -> Self {
+        Self {
+            name,
+            signature: Signature::new(args, Volatility::Immutable),
+            returns,
+            body,
+        }
+    }
+
+    /// Its result depends on the session's settings.
+    fn stable(mut self) -> Self {
+        self.signature.volatility = Volatility::Stable;
+        self
+    }
+
+    /// It may be called without arguments.
+    fn allow_no_arguments(mut self) -> Self {
+        self.signature.type_signature =
+            TypeSignature::OneOf(vec![TypeSignature::Nullary, self.signature.type_signature]);
+        self
+    }
+}
+
+impl std::fmt::Debug for Compat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compat").field("name", &self.name).finish()
+    }
+}
+
+impl PartialEq for Compat {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for Compat {}
+
+impl Hash for Compat {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+    }
+}
+
+impl ScalarUDFImpl for Compat {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(self.returns.clone())
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        (self.body)(&args)
+    }
+}
+
+fn always_true(_: &ScalarFunctionArgs) -> Result<ColumnarValue> {
+    Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))
+}
+
+fn null_text(_: &ScalarFunctionArgs) -> Result<ColumnarValue> {
+    Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))
+}
+
+/// Applies `row` to every row of `args` (arguments as scalars), building a
+/// text result.
+fn text_rows(
+    args: &ScalarFunctionArgs,
+    row: impl Fn(&[ScalarValue]) -> Result<Option<String>>,
+) -> Result<ColumnarValue> {
+    let scalar = args
+        .args
+        .iter()
+        .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+    let arrays: Vec<ArrayRef> = args
+        .args
+        .iter()
+        .map(|a| a.to_array(args.number_rows))
+        .collect::<Result<_>>()?;
+    let rows = if scalar { 1 } else { args.number_rows };
+    let mut out = StringBuilder::new();
+    let mut values = Vec::with_capacity(arrays.len());
+    for i in 0..rows {
+        values.clear();
+        for array in &arrays {
+            values.push(ScalarValue::try_from_array(array, i)?);
+        }
+        out.append_option(row(&values)?);
+    }
+    let array: ArrayRef = Arc::new(out.finish());
+    if scalar {
+        return Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
+            &array, 0,
+        )?));
+    }
+    Ok(ColumnarValue::Array(array))
+}
+
+/// The text of a scalar, or `None` when it is NULL.
+fn text_of(value: &ScalarValue) -> Option<String> {
+    (!value.is_null()).then(|| match value {
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::LargeUtf8(Some(s))
+        | ScalarValue::Utf8View(Some(s)) => s.clone(),
+        other => other.to_string(),
+    })
+}
+
+/// `pg_size_pretty(bytes)`: bytes, kB, MB, GB, TB or PB, rounded the way
+/// PostgreSQL rounds (half up, switching unit at 10240 of the smaller one).
+fn size_pretty(args: &ScalarFunctionArgs) -> Result<ColumnarValue> {
+    text_rows(args, |values| {
+        let Some(text) = text_of(&values[0]) else {
+            return Ok(None);
+        };
+        let bytes: f64 = text.parse().map_err(|_| {
+            DataFusionError::Execution(format!("pg_size_pretty expects a number, not {text:?}"))
+        })?;
+        Ok(Some(pretty_size(bytes)))
+    })
+}
+
+fn pretty_size(bytes: f64) -> String {
+    // (name, the size it stays below, whether it is rounded, its bits);
+    // a rounded unit keeps one more bit until it is printed.
+    const UNITS: [(&str, i128, bool, i32); 6] = [
+        ("bytes", 10 * 1024, false, 0),
+        ("kB", 20 * 1024 - 1, true, 10),
+        ("MB", 20 * 1024 - 1, true, 20),
+        ("GB", 20 * 1024 - 1, true, 30),
+        ("TB", 20 * 1024 - 1, true, 40),
+        ("PB", 20 * 1024 - 1, true, 50),
+    ];
+    let mut size = bytes as i128;
+    let mut unit = 0;
+    while unit + 1 < UNITS.len() && size.abs() >= UNITS[unit].1 {
+        let (_, _, round, bits) = UNITS[unit];
+        let (_, _, next_round, next_bits) = UNITS[unit + 1];
+        size /= 1i128 << (next_bits - bits - i32::from(next_round) + i32::from(round));
+        unit += 1;
+    }
+    let (name, _, round, _) = UNITS[unit];
+    if round {
+        size = (size + if size < 0 { -1 } else { 1 }) / 2;
+    }
+    format!("{size} {name}")
+}
+
+/// `json_build_object(key, value, ...)`: a JSON object of the pairs.
+fn json_build_object(args: &ScalarFunctionArgs) -> Result<ColumnarValue> {
+    if !args.args.len().is_multiple_of(2) {
+        return exec_err!("json_build_object: argument list must have even number of elements");
+    }
+    text_rows(args, |values| {
+        let mut object = String::from("{");
+        for (i, pair) in values.chunks(2).enumerate() {
+            let Some(key) = text_of(&pair[0]) else {
+                return exec_err!("json_build_object: null value not allowed for object key");
+            };
+            if i > 0 {
+                object.push_str(", ");
+            }
+            object.push_str(&json_string(&key));
+            object.push_str(" : ");
+            object.push_str(&json_value(&pair[1]));
+        }
+        object.push('}');
+        Ok(Some(object))
+    })
+}
+
+/// `value` as JSON: numbers and booleans bare, NULL as null, the rest as
+/// strings.
+fn json_value(value: &ScalarValue) -> String {
+    if value.is_null() {
+        return "null".into();
+    }
+    match value.data_type() {
+        DataType::Boolean
+        | DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64
+        | DataType::Decimal128(_, _)
+        | DataType::Decimal256(_, _) => value.to_string(),
+        DataType::Float32 | DataType::Float64 => {
+            let text = value.to_string();
+            if text.parse::<f64>().is_ok_and(f64::is_finite) {
+                text
+            } else {
+                json_string(&text)
+            }
+        }
+        _ => json_string(&text_of(value).unwrap_or_default()),
+    }
+}
+
+fn json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The value of setting `name` in a session with `config`: PostgreSQL's
+/// fixed parameters, then the session's own settings (`datafusion.*`,
+/// `cassandra.*`, `kafka.*`).
+pub fn setting(name: &str, config: &ConfigOptions) -> Option<String> {
+    let lower = name.to_ascii_lowercase();
+    match lower.as_str() {
+        "server_version" => return Some(server_version()),
+        "server_version_num" => return Some(server_version_num()),
+        "timezone" => {
+            return Some(
+                config
+                    .execution
+                    .time_zone
+                    .clone()
+                    .unwrap_or_else(|| "UTC".into()),
+            )
+        }
+        "search_path" => return Some(config.catalog.default_schema.clone()),
+        _ => {}
+    }
+    if let Some(value) = FIXED_SETTINGS
+        .iter()
+        .find(|(key, _)| *key == lower)
+        .map(|(_, value)| value.to_string())
+    {
+        return Some(value);
+    }
+    config
+        .entries()
+        .into_iter()
+        .find(|entry| entry.key == lower)
+        .map(|entry| entry.value.unwrap_or_default())
+}
+
+/// The PostgreSQL parameters whose values never change in smackql.
+pub const FIXED_SETTINGS: &[(&str, &str)] = &[
+    ("client_encoding", "UTF8"),
+    ("server_encoding", "UTF8"),
+    ("standard_conforming_strings", "on"),
+    ("integer_datetimes", "on"),
+    ("max_identifier_length", "63"),
+    ("default_transaction_isolation", "read committed"),
+    ("transaction_isolation", "read committed"),
+    ("default_transaction_read_only", "off"),
+    ("transaction_read_only", "off"),
+    ("lc_collate", "en_US.UTF-8"),
+    ("lc_ctype", "en_US.UTF-8"),
+    ("block_size", "8192"),
+];
+
+/// `server_version_num`: 16.6 is 160006.
+pub fn server_version_num() -> String {
+    let mut parts = PG_COMPAT_VERSION
+        .split('.')
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let major = parts.next().unwrap_or(0);
+    let minor = parts.next().unwrap_or(0);
+    (major * 10_000 + minor).to_string()
+}
+
+/// `current_setting(name [, missing_ok])`.
+fn current_setting(args: &ScalarFunctionArgs) -> Result<ColumnarValue> {
+    let config = args.config_options.clone();
+    text_rows(args, |values| {
+        let Some(name) = text_of(&values[0]) else {
+            return Ok(None);
+        };
+        let missing_ok = values
+            .get(1)
+            .is_some_and(|v| matches!(v, ScalarValue::Boolean(Some(true))));
+        match setting(&name, &config) {
+            Some(value) => Ok(Some(value)),
+            None if missing_ok => Ok(None),
+            None => Err(DataFusionError::External(Box::new(UnrecognizedSetting(
+                name,
+            )))),
+        }
+    })
+}
+
+/// `set_config(name, value, is_local)`: settings change with `SET`, which
+/// takes effect for the session; a function in a query cannot.
+fn set_config(args: &ScalarFunctionArgs) -> Result<ColumnarValue> {
+    let config = args.config_options.clone();
+    text_rows(args, |values| {
+        let Some(name) = text_of(&values[0]) else {
+            return exec_err!("set_config: the setting name must not be null");
+        };
+        if setting(&name, &config).is_none() {
+            return Err(DataFusionError::External(Box::new(UnrecognizedSetting(
+                name,
+            ))));
+        }
+        Err(DataFusionError::NotImplemented(format!(
+            "set_config cannot change {name}; use SET {name} = ..."
+        )))
+    })
+}
+
+/// PostgreSQL's type names and their common spellings, by oid.
+static TYPE_NAMES: LazyLock<HashMap<String, u32>> = LazyLock::new(|| {
+    let mut names = HashMap::new();
+    for oid in 0..10_000 {
+        if let Some(ty) = Type::from_oid(oid) {
+            names.insert(ty.name().to_string(), oid);
+        }
+    }
+    for (alias, canonical) in [
+        ("integer", "int4"),
+        ("int", "int4"),
+        ("smallint", "int2"),
+        ("bigint", "int8"),
+        ("real", "float4"),
+        ("double precision", "float8"),
+        ("boolean", "bool"),
+        ("character varying", "varchar"),
+        ("character", "bpchar"),
+        ("char", "bpchar"),
+        ("decimal", "numeric"),
+        ("timestamp without time zone", "timestamp"),
+        ("timestamp with time zone", "timestamptz"),
+        ("time without time zone", "time"),
+        ("time with time zone", "timetz"),
+    ] {
+        if let Some(oid) = names.get(canonical).copied() {
+            names.insert(alias.to_string(), oid);
+        }
+    }
+    names
+});
+
+/// `to_regtype(name)`: the oid of the type, or NULL when there is none.
+fn to_regtype(args: &ScalarFunctionArgs) -> Result<ColumnarValue> {
+    let names = text_rows(args, |values| Ok(text_of(&values[0])))?;
+    let lookup = |name: Option<&str>| {
+        let name = name?
+            .trim()
+            .trim_start_matches("pg_catalog.")
+            .to_ascii_lowercase();
+        let (base, array) = match name.strip_suffix("[]") {
+            Some(base) => (base.trim().to_string(), true),
+            None => (name, false),
+        };
+        let oid = *TYPE_NAMES.get(&base)?;
+        let oid = if array {
+            let element = Type::from_oid(oid)?;
+            (1..10_000u32).find(|candidate| {
+                Type::from_oid(*candidate).is_some_and(
+                    |t| matches!(t.kind(), postgres_types::Kind::Array(e) if *e == element),
+                )
+            })?
+        } else {
+            oid
+        };
+        i32::try_from(oid).ok()
+    };
+    Ok(match names {
+        ColumnarValue::Scalar(ScalarValue::Utf8(name)) => {
+            ColumnarValue::Scalar(ScalarValue::Int32(lookup(name.as_deref())))
+        }
+        ColumnarValue::Array(array) => {
+            let strings = datafusion::common::cast::as_string_array(&array)?;
+            let oids: Int32Array = strings.iter().map(lookup).collect();
+            ColumnarValue::Array(Arc::new(oids))
+        }
+        other => other,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_pretty_the_way_postgres_prints_them() {
+        assert_eq!(pretty_size(0.0), "0 bytes");
+        assert_eq!(pretty_size(10_239.0), "10239 bytes");
+        assert_eq!(pretty_size(10_240.0), "10 kB");
+        assert_eq!(pretty_size(1_000_000.0), "977 kB");
+        assert_eq!(pretty_size(10_485_760.0), "10 MB");
+        assert_eq!(pretty_size(-10_240.0), "-10 kB");
+        assert_eq!(pretty_size(100.0 * 1024f64.powi(5)), "100 PB");
+    }
+
+    #[test]
+    fn json_values_keep_their_kinds() {
+        assert_eq!(json_value(&ScalarValue::Int64(Some(7))), "7");
+        assert_eq!(json_value(&ScalarValue::Boolean(Some(true))), "true");
+        assert_eq!(json_value(&ScalarValue::Utf8(None)), "null");
+        assert_eq!(
+            json_value(&ScalarValue::Utf8(Some("a \"b\"\n".into()))),
+            "\"a \\\"b\\\"\\n\""
+        );
+        assert_eq!(json_value(&ScalarValue::Float64(Some(f64::NAN))), "\"NaN\"");
+    }
+
+    #[test]
+    fn settings_come_from_postgres_then_the_session() {
+        let config = ConfigOptions::default();
+        assert_eq!(
+            setting("standard_conforming_strings", &config).as_deref(),
+            Some("on")
+        );
+        assert_eq!(
+            setting("server_version_num", &config),
+            Some(server_version_num())
+        );
+        assert_eq!(
+            setting("datafusion.execution.batch_size", &config).as_deref(),
+            Some("8192")
+        );
+        assert_eq!(setting("jit", &config), None);
+    }
+}
