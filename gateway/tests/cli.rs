@@ -207,7 +207,7 @@ fn readme_run_command_answers_psql() {
     // The first run may download Cassandra and Kafka from Maven Central.
     wait_for_select_1(port, &mut child.0, Duration::from_secs(600), &[]);
     let version = psql(port, &[], "select version()");
-    assert!(String::from_utf8_lossy(&version.stdout).starts_with("PostgreSQL 14.0"));
+    assert!(String::from_utf8_lossy(&version.stdout).starts_with("PostgreSQL 16.6"));
     let tables = psql(port, &[], "\\dt");
     assert!(
         tables.status.success(),
