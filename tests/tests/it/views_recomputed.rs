@@ -345,22 +345,30 @@ async fn a_scheduled_view_refreshes_once_per_period_across_gateways() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    tokio::time::sleep(Duration::from_secs(14)).await;
-    let until = now_millis();
 
     // Both gateways run the schedule (and so may gateways of other tests
     // running meanwhile, which end abruptly: a period whose refresher died
     // is left unfinished, and the periods its lease outlives are skipped).
-    // No period ran twice, every run started in its period (promptly,
-    // unless the machine is loaded), and the refreshes went on.
-    let log = refreshes(session, ks, "views_per_name").await;
-    let periods: Vec<i64> = log
-        .keys()
-        .copied()
-        .filter(|p| *p >= scheduled_from && *p + period_ms < until - 1_000)
-        .collect();
-    let finished = periods.iter().filter(|p| log[p].1).count();
-    assert!(finished >= 3, "{log:?}");
+    // The refreshes go on: wait for three finished periods (a dead
+    // refresher's lease costs at most its 10 s TTL).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (log, periods) = loop {
+        let until = now_millis();
+        let log = refreshes(session, ks, "views_per_name").await;
+        let periods: Vec<i64> = log
+            .keys()
+            .copied()
+            .filter(|p| *p >= scheduled_from && *p + period_ms < until - 1_000)
+            .collect();
+        let finished = periods.iter().filter(|p| log[p].1).count();
+        if finished >= 3 {
+            break (log, periods);
+        }
+        assert!(Instant::now() < deadline, "the refreshes stopped: {log:?}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    // No period ran twice, and every run started in its period (promptly,
+    // unless the machine is loaded).
     for period in &periods {
         let (runs, _) = &log[period];
         assert_eq!(runs.len(), 1, "period {period} ran more than once: {log:?}");
