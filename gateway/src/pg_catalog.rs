@@ -6,7 +6,10 @@
 //!   (`pg_constraint`), with `pg_get_indexdef` and `pg_get_constraintdef`
 //!   describing them;
 //! - a materialized view is kind `m` in `pg_class` and listed in
-//!   `pg_matviews` with its query.
+//!   `pg_matviews` with its query;
+//! - a column's type in `pg_attribute` is the type its values are sent as
+//!   (a Cassandra `uuid` is `uuid`, a `map` is `json`), and primary-key
+//!   columns are `NOT NULL`.
 //!
 //! Every other table comes from datafusion-pg-catalog unchanged.
 
@@ -16,7 +19,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 use async_trait::async_trait;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringBuilder, UInt32Array};
 use datafusion::arrow::compute::{concat_batches, take_record_batch};
-use datafusion::arrow::datatypes::{DataType, Field, Int32Type, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Int16Type, Int32Type, SchemaRef};
 use datafusion::catalog::{CatalogProviderList, SchemaProvider, TableProvider};
 use datafusion::common::{DataFusionError, Result, ScalarValue};
 use datafusion::datasource::{MemTable, TableType, ViewTable};
@@ -36,6 +39,8 @@ use datafusion_postgres::datafusion_pg_catalog::pg_catalog::{
     PgCatalogSchemaProvider, PgCatalogStaticTables,
 };
 use smackql_cassandra::CassandraTableProvider;
+
+use crate::frontend::pg::wire_type;
 
 /// Added to a table's oid: the oid of its primary-key index.
 const INDEX_OID_OFFSET: i32 = 0x2000_0000;
@@ -170,6 +175,9 @@ struct Relation {
     key: Vec<(i16, String)>,
     /// The query of a materialized view.
     view_query: Option<String>,
+    /// The type oid of each column, as sent over the wire; `None` where
+    /// datafusion-pg-catalog's own type stands.
+    column_types: Vec<Option<i32>>,
 }
 
 #[async_trait]
@@ -182,7 +190,7 @@ impl SchemaProvider for SmackqlPgCatalog {
         let lower = name.to_ascii_lowercase();
         if !matches!(
             lower.as_str(),
-            "pg_class" | "pg_index" | "pg_constraint" | "pg_matviews"
+            "pg_class" | "pg_index" | "pg_constraint" | "pg_matviews" | "pg_attribute"
         ) {
             return self.inner.table(name).await;
         }
@@ -199,6 +207,7 @@ impl SchemaProvider for SmackqlPgCatalog {
             "pg_class" => pg_class(&class, &relations)?,
             "pg_index" => append(&read_all(&base).await?, pg_index_rows(&relations))?,
             "pg_constraint" => append(&read_all(&base).await?, pg_constraint_rows(&relations))?,
+            "pg_attribute" => pg_attribute(&read_all(&base).await?, &relations)?,
             _ => append(&read_all(&base).await?, pg_matviews_rows(&relations))?,
         };
         let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
@@ -211,8 +220,7 @@ impl SchemaProvider for SmackqlPgCatalog {
 }
 
 impl SmackqlPgCatalog {
-    /// The user tables and views of `class` that have a key or are
-    /// materialized views.
+    /// The user tables and views of `class`.
     async fn relations(&self, class: &RecordBatch) -> Result<Vec<Relation>> {
         let namespaces = match self.inner.table("pg_namespace").await? {
             Some(table) => read_all(&table).await?,
@@ -249,9 +257,12 @@ impl SmackqlPgCatalog {
                 continue;
             };
             let (key, view_query) = describe(&table);
-            if key.is_empty() && view_query.is_none() {
-                continue;
-            }
+            let column_types = table
+                .schema()
+                .fields()
+                .iter()
+                .map(|field| wire_type(field).ok().map(|t| t.oid() as i32))
+                .collect();
             relations.push(Relation {
                 row,
                 oid: oid.value(row),
@@ -260,6 +271,7 @@ impl SmackqlPgCatalog {
                 name: name.value(row).to_string(),
                 key,
                 view_query,
+                column_types,
             });
         }
         Ok(relations)
@@ -406,6 +418,47 @@ fn pg_class(class: &RecordBatch, relations: &[Relation]) -> Result<RecordBatch> 
         column(&|r| ScalarValue::Int16(Some(r.key.len() as i16))),
     )?;
     concat_batches(&class.schema(), [&class, &indexes]).map_err(Into::into)
+}
+
+/// `attributes` with the types of smackql's columns as they are sent, and
+/// primary-key columns `NOT NULL`.
+fn pg_attribute(attributes: &RecordBatch, relations: &[Relation]) -> Result<RecordBatch> {
+    let by_oid: HashMap<i32, &Relation> = relations.iter().map(|r| (r.oid, r)).collect();
+    let relation = int32_column(attributes, "attrelid")?;
+    let number = attributes
+        .column_by_name("attnum")
+        .and_then(|c| c.as_primitive_opt::<Int16Type>())
+        .ok_or_else(|| DataFusionError::Internal("pg_attribute has no attnum".into()))?;
+    let (Some(types), Some(not_null)) = (
+        attributes.column_by_name("atttypid"),
+        attributes.column_by_name("attnotnull"),
+    ) else {
+        return Err(DataFusionError::Internal(
+            "pg_attribute has no atttypid or attnotnull".into(),
+        ));
+    };
+    let mut new_types = Vec::with_capacity(attributes.num_rows());
+    let mut new_not_null = Vec::with_capacity(attributes.num_rows());
+    for row in 0..attributes.num_rows() {
+        let found = by_oid.get(&relation.value(row));
+        let attnum = number.value(row);
+        let sent = found.and_then(|r| {
+            let index = usize::try_from(attnum).ok()?.checked_sub(1)?;
+            r.column_types.get(index).copied().flatten()
+        });
+        new_types.push(match sent {
+            Some(oid) => ScalarValue::Int32(Some(oid)),
+            None => ScalarValue::try_from_array(types, row)?,
+        });
+        let keyed = found.is_some_and(|r| r.key.iter().any(|(n, _)| *n == attnum));
+        new_not_null.push(if keyed {
+            ScalarValue::Boolean(Some(true))
+        } else {
+            ScalarValue::try_from_array(not_null, row)?
+        });
+    }
+    let attributes = replace(attributes, "atttypid", new_types)?;
+    replace(&attributes, "attnotnull", new_not_null)
 }
 
 fn pg_index_rows(relations: &[Relation]) -> Vec<HashMap<&'static str, ScalarValue>> {

@@ -10,8 +10,11 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{ArrayRef, Int32Array, StringBuilder};
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Int16Builder, Int32Array, Int32Builder, ListBuilder, StringBuilder,
+    StructBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Fields};
 use datafusion::common::{exec_err, DataFusionError, Result, ScalarValue};
 use datafusion::config::ConfigOptions;
 use datafusion::logical_expr::{
@@ -103,6 +106,14 @@ pub fn register(ctx: &SessionContext) {
         .stable(),
         Compat::new("set_config", any(&[3]), DataType::Utf8, set_config).stable(),
         Compat::new("to_regtype", any(&[1]), DataType::Int32, to_regtype),
+        // Set-returning in PostgreSQL: client queries call it in a select
+        // list, which `client_queries` turns into an `unnest` of this.
+        Compat::new(
+            "_pg_expandarray",
+            any(&[1]),
+            expanded_array_type(),
+            expand_array,
+        ),
     ];
     for function in functions {
         ctx.register_udf(ScalarUDF::new_from_impl(function));
@@ -513,6 +524,98 @@ fn to_regtype(args: &ScalarFunctionArgs) -> Result<ColumnarValue> {
         }
         other => other,
     })
+}
+
+/// The elements of `_pg_expandarray`: `x`, an element, and `n`, its
+/// position from 1.
+fn expanded_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("x", DataType::Int16, true),
+        Field::new("n", DataType::Int32, true),
+    ])
+}
+
+fn expanded_array_type() -> DataType {
+    DataType::new_list(DataType::Struct(expanded_fields()), true)
+}
+
+/// `information_schema._pg_expandarray(array)` as a list of `(x, n)`, for
+/// the catalog's arrays of attribute numbers: `int2vector` (`1 2`), `int2[]`
+/// as text (`{1,2}`), or a list of integers.
+fn expand_array(args: &ScalarFunctionArgs) -> Result<ColumnarValue> {
+    let input = args.args[0].to_array(args.number_rows)?;
+    let elements: Vec<Option<Vec<i16>>> = match input.data_type() {
+        DataType::Null => vec![None; input.len()],
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+            let text = datafusion::arrow::compute::cast(&input, &DataType::Utf8)?;
+            let text = text.as_string::<i32>();
+            (0..text.len())
+                .map(|i| {
+                    (!text.is_null(i))
+                        .then(|| attribute_numbers(text.value(i)))
+                        .transpose()
+                })
+                .collect::<Result<_>>()?
+        }
+        DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..) => {
+            let list = datafusion::arrow::compute::cast(
+                &input,
+                &DataType::new_list(DataType::Int16, true),
+            )?;
+            let list = list.as_list::<i32>();
+            (0..list.len())
+                .map(|i| {
+                    (!list.is_null(i)).then(|| {
+                        let items = list.value(i);
+                        let items = items.as_primitive::<datafusion::arrow::datatypes::Int16Type>();
+                        items.iter().flatten().collect()
+                    })
+                })
+                .collect()
+        }
+        other => return exec_err!("_pg_expandarray expects an array, not {other}"),
+    };
+    let mut out = ListBuilder::new(StructBuilder::new(
+        expanded_fields(),
+        vec![Box::new(Int16Builder::new()), Box::new(Int32Builder::new())],
+    ));
+    for row in elements {
+        let Some(row) = row else {
+            out.append_null();
+            continue;
+        };
+        let entries = out.values();
+        for (n, x) in (1..).zip(row) {
+            entries
+                .field_builder::<Int16Builder>(0)
+                .ok_or_else(|| DataFusionError::Internal("no x builder".into()))?
+                .append_value(x);
+            entries
+                .field_builder::<Int32Builder>(1)
+                .ok_or_else(|| DataFusionError::Internal("no n builder".into()))?
+                .append_value(n);
+            entries.append(true);
+        }
+        out.append(true);
+    }
+    Ok(ColumnarValue::Array(Arc::new(out.finish())))
+}
+
+/// The numbers of `1 2` (int2vector) or `{1,2}` (an array's text).
+fn attribute_numbers(text: &str) -> Result<Vec<i16>> {
+    text.trim()
+        .trim_start_matches('{')
+        .trim_end_matches('}')
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            item.parse().map_err(|_| {
+                DataFusionError::Execution(format!(
+                    "_pg_expandarray expects attribute numbers, not {text:?}"
+                ))
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Real client programs of other languages, installed on first use: the
-//! Python ADBC Flight SQL driver (in a virtualenv of its own) and the
-//! Flight SQL JDBC driver (from Maven Central). Tests fail, never skip,
-//! when they cannot be installed.
+//! Python ADBC Flight SQL driver (in a virtualenv of its own), and the
+//! Flight SQL JDBC driver and pgjdbc (from Maven Central). Tests fail, never
+//! skip, when they cannot be installed.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -18,6 +18,9 @@ const PYTHON_PACKAGES: &[&str] = &[
 
 /// The Flight SQL JDBC driver's Maven coordinates.
 const JDBC_DRIVER: &str = "org.apache.arrow:flight-sql-jdbc-driver:18.3.0";
+
+/// PostgreSQL's JDBC driver (pgjdbc), as DBeaver and Metabase use it.
+const PG_JDBC_DRIVER: &str = "org.postgresql:postgresql:42.7.14";
 
 fn cache_dir() -> PathBuf {
     PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into())).join(".cache/smackql")
@@ -70,20 +73,30 @@ fn install_python() -> Result<PathBuf> {
 /// repository if it is not there.
 pub async fn jdbc_driver() -> &'static Path {
     static JAR: OnceCell<PathBuf> = OnceCell::const_new();
-    JAR.get_or_init(|| async {
-        tokio::task::spawn_blocking(fetch_jdbc_driver)
-            .await
-            .expect("the Maven task panicked")
-            .unwrap_or_else(|err| panic!("cannot fetch the Flight SQL JDBC driver: {err:#}"))
-    })
-    .await
+    JAR.get_or_init(|| maven_jar(JDBC_DRIVER)).await
 }
 
-fn fetch_jdbc_driver() -> Result<PathBuf> {
-    let mut parts = JDBC_DRIVER.split(':');
+/// pgjdbc's jar, fetched into the local Maven repository if it is not
+/// there.
+pub async fn pg_jdbc_driver() -> &'static Path {
+    static JAR: OnceCell<PathBuf> = OnceCell::const_new();
+    JAR.get_or_init(|| maven_jar(PG_JDBC_DRIVER)).await
+}
+
+async fn maven_jar(coordinates: &'static str) -> PathBuf {
+    tokio::task::spawn_blocking(move || fetch_jar(coordinates))
+        .await
+        .expect("the Maven task panicked")
+        .unwrap_or_else(|err| panic!("cannot fetch {coordinates}: {err:#}"))
+}
+
+/// The jar of `group:artifact:version`, fetched with `mvn dependency:get`
+/// into the local Maven repository unless it is there.
+fn fetch_jar(coordinates: &str) -> Result<PathBuf> {
+    let mut parts = coordinates.split(':');
     let (Some(group), Some(artifact), Some(version)) = (parts.next(), parts.next(), parts.next())
     else {
-        bail!("bad coordinates {JDBC_DRIVER}");
+        bail!("bad coordinates {coordinates}");
     };
     let jar = PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
         .join(".m2/repository")
@@ -96,7 +109,7 @@ fn fetch_jdbc_driver() -> Result<PathBuf> {
             "-q",
             "-B",
             "dependency:get",
-            &format!("-Dartifact={JDBC_DRIVER}"),
+            &format!("-Dartifact={coordinates}"),
             "-Dtransitive=false",
         ]))
         .context("mvn dependency:get")?;

@@ -14,6 +14,7 @@
 //! - every test works in a keyspace or topic of its own ([`unique_name`]).
 
 pub mod ad_events;
+pub mod all_types;
 pub mod clients;
 pub mod gateway;
 pub mod kafka;

@@ -4,6 +4,7 @@
 mod auth;
 mod cassandra;
 mod demo;
+mod drivers;
 mod flight;
 mod kafka;
 mod kafka_formats;

@@ -84,7 +84,9 @@ impl Encoding {
                     Self::UuidArray
                 } else if is_decimal(item.data_type()) {
                     Self::NumericArray
-                } else if needs_json(item) {
+                } else if needs_json(item) || is_list(item.data_type()) {
+                    // PostgreSQL's arrays are rectangular; lists of lists
+                    // need not be.
                     Self::Json
                 } else {
                     Self::ArrowPg
@@ -117,6 +119,13 @@ fn is_uuid(field: &Field) -> bool {
 
 fn is_inet(field: &Field) -> bool {
     field.metadata().get(CQL_TYPE_METADATA).map(String::as_str) == Some("inet")
+}
+
+fn is_list(data_type: &DataType) -> bool {
+    matches!(
+        data_type,
+        DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..)
+    )
 }
 
 fn is_decimal(data_type: &DataType) -> bool {
@@ -170,6 +179,12 @@ pub(crate) fn pg_fields(
             })
         })
         .collect()
+}
+
+/// The PostgreSQL type a column of `field` is sent as, which `pg_catalog`
+/// reports as the column's type.
+pub(crate) fn wire_type(field: &FieldRef) -> PgWireResult<Type> {
+    Encoding::of(field).pg_type(field)
 }
 
 /// Runs `df` and streams its rows, one Arrow batch at a time.
@@ -245,6 +260,10 @@ fn encode_batch(
                 continue;
             }
             match encodings[col] {
+                // arrow-pg sends some NULLs (intervals) as zero values.
+                Encoding::ArrowPg | Encoding::Plain if column.is_null(row) => {
+                    encoder.put_binary(None)?
+                }
                 Encoding::ArrowPg | Encoding::Plain => {
                     encode_value(encoder, column, row, schema.field(col), pg)?
                 }
@@ -735,6 +754,31 @@ mod tests {
 
     fn numeric_text(unscaled: &str, scale: i8) -> String {
         Numeric::new(unscaled, scale).to_string()
+    }
+
+    #[test]
+    fn null_intervals_are_sent_as_null() {
+        use datafusion::arrow::array::IntervalMonthDayNanoArray;
+        use datafusion::arrow::datatypes::IntervalMonthDayNano;
+        let column: ArrayRef = Arc::new(IntervalMonthDayNanoArray::from(vec![
+            Some(IntervalMonthDayNano::new(1, 2, 3_000)),
+            None,
+        ]));
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "d",
+            column.data_type().clone(),
+            true,
+        )]));
+        let batch = RecordBatch::try_new(schema.clone(), vec![column]).unwrap();
+        for format in [Format::UnifiedText, Format::UnifiedBinary] {
+            let fields = Arc::new(pg_fields(&schema, &format, None).unwrap());
+            let encodings: Vec<Encoding> =
+                schema.fields().iter().map(|f| Encoding::of(f)).collect();
+            let rows = encode_batch(&mut RowWriter::new(), &fields, &encodings, &batch).unwrap();
+            // A NULL is a field of length -1.
+            assert_ne!(&rows[0].data[..4], &(-1i32).to_be_bytes(), "{format:?}");
+            assert_eq!(&rows[1].data[..4], &(-1i32).to_be_bytes(), "{format:?}");
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@
 mod auth;
 mod client_queries;
 mod encoding;
+pub(crate) use encoding::wire_type;
 pub mod errors;
 mod handlers;
 mod prepared;

@@ -9,7 +9,7 @@ use datafusion::arrow::array::timezone::Tz;
 use datafusion::arrow::array::{Array, ArrowPrimitiveType, AsArray, PrimitiveArray};
 use datafusion::arrow::datatypes::{
     ArrowTimestampType, DataType, Date32Type, Field, Float32Type, Float64Type, Int16Type,
-    Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
+    Int32Type, Int64Type, Int8Type, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
     TimestampNanosecondType, TimestampSecondType,
 };
 use datafusion_postgres::arrow_pg::datatypes::{PG_CHAR_KEY, PG_OID_ALIAS_KEY};
@@ -24,7 +24,8 @@ pub(super) fn handles(field: &Field) -> bool {
     // arrow-pg gives these markers their own Postgres types.
     let marked = |key: &str| field.metadata().contains_key(key);
     match field.data_type() {
-        DataType::Int16
+        DataType::Int8
+        | DataType::Int16
         | DataType::Int64
         | DataType::Float32
         | DataType::Float64
@@ -39,6 +40,8 @@ pub(super) fn handles(field: &Field) -> bool {
 
 /// One column of a batch, ready to encode value by value.
 pub(super) enum PlainColumn<'a> {
+    /// Sent as `int2`, PostgreSQL's smallest integer.
+    Int8(&'a PrimitiveArray<Int8Type>),
     Int16(&'a PrimitiveArray<Int16Type>),
     Int32(&'a PrimitiveArray<Int32Type>),
     Int64(&'a PrimitiveArray<Int64Type>),
@@ -70,6 +73,7 @@ impl<'a> PlainColumn<'a> {
     /// `column` as a plain column, if [`handles`] said so for its field.
     pub(super) fn of(column: &'a dyn Array) -> PgWireResult<Option<Self>> {
         Ok(Some(match column.data_type() {
+            DataType::Int8 => Self::Int8(column.as_primitive()),
             DataType::Int16 => Self::Int16(column.as_primitive()),
             DataType::Int32 => Self::Int32(column.as_primitive()),
             DataType::Int64 => Self::Int64(column.as_primitive()),
@@ -109,6 +113,7 @@ impl<'a> PlainColumn<'a> {
         pg: &FieldInfo,
     ) -> PgWireResult<()> {
         match self {
+            Self::Int8(a) => put(encoder, &primitive(a, row).map(i16::from), pg),
             Self::Int16(a) => put(encoder, &primitive(a, row), pg),
             Self::Int32(a) => put(encoder, &primitive(a, row), pg),
             Self::Int64(a) => put(encoder, &primitive(a, row), pg),
@@ -203,7 +208,7 @@ mod tests {
 
     use datafusion::arrow::array::{
         ArrayRef, BooleanArray, Date32Array, Float32Array, Float64Array, Int16Array, Int32Array,
-        Int64Array, StringArray, StringViewArray, TimestampMicrosecondArray,
+        Int64Array, Int8Array, StringArray, StringViewArray, TimestampMicrosecondArray,
         TimestampMillisecondArray, TimestampNanosecondArray, TimestampSecondArray,
     };
     use datafusion::arrow::datatypes::Schema;
@@ -277,6 +282,29 @@ mod tests {
     }
 
     #[test]
+    fn tinyints_are_sent_as_smallints() {
+        // arrow-pg describes Int8 as int2 but sends one byte in binary.
+        let tiny: ArrayRef = Arc::new(Int8Array::from(vec![-128, 7]));
+        let small: ArrayRef = Arc::new(Int16Array::from(vec![-128, 7]));
+        for format in [Format::UnifiedText, Format::UnifiedBinary] {
+            let encode = |column: &ArrayRef, row| {
+                let schema = Schema::new(vec![Field::new("c", column.data_type().clone(), true)]);
+                let fields = super::super::pg_fields(&schema, &format, None).unwrap();
+                let mut writer = RowWriter::new();
+                PlainColumn::of(column.as_ref())
+                    .unwrap()
+                    .unwrap()
+                    .put(&mut writer, row, &fields[0])
+                    .unwrap();
+                writer.finish_row()
+            };
+            for row in 0..2 {
+                assert_eq!(encode(&tiny, row), encode(&small, row), "{format:?}");
+            }
+        }
+    }
+
+    #[test]
     fn marked_fields_stay_with_arrow_pg() {
         let oid = Field::new("oid", DataType::Int32, false)
             .with_metadata([(PG_OID_ALIAS_KEY.to_string(), "oid".to_string())].into());
@@ -284,6 +312,6 @@ mod tests {
         let char = Field::new("c", DataType::Utf8, false)
             .with_metadata([(PG_CHAR_KEY.to_string(), "1".to_string())].into());
         assert!(!handles(&char));
-        assert!(!handles(&Field::new("b", DataType::Int8, false)));
+        assert!(!handles(&Field::new("b", DataType::UInt8, false)));
     }
 }
