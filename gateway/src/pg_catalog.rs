@@ -40,7 +40,7 @@ use datafusion_postgres::datafusion_pg_catalog::pg_catalog::{
 };
 use smackql_cassandra::CassandraTableProvider;
 
-use crate::frontend::pg::wire_type;
+use crate::frontend::pg::{wire_type, PG_VECTOR_METADATA};
 
 /// Added to a table's oid: the oid of its primary-key index.
 const INDEX_OID_OFFSET: i32 = 0x2000_0000;
@@ -204,8 +204,10 @@ impl SchemaProvider for SmackqlPgCatalog {
         let relations = self.relations(&class).await?;
         self.remember(&relations);
         let batch = match lower.as_str() {
-            "pg_class" => pg_class(&class, &relations)?,
-            "pg_index" => append(&read_all(&base).await?, pg_index_rows(&relations))?,
+            "pg_class" => with_reloptions(&pg_class(&class, &relations)?)?,
+            "pg_index" => {
+                vectors_as_lists(&append(&read_all(&base).await?, pg_index_rows(&relations))?)?
+            }
             "pg_constraint" => append(&read_all(&base).await?, pg_constraint_rows(&relations))?,
             "pg_attribute" => pg_attribute(&read_all(&base).await?, &relations)?,
             _ => append(&read_all(&base).await?, pg_matviews_rows(&relations))?,
@@ -362,6 +364,32 @@ fn quote(name: &str) -> String {
     }
 }
 
+/// `class` with `reloptions`, the storage options that SQLAlchemy reads:
+/// NULL, as for every relation without options.
+fn with_reloptions(class: &RecordBatch) -> Result<RecordBatch> {
+    if class.schema().index_of("reloptions").is_ok() {
+        return Ok(class.clone());
+    }
+    let data_type = DataType::new_list(DataType::Utf8, true);
+    let mut fields: Vec<Field> = class
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(Field::new("reloptions", data_type.clone(), true));
+    let mut columns = class.columns().to_vec();
+    columns.push(datafusion::arrow::array::new_null_array(
+        &data_type,
+        class.num_rows(),
+    ));
+    RecordBatch::try_new(
+        Arc::new(datafusion::arrow::datatypes::Schema::new(fields)),
+        columns,
+    )
+    .map_err(Into::into)
+}
+
 /// `class` with materialized views as kind `m`, keyed tables marked as
 /// indexed, and a row per primary-key index.
 fn pg_class(class: &RecordBatch, relations: &[Relation]) -> Result<RecordBatch> {
@@ -458,7 +486,40 @@ fn pg_attribute(attributes: &RecordBatch, relations: &[Relation]) -> Result<Reco
         });
     }
     let attributes = replace(attributes, "atttypid", new_types)?;
-    replace(&attributes, "attnotnull", new_not_null)
+    let attributes = replace(&attributes, "attnotnull", new_not_null)?;
+    // A primary-key index has an attribute per key column, as in
+    // PostgreSQL; psqlODBC finds key columns through them.
+    let index_columns = relations
+        .iter()
+        .flat_map(|r| {
+            r.key
+                .iter()
+                .zip(1i16..)
+                .map(move |((number, name), position)| {
+                    let type_oid = usize::try_from(*number)
+                        .ok()
+                        .and_then(|n| r.column_types.get(n.checked_sub(1)?).copied().flatten());
+                    let mut row = HashMap::from([
+                        ("attrelid", ScalarValue::from(r.oid + INDEX_OID_OFFSET)),
+                        ("attname", ScalarValue::from(name.as_str())),
+                        ("attnum", ScalarValue::Int16(Some(position))),
+                        ("attnotnull", ScalarValue::Boolean(Some(true))),
+                        ("attislocal", ScalarValue::Boolean(Some(true))),
+                        ("attstattarget", ScalarValue::Int32(Some(-1))),
+                        ("atttypmod", ScalarValue::Int32(Some(-1))),
+                        ("attalign", ScalarValue::from("i")),
+                        ("attstorage", ScalarValue::from("p")),
+                        ("attidentity", ScalarValue::from("")),
+                        ("attgenerated", ScalarValue::from("")),
+                    ]);
+                    if let Some(oid) = type_oid {
+                        row.insert("atttypid", ScalarValue::Int32(Some(oid)));
+                    }
+                    row
+                })
+        })
+        .collect();
+    append(&attributes, index_columns)
 }
 
 fn pg_index_rows(relations: &[Relation]) -> Vec<HashMap<&'static str, ScalarValue>> {
@@ -487,6 +548,65 @@ fn pg_index_rows(relations: &[Relation]) -> Vec<HashMap<&'static str, ScalarValu
             ])
         })
         .collect()
+}
+
+/// `index` with its `int2vector` and `oidvector` columns as lists of
+/// integers, which clients `unnest` and subscript (from 1 here, from 0 in
+/// PostgreSQL: `client_queries` shifts subscripts). They are sent as
+/// PostgreSQL sends vectors.
+fn vectors_as_lists(index: &RecordBatch) -> Result<RecordBatch> {
+    let mut fields: Vec<Field> = index
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    let mut columns = index.columns().to_vec();
+    for (name, element, vector) in [
+        ("indkey", DataType::Int16, "int2vector"),
+        ("indoption", DataType::Int16, "int2vector"),
+        ("indcollation", DataType::Int32, "oidvector"),
+        ("indclass", DataType::Int32, "oidvector"),
+    ] {
+        let Ok(position) = index.schema().index_of(name) else {
+            continue;
+        };
+        let Some(text) = columns[position].as_string_opt::<i32>() else {
+            continue;
+        };
+        let lists = text
+            .iter()
+            .map(|vector| {
+                vector
+                    .map(|v| {
+                        v.split_whitespace()
+                            .map(|n| ScalarValue::try_from_string(n.to_string(), &element))
+                            .collect::<Result<Vec<_>>>()
+                    })
+                    .transpose()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let values = lists
+            .into_iter()
+            .map(|list| match list {
+                Some(items) => ScalarValue::List(ScalarValue::new_list_nullable(&items, &element)),
+                None => ScalarValue::try_from(&DataType::new_list(element.clone(), true))
+                    .unwrap_or(ScalarValue::Null),
+            })
+            .collect::<Vec<_>>();
+        columns[position] = if values.is_empty() {
+            datafusion::arrow::array::new_empty_array(&DataType::new_list(element.clone(), true))
+        } else {
+            ScalarValue::iter_to_array(values)?
+        };
+        fields[position] = Field::new(name, DataType::new_list(element, true), true)
+            .with_metadata([(PG_VECTOR_METADATA.to_string(), vector.to_string())].into());
+    }
+    RecordBatch::try_new(
+        Arc::new(datafusion::arrow::datatypes::Schema::new(fields)),
+        columns,
+    )
+    .map_err(Into::into)
 }
 
 fn pg_constraint_rows(relations: &[Relation]) -> Vec<HashMap<&'static str, ScalarValue>> {

@@ -17,6 +17,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Fields};
 use datafusion::common::{exec_err, DataFusionError, Result, ScalarValue};
 use datafusion::config::ConfigOptions;
+use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
     Volatility,
@@ -106,6 +107,13 @@ pub fn register(ctx: &SessionContext) {
         .stable(),
         Compat::new("set_config", any(&[3]), DataType::Utf8, set_config).stable(),
         Compat::new("to_regtype", any(&[1]), DataType::Int32, to_regtype),
+        Compat::new("like_escape", any(&[2]), DataType::Utf8, like_escape),
+        Compat::new(
+            "generate_subscripts",
+            any(&[2, 3]),
+            DataType::new_list(DataType::Int32, true),
+            generate_subscripts,
+        ),
         // Set-returning in PostgreSQL: client queries call it in a select
         // list, which `client_queries` turns into an `unnest` of this.
         Compat::new(
@@ -118,8 +126,87 @@ pub fn register(ctx: &SessionContext) {
     for function in functions {
         ctx.register_udf(ScalarUDF::new_from_impl(function));
     }
+    if let Ok(inner) = ctx.udf("format_type") {
+        ctx.register_udf(ScalarUDF::new_from_impl(FormatType { inner }));
+    }
     ctx.register_udf(create_has_privilege_udf("has_function_privilege"));
     ctx.register_udf(create_has_privilege_udf("has_type_privilege"));
+}
+
+/// datafusion-pg-catalog's `format_type(oid, typmod)`, naming also the
+/// types it prints as `oid(N)` (`inet`, `record`, ...) from PostgreSQL's
+/// type table, as PostgreSQL names them.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct FormatType {
+    inner: Arc<ScalarUDF>,
+}
+
+impl ScalarUDFImpl for FormatType {
+    fn name(&self) -> &str {
+        "format_type"
+    }
+
+    fn signature(&self) -> &Signature {
+        self.inner.signature()
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        self.inner.return_type(args)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let oids =
+            datafusion::arrow::compute::cast(&args.args[0].to_array(rows)?, &DataType::Int64)?;
+        let names = self.inner.invoke_with_args(args)?.to_array(rows)?;
+        let names = datafusion::arrow::compute::cast(&names, &DataType::Utf8)?;
+        let names = names.as_string::<i32>();
+        let oids = oids.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+        let mut out = StringBuilder::new();
+        for row in 0..rows {
+            let known = (!names.is_null(row)).then(|| names.value(row));
+            let named = match known {
+                Some(name) if name.starts_with("oid(") && oids.is_valid(row) => {
+                    u32::try_from(oids.value(row))
+                        .ok()
+                        .and_then(Type::from_oid)
+                        .map(|t| sql_type_name(&t))
+                        .unwrap_or_else(|| name.to_string())
+                }
+                Some(name) => name.to_string(),
+                None => {
+                    out.append_null();
+                    continue;
+                }
+            };
+            out.append_value(named);
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
+/// How PostgreSQL's `format_type` names `t`: SQL's names for the standard
+/// types, `[]` after an array's element.
+fn sql_type_name(t: &Type) -> String {
+    if let postgres_types::Kind::Array(element) = t.kind() {
+        return format!("{}[]", sql_type_name(element));
+    }
+    match t.name() {
+        "int2" => "smallint",
+        "int4" => "integer",
+        "int8" => "bigint",
+        "float4" => "real",
+        "float8" => "double precision",
+        "bool" => "boolean",
+        "varchar" => "character varying",
+        "bpchar" => "character",
+        "timestamp" => "timestamp without time zone",
+        "timestamptz" => "timestamp with time zone",
+        "time" => "time without time zone",
+        "timetz" => "time with time zone",
+        other => other,
+    }
+    .to_string()
 }
 
 type Body = fn(&ScalarFunctionArgs) -> Result<ColumnarValue>;
@@ -526,6 +613,117 @@ fn to_regtype(args: &ScalarFunctionArgs) -> Result<ColumnarValue> {
     })
 }
 
+/// `like_escape(pattern, escape)`: `pattern`, written with `escape` as its
+/// escape character, rewritten with backslash, the escape character
+/// DataFusion's `LIKE` knows. An empty `escape` means none.
+fn like_escape(args: &ScalarFunctionArgs) -> Result<ColumnarValue> {
+    text_rows(args, |values| {
+        let (Some(pattern), Some(escape)) = (text_of(&values[0]), text_of(&values[1])) else {
+            return Ok(None);
+        };
+        let mut chars = escape.chars();
+        let escape = match (chars.next(), chars.next()) {
+            (None, _) => None,
+            (Some(c), None) => Some(c),
+            _ => return exec_err!("invalid escape string: it must be empty or one character"),
+        };
+        let mut out = String::with_capacity(pattern.len() + 4);
+        let mut chars = pattern.chars();
+        while let Some(c) = chars.next() {
+            if Some(c) == escape {
+                match chars.next() {
+                    Some(next) => {
+                        out.push('\\');
+                        out.push(next);
+                    }
+                    None => return exec_err!("LIKE pattern must not end with escape character"),
+                }
+            } else if c == '\\' {
+                // A backslash that is not the escape character is itself.
+                out.push_str("\\\\");
+            } else {
+                out.push(c);
+            }
+        }
+        Ok(Some(out))
+    })
+}
+
+/// `generate_subscripts(array, dim [, reverse])` as a list: the subscripts
+/// of a one-dimensional array, from 1 (`client_queries` unnests it). A
+/// dimension the array does not have gives none.
+fn generate_subscripts(args: &ScalarFunctionArgs) -> Result<ColumnarValue> {
+    let rows = args.number_rows;
+    let lengths = element_counts(&args.args[0].to_array(rows)?)?;
+    let dimension =
+        datafusion::arrow::compute::cast(&args.args[1].to_array(rows)?, &DataType::Int64)?;
+    let dimension = dimension.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+    let reverse = match args.args.get(2) {
+        Some(flag) => Some(datafusion::arrow::compute::cast(
+            &flag.to_array(rows)?,
+            &DataType::Boolean,
+        )?),
+        None => None,
+    };
+    let mut out = ListBuilder::new(Int32Builder::new());
+    for (row, length) in lengths.into_iter().enumerate() {
+        let Some(length) = length.filter(|_| !dimension.is_null(row)) else {
+            out.append_null();
+            continue;
+        };
+        if dimension.value(row) == 1 {
+            let length = i32::try_from(length).map_err(|_| {
+                DataFusionError::Execution("generate_subscripts: array too long".into())
+            })?;
+            let backwards = reverse
+                .as_ref()
+                .is_some_and(|r| r.as_boolean().is_valid(row) && r.as_boolean().value(row));
+            if backwards {
+                out.values().extend((1..=length).rev().map(Some));
+            } else {
+                out.values().extend((1..=length).map(Some));
+            }
+        }
+        out.append(true);
+    }
+    Ok(ColumnarValue::Array(Arc::new(out.finish())))
+}
+
+/// The number of elements of each array of `arrays` (lists, or the
+/// catalog's vectors as text), `None` for NULL.
+fn element_counts(arrays: &ArrayRef) -> Result<Vec<Option<usize>>> {
+    Ok(match arrays.data_type() {
+        DataType::Null => vec![None; arrays.len()],
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+            let text = datafusion::arrow::compute::cast(arrays, &DataType::Utf8)?;
+            let text = text.as_string::<i32>();
+            (0..text.len())
+                .map(|i| {
+                    (!text.is_null(i))
+                        .then(|| attribute_numbers(text.value(i)).map(|n| n.len()))
+                        .transpose()
+                })
+                .collect::<Result<_>>()?
+        }
+        DataType::List(_) => {
+            let list = arrays.as_list::<i32>();
+            (0..list.len())
+                .map(|i| (!list.is_null(i)).then(|| list.value_length(i) as usize))
+                .collect()
+        }
+        DataType::LargeList(_) => {
+            let list = arrays.as_list::<i64>();
+            (0..list.len())
+                .map(|i| (!list.is_null(i)).then(|| list.value_length(i) as usize))
+                .collect()
+        }
+        DataType::FixedSizeList(_, n) => (0..arrays.len())
+            .map(|i| (!arrays.is_null(i)).then_some(*n as usize))
+            .collect(),
+        other => return exec_err!("generate_subscripts expects an array, not {other}"),
+    })
+}
+
 /// The elements of `_pg_expandarray`: `x`, an element, and `n`, its
 /// position from 1.
 fn expanded_fields() -> Fields {
@@ -620,6 +818,35 @@ fn attribute_numbers(text: &str) -> Result<Vec<i16>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn like_escape_turns_any_escape_into_backslash() {
+        let escape = |pattern: &str, escape: &str| {
+            let args = ScalarFunctionArgs {
+                args: vec![
+                    ColumnarValue::Scalar(ScalarValue::from(pattern)),
+                    ColumnarValue::Scalar(ScalarValue::from(escape)),
+                ],
+                arg_fields: vec![],
+                number_rows: 1,
+                return_field: Arc::new(Field::new("r", DataType::Utf8, true)),
+                config_options: Arc::new(ConfigOptions::default()),
+            };
+            match like_escape(&args) {
+                Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(s)))) => Ok(s),
+                Ok(other) => panic!("{other:?}"),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        assert_eq!(escape("pg/_%", "/").unwrap(), "pg\\_%");
+        assert_eq!(escape("a//b", "/").unwrap(), "a\\/b");
+        assert_eq!(escape("a\\b%", "/").unwrap(), "a\\\\b%");
+        assert_eq!(escape("a\\b%", "").unwrap(), "a\\\\b%");
+        assert!(escape("ab/", "/").unwrap_err().contains("escape character"));
+        assert!(escape("ab", "//")
+            .unwrap_err()
+            .contains("invalid escape string"));
+    }
+
     use super::*;
 
     #[test]

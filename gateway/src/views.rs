@@ -35,6 +35,7 @@ use smackql_catalog::views::{MaterializedView, Refresh, APPLIED_TO, REFRESH_ID, 
 use smackql_catalog::{MaterializedViews, CATALOG_NAME};
 use smackql_kafka::{KafkaTableProvider, SharedKafka};
 use smackql_providers_common::{ErrorClass, ProviderError};
+use tracing::warn;
 
 use crate::jobs::refresh::{now_millis, Recomputer, Refreshed};
 use crate::jobs::views::partition_lease;
@@ -370,6 +371,10 @@ impl ViewDdl {
                 ));
             };
             self.views.drop_view(&schema, &view_name).await?;
+            // A batch or refresh in flight writes its progress and lookups
+            // under its lease; forgetting them before it ends would leave
+            // its writes behind.
+            self.await_maintainers(&view).await?;
             self.progress.forget(&view.id).await?;
             if *purge {
                 let cql = format!(
@@ -382,6 +387,30 @@ impl ViewDdl {
             }
         }
         Ok(())
+    }
+
+    /// Waits until no gateway holds a lease of dropped `view`: each notices
+    /// the drop when it next reloads the catalog and gives its leases up,
+    /// and a lease it cannot give up ends within its TTL (waited for twice,
+    /// for the reload as well).
+    async fn await_maintainers(&self, view: &MaterializedView) -> Result<()> {
+        let prefix = format!("view:{}", view.id);
+        let deadline = tokio::time::Instant::now() + 2 * self.recomputer.lease_ttl();
+        loop {
+            let held = self.progress.held_leases(&prefix).await?;
+            if held.is_empty() {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                warn!(
+                    view = %view.qualified_name(),
+                    leases = ?held,
+                    "dropping a view whose leases are still held"
+                );
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// `REFRESH MATERIALIZED VIEW`: recomputes a scheduled or manual view

@@ -1,6 +1,7 @@
 //! Real client programs of other languages, installed on first use: the
-//! Python ADBC Flight SQL driver (in a virtualenv of its own), and the
-//! Flight SQL JDBC driver and pgjdbc (from Maven Central). Tests fail, never
+//! Python ADBC Flight SQL driver and Python's PostgreSQL drivers (each set
+//! in a virtualenv of its own), and the Flight SQL JDBC driver and pgjdbc
+//! (from Maven Central). Tests fail, never
 //! skip, when they cannot be installed.
 
 use std::path::{Path, PathBuf};
@@ -8,6 +9,16 @@ use std::process::{Command, Output};
 
 use anyhow::{bail, Context, Result};
 use tokio::sync::OnceCell;
+
+/// The Python packages the PostgreSQL driver tests use, pinned.
+const PG_PYTHON_PACKAGES: &[&str] = &[
+    "SQLAlchemy==2.1.9",
+    "psycopg[binary]==3.3.9",
+    "psycopg2-binary==2.9.13",
+    "asyncpg==0.32.0",
+    // Needs unixODBC and psqlODBC (Debian's odbc-postgresql).
+    "pyodbc==5.3.0",
+];
 
 /// The Python packages the ADBC tests use, pinned.
 const PYTHON_PACKAGES: &[&str] = &[
@@ -35,20 +46,33 @@ pub fn programs() -> PathBuf {
 pub async fn python() -> &'static Path {
     static PYTHON: OnceCell<PathBuf> = OnceCell::const_new();
     PYTHON
-        .get_or_init(|| async {
-            tokio::task::spawn_blocking(install_python)
-                .await
-                .expect("the virtualenv task panicked")
-                .unwrap_or_else(|err| panic!("cannot install the Python ADBC driver: {err:#}"))
-        })
+        .get_or_init(|| virtualenv("venv-flight", PYTHON_PACKAGES))
         .await
 }
 
-fn install_python() -> Result<PathBuf> {
-    let venv = cache_dir().join("venv-flight");
+/// A Python interpreter with SQLAlchemy, psycopg 3, psycopg2, asyncpg and
+/// pyodbc.
+pub async fn pg_python() -> &'static Path {
+    static PYTHON: OnceCell<PathBuf> = OnceCell::const_new();
+    PYTHON
+        .get_or_init(|| virtualenv("venv-pg", PG_PYTHON_PACKAGES))
+        .await
+}
+
+async fn virtualenv(name: &'static str, packages: &'static [&'static str]) -> PathBuf {
+    tokio::task::spawn_blocking(move || install_python(name, packages))
+        .await
+        .expect("the virtualenv task panicked")
+        .unwrap_or_else(|err| panic!("cannot install the Python packages {packages:?}: {err:#}"))
+}
+
+/// The interpreter of virtualenv `name` under the cache directory, with
+/// `packages` installed unless they already are.
+fn install_python(name: &str, packages: &[&str]) -> Result<PathBuf> {
+    let venv = cache_dir().join(name);
     let python = venv.join("bin/python");
     let stamp = venv.join("installed.txt");
-    let wanted = PYTHON_PACKAGES.join("\n");
+    let wanted = packages.join("\n");
     if std::fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) {
         return Ok(python);
     }
@@ -63,7 +87,7 @@ fn install_python() -> Result<PathBuf> {
             "--quiet",
             "--disable-pip-version-check",
         ])
-        .args(PYTHON_PACKAGES))
+        .args(packages))
     .context("pip install")?;
     std::fs::write(&stamp, wanted)?;
     Ok(python)

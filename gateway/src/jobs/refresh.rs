@@ -99,6 +99,11 @@ impl Recomputer {
         }
     }
 
+    /// How long a view's lease lasts without renewal.
+    pub fn lease_ttl(&self) -> Duration {
+        self.lease_ttl
+    }
+
     /// Refreshes `view` as `owner` for `period` (milliseconds since the
     /// epoch), unless its lease is held by another (`Busy`) or, when
     /// `once_per_period`, the period was refreshed already.

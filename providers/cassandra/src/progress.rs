@@ -528,6 +528,29 @@ impl ViewProgressTable {
         applied(&table, taken)
     }
 
+    /// The leases held now whose names start with `prefix`. Reads every
+    /// lease: there is one per view partition being worked, so few.
+    pub async fn held_leases(&self, prefix: &str) -> Result<Vec<String>> {
+        let table = format!("{META_KEYSPACE}.{LEASES}");
+        let result = self
+            .run(LEASES, format!("SELECT name FROM {table}"), ())
+            .await?;
+        let rows = result
+            .into_rows_result()
+            .map_err(|e| Error::response(&table, &e))?;
+        let names = rows
+            .rows::<(String,)>()
+            .map_err(|e| Error::response(&table, &e))?;
+        let mut held = Vec::new();
+        for row in names {
+            let (name,) = row.map_err(|e| Error::response(&table, &e))?;
+            if name.starts_with(prefix) {
+                held.push(name);
+            }
+        }
+        Ok(held)
+    }
+
     /// Who holds lease `name`, if anyone.
     pub async fn lease_owner(&self, name: &str) -> Result<Option<String>> {
         let table = format!("{META_KEYSPACE}.{LEASES}");

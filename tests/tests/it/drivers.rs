@@ -19,23 +19,41 @@ async fn all_types_fixture(prefix: &str) -> KeyspaceFixture {
     fixture
 }
 
+/// The gateway's host and port and the keyspace, as every client program
+/// takes them.
+fn target(fixture: &KeyspaceFixture) -> Vec<String> {
+    let addr = fixture.gateway.pg_addr;
+    vec![
+        addr.ip().to_string(),
+        addr.port().to_string(),
+        fixture.keyspace.clone(),
+    ]
+}
+
 #[tokio::test]
 async fn pgjdbc_reads_the_catalog_and_every_type() {
     let fixture = all_types_fixture("drivers_pgjdbc").await;
     let jar = clients::pg_jdbc_driver().await;
     let program = clients::programs().join("PgJdbc.java");
-    let addr = fixture.gateway.pg_addr;
-    let out = clients::run_program(
-        Path::new("java"),
-        &[
-            "-cp".into(),
-            jar.display().to_string(),
-            program.display().to_string(),
-            addr.ip().to_string(),
-            addr.port().to_string(),
-            fixture.keyspace.clone(),
-        ],
-    )
-    .await;
+    let mut args = vec![
+        "-cp".into(),
+        jar.display().to_string(),
+        program.display().to_string(),
+    ];
+    args.extend(target(&fixture));
+    let out = clients::run_program(Path::new("java"), &args).await;
+    assert_eq!(out.trim(), "ok", "{out}");
+}
+
+#[tokio::test]
+async fn python_drivers_reflect_the_table_and_read_every_type() {
+    // SQLAlchemy over psycopg 3 and psycopg2, asyncpg, and pyodbc over
+    // psqlODBC.
+    let fixture = all_types_fixture("drivers_python").await;
+    let python = clients::pg_python().await;
+    let program = clients::programs().join("pg_python.py");
+    let mut args = vec![program.display().to_string()];
+    args.extend(target(&fixture));
+    let out = clients::run_program(python, &args).await;
     assert_eq!(out.trim(), "ok", "{out}");
 }

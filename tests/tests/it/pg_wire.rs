@@ -213,3 +213,67 @@ async fn concurrent_sessions_keep_their_settings() {
     assert_eq!(shown(a.simple_query(sql).await.unwrap()), "1024");
     assert_eq!(shown(b.simple_query(sql).await.unwrap()), "2048");
 }
+
+#[tokio::test]
+async fn cursors_fetch_in_chunks_with_real_sqlstates() {
+    let gateway = TestGateway::start().await;
+    let client = gateway.client().await;
+    let fetch = |sql: &'static str| {
+        let client = &client;
+        async move {
+            let messages = client.simple_query(sql).await.unwrap();
+            let rows: Vec<String> = messages
+                .iter()
+                .filter_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(row) => {
+                        Some(row.get(0).unwrap_or("NULL").to_string())
+                    }
+                    _ => None,
+                })
+                .collect();
+            let tag = messages.iter().find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::CommandComplete(n) => Some(*n),
+                _ => None,
+            });
+            (rows, tag)
+        }
+    };
+    client
+        .batch_execute(
+            "BEGIN; DECLARE c CURSOR WITH HOLD FOR \
+             SELECT v FROM (VALUES (1), (2), (3)) AS t(v) ORDER BY v",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        fetch("FETCH 2 FROM c").await,
+        (vec!["1".into(), "2".into()], Some(2))
+    );
+    assert_eq!(
+        fetch("FETCH NEXT FROM c").await,
+        (vec!["3".into()], Some(1))
+    );
+    // Exhausted: no rows, still a result.
+    assert_eq!(fetch("FETCH ALL FROM c").await, (vec![], Some(0)));
+    let err = client.simple_query("FETCH PRIOR FROM c").await.unwrap_err();
+    assert_eq!(sqlstate(&err), "55000", "{err}");
+    client.batch_execute("CLOSE c; COMMIT").await.unwrap();
+    let err = client.simple_query("FETCH 1 FROM c").await.unwrap_err();
+    assert_eq!(sqlstate(&err), "34000", "{err}");
+    // Cursors return what queries return, in smackql's encodings.
+    client
+        .batch_execute(
+            "DECLARE d CURSOR FOR SELECT make_array(1, 2) AS a, 1.5::decimal(10, 2) AS n",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        fetch("FETCH ALL IN d").await,
+        (vec!["{1,2}".into()], Some(1))
+    );
+    let err = client
+        .simple_query("DECLARE d CURSOR FOR SELECT 1")
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "42P03", "{err}");
+}

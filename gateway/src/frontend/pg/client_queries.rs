@@ -6,6 +6,14 @@
 //! by what PostgreSQL would answer for those objects.
 
 use std::borrow::Cow;
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    visit_expressions_mut, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
+    FunctionArguments, Ident, ObjectName, Query, SetExpr, TableFactor, Value,
+};
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
 
 /// `(fragment as the client sends it, replacement)`.
 const REPLACEMENTS: &[(&str, &str)] = &[
@@ -28,46 +36,203 @@ const REPLACEMENTS: &[(&str, &str)] = &[
         "typinput='pg_catalog.array_in'::regproc",
         "typinput='array_in'",
     ),
-    // pgjdbc's `getIndexInfo`: an element of an `int2vector`, which is
-    // text here.
+    // psqlODBC's `SQLPrimaryKeys`: `'t'` is a boolean for PostgreSQL.
+    ("i.indisprimary = 't'", "i.indisprimary = true"),
+    // pgjdbc's `getIndexInfo`: an element of an `int2vector`, which counts
+    // from 0 in PostgreSQL and is a list counting from 1 here.
     (
         "tmp.I_INDOPTION[tmp.ORDINAL_POSITION - 1]",
-        "CAST(split_part(tmp.I_INDOPTION, ' ', CAST(tmp.ORDINAL_POSITION AS INT)) AS SMALLINT)",
+        "tmp.I_INDOPTION[tmp.ORDINAL_POSITION]",
     ),
 ];
 
-/// PostgreSQL's `information_schema._pg_expandarray`, a set-returning
-/// function that pgjdbc calls in select lists.
-const EXPAND_ARRAY: &str = "information_schema._pg_expandarray(";
+/// PostgreSQL's set-returning functions that clients call in select
+/// lists, as sent and as smackql's function returning their rows as a
+/// list: pgjdbc's `information_schema._pg_expandarray`, and SQLAlchemy's
+/// and pgcli's `generate_subscripts`.
+const SET_RETURNING: &[(&str, &str)] = &[
+    ("information_schema._pg_expandarray(", "_pg_expandarray"),
+    ("generate_subscripts(", "generate_subscripts"),
+];
+
+/// asyncpg's type introspection (`INTRO_LOOKUP_TYPES`) starts so: a
+/// recursive walk through domains, composites, ranges and arrays, with
+/// correlated subqueries inside `CASE` that DataFusion cannot plan.
+const ASYNCPG_TYPE_INTROSPECTION: &str = "WITH RECURSIVE typeinfo_tree(";
+
+/// What asyncpg's type introspection finds among smackql's types, which
+/// has no domains, composite types or ranges: the types asked for (depth 0)
+/// and the elements of those that are arrays (depth 1). Its columns have
+/// the types asyncpg decodes without introspection (`oid`, `int4`, `text`,
+/// `text[]`), and its one parameter is the `oid[]` of types asked for.
+const ASYNCPG_TYPES: &str = "SELECT DISTINCT t.oid AS oid, ns.nspname AS ns, t.typname AS name, \
+    t.typtype AS kind, CAST(NULL AS INT) AS basetype, t.typelem AS elemtype, \
+    elem_t.typdelim AS elemdelim, CAST(NULL AS INT) AS range_subtype, \
+    CAST(NULL AS TEXT[]) AS attrtypoids, CAST(NULL AS TEXT[]) AS attrnames, \
+    CASE WHEN t.oid = ANY($1::oid[]) THEN 0 ELSE 1 END AS depth, \
+    CAST(NULL AS TEXT) AS basetype_name, \
+    CASE WHEN t.typelem = 0 THEN NULL ELSE pg_catalog.format_type(t.typelem, NULL) END \
+    AS elemtype_name, CAST(NULL AS TEXT) AS range_subtype_name \
+    FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace ns ON ns.oid = t.typnamespace \
+    LEFT JOIN pg_catalog.pg_type elem_t \
+    ON t.typlen = -1 AND t.typelem != 0 AND t.typelem = elem_t.oid \
+    WHERE t.oid = ANY($1::oid[]) OR t.oid IN \
+    (SELECT a.typelem FROM pg_catalog.pg_type a WHERE a.oid = ANY($1::oid[])) \
+    ORDER BY depth DESC";
 
 /// `sql` with the known client fragments replaced.
 pub(crate) fn adjust(sql: &str) -> Cow<'_, str> {
+    if sql.trim_start().starts_with(ASYNCPG_TYPE_INTROSPECTION) {
+        return Cow::Borrowed(ASYNCPG_TYPES);
+    }
     let mut sql = Cow::Borrowed(sql);
     for (fragment, replacement) in REPLACEMENTS {
         if sql.contains(fragment) {
             sql = Cow::Owned(sql.replace(fragment, replacement));
         }
     }
-    if sql.contains(EXPAND_ARRAY) {
-        sql = Cow::Owned(field_access(&expand_arrays(&sql)));
+    if VECTORS.iter().any(|v| sql.contains(v)) {
+        sql = Cow::Owned(shift_vector_subscripts(&sql));
+    }
+    if SET_RETURNING.iter().any(|(sent, _)| sql.contains(sent)) {
+        sql = Cow::Owned(field_access(&unnest_set_returning(&sql)));
+    }
+    if needs_rewriting(&sql) {
+        if let Some(rewritten) = rewrite(&sql) {
+            sql = Cow::Owned(rewritten);
+        }
     }
     sql
 }
 
-/// `sql` with each `information_schema._pg_expandarray(a)` of a select
-/// list as `unnest(_pg_expandarray(a))`, and each `(...(a)).f` as
-/// `get_field(unnest(_pg_expandarray(a)), 'f')`: the rows of a set-returning
-/// function in a select list, as DataFusion unnests them.
-fn expand_arrays(sql: &str) -> String {
+/// Catalog tables whose scalar subqueries inside `CASE` are NULL for every
+/// smackql object: no column has a default (`pg_attrdef`) or a sequence
+/// (`pg_sequence`), and every column has `attcollation` 0, so lookups of
+/// collations (`pg_collation`, `pg_type.typcollation`, with
+/// `pg_namespace`) never decide a result. DataFusion cannot plan a
+/// correlated subquery inside `CASE`; SQLAlchemy's `get_columns` sends
+/// four.
+const NULL_IN_CASE: &[&str] = &[
+    "pg_attrdef",
+    "pg_sequence",
+    "pg_collation",
+    "pg_type",
+    "pg_namespace",
+];
+
+/// Whether `sql` may hold what [`rewrite`] changes; most queries are not
+/// parsed twice.
+fn needs_rewriting(sql: &str) -> bool {
+    let upper = sql.to_ascii_uppercase();
+    upper.contains(" ESCAPE ") || (upper.contains("CASE") && upper.contains("PG_ATTRDEF"))
+}
+
+/// `sql` with `LIKE ... ESCAPE 'c'` as `LIKE like_escape(..., 'c')`, and
+/// the subqueries of [`NULL_IN_CASE`] inside `CASE` as NULL; `None` when it
+/// does not parse, leaving the error to the planner.
+fn rewrite(sql: &str) -> Option<String> {
+    let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).ok()?;
+    for statement in &mut statements {
+        let _ = visit_expressions_mut(statement, |expr| {
+            match expr {
+                Expr::Like {
+                    pattern,
+                    escape_char,
+                    ..
+                }
+                | Expr::ILike {
+                    pattern,
+                    escape_char,
+                    ..
+                } => {
+                    if let Some(escape) = escape_char.take() {
+                        let escape = Expr::Value(escape);
+                        let original =
+                            std::mem::replace(pattern.as_mut(), Expr::value(Value::Null));
+                        **pattern = call("like_escape", vec![original, escape]);
+                    }
+                }
+                Expr::Case { .. } => {
+                    let _ = visit_expressions_mut(expr, |inner| {
+                        if matches!(inner, Expr::Subquery(query) if reads_only(query, NULL_IN_CASE))
+                        {
+                            *inner = Expr::value(Value::Null);
+                        }
+                        ControlFlow::<()>::Continue(())
+                    });
+                }
+                _ => {}
+            }
+            ControlFlow::<()>::Continue(())
+        });
+    }
+    Some(
+        statements
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; "),
+    )
+}
+
+/// Whether `query` is a plain select whose tables are all among `tables`.
+fn reads_only(query: &Query, tables: &[&str]) -> bool {
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return false;
+    };
+    let named = |factor: &TableFactor| match factor {
+        TableFactor::Table { name, .. } => name
+            .0
+            .last()
+            .and_then(|part| part.as_ident())
+            .is_some_and(|ident| tables.contains(&ident.value.to_ascii_lowercase().as_str())),
+        _ => false,
+    };
+    !select.from.is_empty()
+        && select
+            .from
+            .iter()
+            .all(|from| named(&from.relation) && from.joins.iter().all(|j| named(&j.relation)))
+}
+
+/// A call of function `name`.
+fn call(name: &str, args: Vec<Expr>) -> Expr {
+    Expr::Function(Function {
+        name: ObjectName::from(vec![Ident::new(name)]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args
+                .into_iter()
+                .map(|arg| FunctionArg::Unnamed(FunctionArgExpr::Expr(arg)))
+                .collect(),
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    })
+}
+
+/// `sql` with each call of a set-returning function of [`SET_RETURNING`] in
+/// a select list, `f(a)`, as `unnest(f(a))`, and each `(f(a)).x` as
+/// `get_field(unnest(f(a)), 'x')`: the rows of a set-returning function,
+/// as DataFusion unnests a list in a select list.
+fn unnest_set_returning(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len());
     let mut rest = sql;
-    while let Some(at) = rest.find(EXPAND_ARRAY) {
-        let open = at + EXPAND_ARRAY.len() - 1;
+    while let Some(((at, open), function)) = SET_RETURNING
+        .iter()
+        .filter_map(|(sent, function)| Some((find_call(rest, sent)?, *function)))
+        .min_by_key(|((at, _), _)| *at)
+    {
         let Some(close) = closing_paren(rest, open) else {
             break;
         };
         let argument = &rest[open + 1..close];
-        let call = format!("unnest(_pg_expandarray({argument}))");
+        let call = format!("unnest({function}({argument}))");
         // `(call).field`
         let before = rest[..at].trim_end();
         let after = rest[close + 1..].trim_start();
@@ -87,6 +252,35 @@ fn expand_arrays(sql: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// Where `sql` calls `name(` (with or without a `pg_catalog.` qualifier)
+/// other than as a table in `FROM` or `JOIN`: the call's start and its
+/// opening parenthesis.
+fn find_call(sql: &str, name: &str) -> Option<(usize, usize)> {
+    let mut from = 0;
+    while let Some(found) = sql[from..].find(name) {
+        let open = from + found + name.len() - 1;
+        let mut at = from + found;
+        if sql[..at].ends_with("pg_catalog.") {
+            at -= "pg_catalog.".len();
+        }
+        let previous = sql[..at]
+            .trim_end()
+            .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .next()
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        let word_start = sql[..at]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'));
+        if word_start && previous != "FROM" && previous != "JOIN" {
+            return Some((at, open));
+        }
+        from += found + name.len();
+    }
+    None
 }
 
 /// `sql` with each composite field access `(a.b).f` (a parenthesized
@@ -133,6 +327,50 @@ fn identifier(text: &str) -> &str {
         .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .unwrap_or(text.len());
     &text[..end]
+}
+
+/// Subscripted vectors of `pg_index`, which count from 0 in PostgreSQL and
+/// are lists counting from 1 here.
+const VECTORS: &[&str] = &[".indkey[", ".indoption[", ".indclass[", ".indcollation["];
+
+/// `sql` with each subscript `x.indkey[e]` of a [`VECTORS`] column as
+/// `x.indkey[(e) + 1]`.
+fn shift_vector_subscripts(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut rest = sql;
+    while let Some((at, vector)) = VECTORS
+        .iter()
+        .filter_map(|v| Some((rest.find(v)?, *v)))
+        .min_by_key(|(at, _)| *at)
+    {
+        let open = at + vector.len() - 1;
+        let Some(close) = closing_bracket(rest, open) else {
+            break;
+        };
+        out.push_str(&rest[..=open]);
+        out.push_str(&format!("({}) + 1]", &rest[open + 1..close]));
+        rest = &rest[close + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The position of the `]` that closes the `[` at `open`.
+fn closing_bracket(sql: &str, open: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, c) in sql[open..].char_indices() {
+        match c {
+            '[' => depth += 1,
+            ']' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(open + i);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// The position of the parenthesis that closes the one at `open`, skipping
@@ -186,6 +424,52 @@ mod tests {
              get_field(unnest(_pg_expandarray(con.conkey)), 'n') AS KEY_SEQ, \
              unnest(_pg_expandarray(con.conkey)) AS KEYS FROM t \
              ) result where  result.A_ATTNUM = get_field(result.KEYS, 'x') "
+        );
+    }
+
+    #[test]
+    fn sqlalchemy_schema_names_escape_with_like_escape() {
+        let sent = "SELECT pg_catalog.pg_namespace.nspname FROM pg_catalog.pg_namespace \
+                    WHERE (pg_catalog.pg_namespace.nspname NOT LIKE $1 || '%' ESCAPE '/')";
+        assert_eq!(
+            adjust(sent),
+            "SELECT pg_catalog.pg_namespace.nspname FROM pg_catalog.pg_namespace \
+             WHERE (pg_catalog.pg_namespace.nspname NOT LIKE like_escape($1 || '%', '/'))"
+        );
+    }
+
+    #[test]
+    fn catalog_subqueries_in_case_are_null() {
+        let sent = "SELECT a.attname, CASE WHEN a.atthasdef THEN (SELECT \
+                    pg_catalog.pg_get_expr(d.adbin, d.adrelid) FROM pg_catalog.pg_attrdef AS d \
+                    WHERE d.adrelid = a.attrelid) ELSE NULL END AS \"default\", \
+                    CASE WHEN a.x THEN (SELECT 1 FROM ks.t) END AS kept \
+                    FROM pg_catalog.pg_attribute AS a";
+        assert_eq!(
+            adjust(sent),
+            "SELECT a.attname, CASE WHEN a.atthasdef THEN NULL ELSE NULL END AS \"default\", \
+             CASE WHEN a.x THEN (SELECT 1 FROM ks.t) END AS kept \
+             FROM pg_catalog.pg_attribute AS a"
+        );
+    }
+
+    #[test]
+    fn generate_subscripts_of_a_select_list_is_unnested() {
+        assert_eq!(
+            adjust(
+                "SELECT unnest(i.indkey) AS attnum, pg_catalog.generate_subscripts(i.indkey, $1) \
+                 AS ord FROM pg_catalog.pg_index AS i JOIN generate_subscripts(x, 1) AS s ON true"
+            ),
+            "SELECT unnest(i.indkey) AS attnum, unnest(generate_subscripts(i.indkey, $1)) \
+             AS ord FROM pg_catalog.pg_index AS i JOIN generate_subscripts(x, 1) AS s ON true"
+        );
+    }
+
+    #[test]
+    fn vector_subscripts_count_from_one() {
+        assert_eq!(
+            adjust("SELECT ta.attnum = i.indkey[ia.attnum-1], i.indoption[a[1]] FROM t"),
+            "SELECT ta.attnum = i.indkey[(ia.attnum-1) + 1], i.indoption[(a[1]) + 1] FROM t"
         );
     }
 

@@ -69,12 +69,32 @@ enum Encoding {
     NumericArray,
     Inet,
     Json,
+    /// `int2vector` or `oidvector`: a list of integers marked with
+    /// [`PG_VECTOR_METADATA`], sent as PostgreSQL sends the catalog's
+    /// vectors (`1 2` as text).
+    Vector(Vector),
+}
+
+/// Field metadata naming the PostgreSQL vector type (`int2vector`,
+/// `oidvector`) a list column of `pg_catalog` is.
+pub(crate) const PG_VECTOR_METADATA: &str = "smackql.pg_vector";
+
+/// The catalog's vector types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Vector {
+    Int2,
+    Oid,
 }
 
 impl Encoding {
     fn of(field: &Field) -> Self {
         if is_uuid(field) {
             return Self::Uuid;
+        }
+        match field.metadata().get(PG_VECTOR_METADATA).map(String::as_str) {
+            Some("int2vector") => return Self::Vector(Vector::Int2),
+            Some("oidvector") => return Self::Vector(Vector::Oid),
+            _ => {}
         }
         match field.data_type() {
             dt if is_decimal(dt) => Self::Numeric,
@@ -108,6 +128,8 @@ impl Encoding {
             Self::NumericArray => Type::NUMERIC_ARRAY,
             Self::Inet => Type::INET,
             Self::Json => Type::JSON,
+            Self::Vector(Vector::Int2) => Type::INT2_VECTOR,
+            Self::Vector(Vector::Oid) => Type::OID_VECTOR,
         })
     }
 }
@@ -272,6 +294,7 @@ fn encode_batch(
                 Encoding::Numeric => put(encoder, &numeric_at(column, row)?, pg)?,
                 Encoding::NumericArray => put(encoder, &list_at(column, row, numeric_at)?, pg)?,
                 Encoding::Inet => put(encoder, &inet_at(column, row)?, pg)?,
+                Encoding::Vector(_) => put(encoder, &vector_at(column, row)?, pg)?,
                 Encoding::Json => {
                     let value = json[col].as_ref().and_then(|values| values[row].as_deref());
                     put(encoder, &value.map(Json), pg)?;
@@ -574,6 +597,69 @@ impl ToSqlText for Inet {
     }
 }
 
+/// The integers of list `column` at `row`, as a catalog vector.
+fn vector_at(column: &dyn Array, row: usize) -> PgWireResult<Option<PgVector>> {
+    if column.is_null(row) {
+        return Ok(None);
+    }
+    let list = column
+        .as_list_opt::<i32>()
+        .ok_or_else(|| unexpected(column, "a list"))?;
+    let items = datafusion::arrow::compute::cast(&list.value(row), &DataType::Int64)
+        .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+    let items = items.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+    Ok(Some(PgVector(items.iter().flatten().collect())))
+}
+
+/// An `int2vector` or `oidvector`: space-separated in text, PostgreSQL's
+/// one-dimensional array format in binary.
+#[derive(Debug)]
+struct PgVector(Vec<i64>);
+
+impl ToSql for PgVector {
+    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
+        let (element, width) = if *ty == Type::OID_VECTOR {
+            (Type::OID, 4)
+        } else {
+            (Type::INT2, 2)
+        };
+        // Dimensions, has-nulls, element type, then length and lower bound.
+        out.put_i32(1);
+        out.put_i32(0);
+        out.put_u32(element.oid());
+        out.put_i32(i32::try_from(self.0.len())?);
+        out.put_i32(0);
+        for value in &self.0 {
+            out.put_i32(width);
+            if width == 2 {
+                out.put_i16(i16::try_from(*value)?);
+            } else {
+                out.put_u32(u32::try_from(*value)?);
+            }
+        }
+        Ok(IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::INT2_VECTOR || *ty == Type::OID_VECTOR
+    }
+
+    to_sql_checked!();
+}
+
+impl ToSqlText for PgVector {
+    fn to_sql_text(
+        &self,
+        _: &Type,
+        out: &mut BytesMut,
+        _: &FormatOptions,
+    ) -> Result<IsNull, BoxError> {
+        let text: Vec<String> = self.0.iter().map(i64::to_string).collect();
+        out.put_slice(text.join(" ").as_bytes());
+        Ok(IsNull::No)
+    }
+}
+
 /// A JSON document; `json` is sent as its text in both formats.
 #[derive(Debug)]
 struct Json<'a>(&'a str);
@@ -860,7 +946,8 @@ mod tests {
             ),
             (inet, Encoding::Inet),
             (Field::new("t", DataType::Utf8, true), Encoding::Plain),
-            (Field::new("i", DataType::Int8, true), Encoding::ArrowPg),
+            (Field::new("i", DataType::Int8, true), Encoding::Plain),
+            (Field::new("u", DataType::UInt8, true), Encoding::ArrowPg),
             (uuids, Encoding::UuidArray),
             (ints, Encoding::ArrowPg),
             (with_uuid, Encoding::Json),

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 
+use super::cursors::CursorHook;
 use async_trait::async_trait;
 use bytes::Bytes;
 use datafusion::arrow::datatypes::DataType;
@@ -27,7 +28,6 @@ use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::CreateExternalTable;
 use datafusion::sql::sqlparser::ast::Statement;
 use datafusion_postgres::arrow_pg::datatypes::df::deserialize_parameters_with_server_types;
-use datafusion_postgres::hooks::cursor::CursorStatementHook;
 use datafusion_postgres::hooks::set_show::SetShowHook;
 use datafusion_postgres::hooks::transactions::TransactionStatementHook;
 use datafusion_postgres::hooks::HookClient;
@@ -166,7 +166,7 @@ impl ConnectionHandlers {
             Arc::new(ServerSettingsHook),
             Arc::new(SavepointHook),
             Arc::new(DdlHook(ddl.clone())),
-            Arc::new(CursorStatementHook),
+            Arc::new(CursorHook),
             Arc::new(SetShowHook),
             Arc::new(TransactionStatementHook),
             // Last: every other query.
@@ -501,18 +501,66 @@ impl QueryService {
         let wire = self
             .parser
             .get_parameter_types(&portal.statement.statement)?;
-        let mut inferred: Vec<_> = plan
-            .get_parameter_types()
-            .map_err(api_error)?
-            .into_iter()
-            .collect();
-        inferred.sort_by_key(|(id, _)| {
-            id.trim_start_matches('$')
-                .parse::<u32>()
-                .unwrap_or(u32::MAX)
-        });
-        Ok((inferred.into_iter().map(|(_, t)| t).collect(), wire))
+        // `$n` is parameter n; one the plan does not use has no type.
+        let mut inferred: Vec<Option<DataType>> = Vec::new();
+        for (id, data_type) in plan.get_parameter_types().map_err(api_error)? {
+            let Some(index) = id
+                .trim_start_matches('$')
+                .parse::<usize>()
+                .ok()
+                .and_then(|n| n.checked_sub(1))
+            else {
+                continue;
+            };
+            if inferred.len() <= index {
+                inferred.resize(index + 1, None);
+            }
+            inferred[index] = data_type;
+        }
+        Ok((inferred, wire))
     }
+}
+
+/// The parameter types datafusion-postgres lists (those the plan uses, in
+/// order) spaced so that `$n` is the nth, also when the plan does not use
+/// some: a client may bind a value that is not needed.
+fn spaced_parameter_types(plan: &LogicalPlan, types: Vec<Type>) -> PgWireResult<Vec<Type>> {
+    let mut numbers: Vec<usize> = plan
+        .get_parameter_types()
+        .map_err(api_error)?
+        .keys()
+        .filter_map(|id| id.trim_start_matches('$').parse().ok())
+        .collect();
+    numbers.sort_unstable();
+    if numbers.len() != types.len() || numbers.iter().enumerate().all(|(i, n)| *n == i + 1) {
+        return Ok(types);
+    }
+    let mut spaced = vec![Type::UNKNOWN; numbers.last().copied().unwrap_or_default()];
+    for (number, data_type) in numbers.into_iter().zip(types) {
+        if let Some(slot) = number.checked_sub(1).and_then(|i| spaced.get_mut(i)) {
+            *slot = data_type;
+        }
+    }
+    Ok(spaced)
+}
+
+/// The numbers of the parameters `sql` casts to `oid[]`.
+fn oid_array_parameters(sql: &str) -> Vec<usize> {
+    let mut numbers = Vec::new();
+    for cast in ["::oid[]", "::pg_catalog.oid[]"] {
+        let mut rest = sql;
+        while let Some(at) = rest.find(cast) {
+            let before = &rest[..at];
+            let digits = before.len() - before.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+            if digits > 0 && before[..before.len() - digits].ends_with('$') {
+                if let Ok(n) = before[before.len() - digits..].parse() {
+                    numbers.push(n);
+                }
+            }
+            rest = &rest[at + cast.len()..];
+        }
+    }
+    numbers
 }
 
 /// The portal's parameter values, decoded as `inferred` and `wire` say.
@@ -522,7 +570,17 @@ fn bind_parameters<S: Clone>(
     wire: &[Type],
 ) -> PgWireResult<ParamValues> {
     let inferred: Vec<Option<&DataType>> = inferred.iter().map(Option::as_ref).collect();
-    let wire: Vec<Option<&Type>> = wire.iter().map(Some).collect();
+    // An `oid[]` is decoded as the `int4[]` it is stored as.
+    let wire: Vec<Option<&Type>> = wire
+        .iter()
+        .map(|t| {
+            Some(if *t == Type::OID_ARRAY {
+                &Type::INT4_ARRAY
+            } else {
+                t
+            })
+        })
+        .collect();
     deserialize_parameters_with_server_types(portal, &inferred, &wire)
 }
 
@@ -586,7 +644,19 @@ impl QueryParser for WireParser {
     }
 
     fn get_parameter_types(&self, statement: &Self::Statement) -> PgWireResult<Vec<Type>> {
-        self.0.get_parameter_types(statement)
+        let types = self.0.get_parameter_types(statement)?;
+        let (sql, Some((_, plan))) = statement else {
+            return Ok(types);
+        };
+        let mut types = spaced_parameter_types(plan, types)?;
+        // `$n::oid[]` is an `oid[]`, as asyncpg's type introspection needs
+        // it described; datafusion-postgres says `int4[]`.
+        for number in oid_array_parameters(sql) {
+            if let Some(slot) = number.checked_sub(1).and_then(|i| types.get_mut(i)) {
+                *slot = Type::OID_ARRAY;
+            }
+        }
+        Ok(types)
     }
 
     fn get_result_schema(
@@ -839,7 +909,7 @@ impl QueryHook for ServerSettingsHook {
 }
 
 /// The plan that describes a statement without a result.
-fn no_result() -> LogicalPlan {
+pub(crate) fn no_result() -> LogicalPlan {
     LogicalPlan::EmptyRelation(EmptyRelation {
         produce_one_row: false,
         schema: Arc::new(DFSchema::empty()),

@@ -8,8 +8,9 @@
 
 mod auth;
 mod client_queries;
+mod cursors;
 mod encoding;
-pub(crate) use encoding::wire_type;
+pub(crate) use encoding::{wire_type, PG_VECTOR_METADATA};
 pub mod errors;
 mod handlers;
 mod prepared;
