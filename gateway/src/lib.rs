@@ -27,6 +27,7 @@ pub mod ddl;
 pub mod demo;
 pub mod external;
 pub mod frontend;
+pub mod information_schema;
 pub mod jobs;
 pub mod pg_catalog;
 pub mod pg_functions;

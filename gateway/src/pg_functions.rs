@@ -187,7 +187,7 @@ impl ScalarUDFImpl for FormatType {
 
 /// How PostgreSQL's `format_type` names `t`: SQL's names for the standard
 /// types, `[]` after an array's element.
-fn sql_type_name(t: &Type) -> String {
+pub(crate) fn sql_type_name(t: &Type) -> String {
     if let postgres_types::Kind::Array(element) = t.kind() {
         return format!("{}[]", sql_type_name(element));
     }

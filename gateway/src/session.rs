@@ -61,7 +61,9 @@ impl SessionFactory {
     /// A factory over `catalog`, with `pg_catalog` and smackql's functions.
     pub fn new(catalog: Arc<SmackqlCatalog>) -> Result<Self, SessionError> {
         let config = SessionConfig::new()
-            .with_information_schema(true)
+            // smackql's own (crate::information_schema) names PostgreSQL's
+            // types.
+            .with_information_schema(false)
             .with_create_default_catalog_and_schema(false)
             .with_default_catalog_and_schema(CATALOG_NAME, DEFAULT_SCHEMA)
             .with_option_extension(CassandraSessionOptions::default())
@@ -71,6 +73,8 @@ impl SessionFactory {
         setup_pg_catalog(&template, CATALOG_NAME, EmptyContextProvider)
             .map_err(|e| SessionError(e.to_string()))?;
         crate::pg_catalog::install(&template, CATALOG_NAME)
+            .map_err(|e| SessionError(e.to_string()))?;
+        crate::information_schema::install(&template, CATALOG_NAME)
             .map_err(|e| SessionError(e.to_string()))?;
 
         smackql_udfs::register_all(&template);

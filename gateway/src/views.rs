@@ -38,7 +38,7 @@ use smackql_providers_common::{ErrorClass, ProviderError};
 use tracing::warn;
 
 use crate::jobs::refresh::{now_millis, Recomputer, Refreshed};
-use crate::jobs::views::partition_lease;
+use crate::jobs::views::{partition_lease, RELOAD_INTERVAL};
 use crate::session::SessionFactory;
 
 /// `SHOW MATERIALIZED VIEWS` answers this query.
@@ -389,11 +389,13 @@ impl ViewDdl {
         Ok(())
     }
 
-    /// Waits until no gateway holds a lease of dropped `view`: each notices
-    /// the drop when it next reloads the catalog and gives its leases up,
-    /// and a lease it cannot give up ends within its TTL (waited for twice,
-    /// for the reload as well).
+    /// Waits until every gateway has stopped maintaining dropped `view`:
+    /// each notices the drop when it next reloads the catalog (so none takes
+    /// a lease of the view after two reload intervals), finishes the batch
+    /// or refresh it is in, and gives its leases up; a lease it cannot give
+    /// up ends within its TTL.
     async fn await_maintainers(&self, view: &MaterializedView) -> Result<()> {
+        tokio::time::sleep(2 * RELOAD_INTERVAL).await;
         let prefix = format!("view:{}", view.id);
         let deadline = tokio::time::Instant::now() + 2 * self.recomputer.lease_ttl();
         loop {

@@ -90,6 +90,10 @@ use super::refresh::Recomputer;
 use crate::session::SessionFactory;
 use crate::views::{source_topic, view_table};
 
+/// How often a gateway reloads the catalog's views, by default: a view
+/// dropped elsewhere stops being maintained here within it.
+pub const RELOAD_INTERVAL: Duration = Duration::from_secs(2);
+
 /// The lease of source partition `partition` of view `view_id`.
 pub(crate) fn partition_lease(view_id: &str, partition: i32) -> String {
     format!("view:{view_id}:{partition}")
@@ -126,7 +130,7 @@ impl Default for MaintenanceSettings {
             max_batch_messages: 200_000,
             max_rate_per_partition: None,
             lease_ttl: Duration::from_secs(10),
-            reload_interval: Duration::from_secs(2),
+            reload_interval: RELOAD_INTERVAL,
         }
     }
 }

@@ -57,3 +57,70 @@ async fn python_drivers_reflect_the_table_and_read_every_type() {
     let out = clients::run_program(python, &args).await;
     assert_eq!(out.trim(), "ok", "{out}");
 }
+
+/// The statements of trace `name` (`tests/clients/traces/<name>.sql`), each
+/// with the texts its result must contain.
+fn trace(name: &str, keyspace: &str, table_oid: &str) -> Vec<(String, Vec<String>)> {
+    let path = clients::programs().join(format!("traces/{name}.sql"));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|err| panic!("cannot read {}: {err}", path.display()));
+    text.split("\n-- ----\n")
+        .skip(1)
+        .map(|chunk| {
+            let chunk = chunk
+                .replace("{keyspace}", keyspace)
+                .replace("{table_oid}", table_oid);
+            let (expected, sql): (Vec<&str>, Vec<&str>) = chunk
+                .lines()
+                .partition(|line| line.starts_with("-- expect: "));
+            let expected = expected
+                .iter()
+                .map(|line| line.trim_start_matches("-- expect: ").to_string())
+                .collect();
+            (sql.join("\n"), expected)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn dbeaver_metabase_and_grafana_catalog_queries_run() {
+    let fixture = all_types_fixture("drivers_traces").await;
+    let (client, ks) = (&fixture.client, &fixture.keyspace);
+    let oid = smackql_tests::gateway::text_rows(
+        client,
+        &format!(
+            "SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n \
+             ON n.oid = c.relnamespace WHERE c.relname = 'all_types' AND n.nspname = '{ks}'"
+        ),
+    )
+    .await;
+    let oid = oid[0][0].clone().expect("all_types has an oid");
+    for tool in ["dbeaver", "metabase", "grafana"] {
+        for (sql, expected) in trace(tool, ks, &oid) {
+            // As the tool's driver sends it: the extended protocol.
+            if let Err(err) = client.query(sql.as_str(), &[]).await {
+                panic!("{tool}: {err:?}\n{sql}");
+            }
+            if expected.is_empty() {
+                continue;
+            }
+            let text = client.simple_query(&sql).await.unwrap();
+            let cells: Vec<String> = text
+                .iter()
+                .filter_map(|m| match m {
+                    tokio_postgres::SimpleQueryMessage::Row(row) => {
+                        Some((0..row.len()).filter_map(|i| row.get(i).map(str::to_string)))
+                    }
+                    _ => None,
+                })
+                .flatten()
+                .collect();
+            for want in expected {
+                assert!(
+                    cells.iter().any(|cell| cell.contains(&want)),
+                    "{tool}: no {want} in {cells:?}\n{sql}"
+                );
+            }
+        }
+    }
+}

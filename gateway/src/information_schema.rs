@@ -1,0 +1,161 @@
+//! `information_schema` as DataFusion builds it, with each column's
+//! `data_type` named as PostgreSQL names the type the column is sent as
+//! (`integer`, `text`, `uuid`, `json`, `ARRAY`), not as its Arrow type.
+//! Grafana's column picker and other tools read it.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringBuilder};
+use datafusion::arrow::compute::concat_batches;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::information_schema::InformationSchemaProvider;
+use datafusion::catalog::{CatalogProviderList, SchemaProvider, Session, TableProvider};
+use datafusion::common::{DataFusionError, Result};
+use datafusion::datasource::MemTable;
+use datafusion::datasource::TableType;
+use datafusion::logical_expr::Expr;
+use datafusion::physical_plan::collect;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::SessionContext;
+
+use datafusion_postgres::pgwire::api::Type;
+
+use crate::frontend::pg::wire_type;
+use crate::pg_functions::sql_type_name;
+
+/// Registers `information_schema` in `ctx`'s catalog `catalog`; the
+/// session's own must be off (`with_information_schema(false)`), since it
+/// takes precedence.
+pub fn install(ctx: &SessionContext, catalog: &str) -> Result<()> {
+    let list = ctx.state().catalog_list().clone();
+    let provider = ctx
+        .catalog(catalog)
+        .ok_or_else(|| DataFusionError::Configuration(format!("no catalog {catalog}")))?;
+    provider.register_schema(
+        "information_schema",
+        Arc::new(InformationSchema {
+            inner: InformationSchemaProvider::new(list.clone()),
+            catalogs: list,
+        }),
+    )?;
+    Ok(())
+}
+
+#[derive(Debug)]
+struct InformationSchema {
+    inner: InformationSchemaProvider,
+    catalogs: Arc<dyn CatalogProviderList>,
+}
+
+#[async_trait]
+impl SchemaProvider for InformationSchema {
+    fn table_names(&self) -> Vec<String> {
+        self.inner.table_names()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        let Some(table) = self.inner.table(name).await? else {
+            return Ok(None);
+        };
+        if !name.eq_ignore_ascii_case("columns") {
+            return Ok(Some(table));
+        }
+        // Built when scanned: pg_catalog's tables ask for every table while
+        // they are built, and columns reads them.
+        Ok(Some(Arc::new(Columns {
+            inner: table,
+            catalogs: self.catalogs.clone(),
+        })))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.inner.table_exist(name)
+    }
+}
+
+/// `information_schema.columns` with PostgreSQL's type names.
+#[derive(Debug)]
+struct Columns {
+    inner: Arc<dyn TableProvider>,
+    catalogs: Arc<dyn CatalogProviderList>,
+}
+
+#[async_trait]
+impl TableProvider for Columns {
+    fn schema(&self) -> SchemaRef {
+        self.inner.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        self.inner.table_type()
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let plan = self.inner.scan(state, None, &[], None).await?;
+        let batches = collect(plan, state.task_ctx()).await?;
+        let columns = concat_batches(&self.schema(), &batches)?;
+        let columns = self.postgres_types(&columns).await?;
+        MemTable::try_new(self.schema(), vec![vec![columns]])?
+            .scan(state, projection, filters, limit)
+            .await
+    }
+}
+
+impl Columns {
+    /// `columns` with `data_type` as PostgreSQL names each column's type.
+    async fn postgres_types(&self, columns: &RecordBatch) -> Result<RecordBatch> {
+        let text = |name: &str| {
+            columns
+                .column_by_name(name)
+                .and_then(|c| c.as_string_opt::<i32>())
+                .ok_or_else(|| {
+                    DataFusionError::Internal(format!("information_schema.columns has no {name}"))
+                })
+        };
+        let (catalog, schema, table, column, data_type) = (
+            text("table_catalog")?,
+            text("table_schema")?,
+            text("table_name")?,
+            text("column_name")?,
+            text("data_type")?,
+        );
+        let mut named = StringBuilder::new();
+        for row in 0..columns.num_rows() {
+            let provider = match self.catalogs.catalog(catalog.value(row)) {
+                Some(c) => match c.schema(schema.value(row)) {
+                    Some(s) => s.table(table.value(row)).await.ok().flatten(),
+                    None => None,
+                },
+                None => None,
+            };
+            let postgres = provider.and_then(|t| {
+                let schema = t.schema();
+                let field = schema.field_with_name(column.value(row)).ok()?;
+                let pg = wire_type(&Arc::new(field.clone())).ok()?;
+                // The canonical type of its oid: arrow-pg names records by
+                // their fields.
+                let pg = Type::from_oid(pg.oid()).unwrap_or(pg);
+                Some(match pg.kind() {
+                    postgres_types::Kind::Array(_) => "ARRAY".to_string(),
+                    _ => sql_type_name(&pg),
+                })
+            });
+            match postgres {
+                Some(name) => named.append_value(name),
+                None if data_type.is_null(row) => named.append_null(),
+                None => named.append_value(data_type.value(row)),
+            }
+        }
+        let index = columns.schema().index_of("data_type")?;
+        let mut arrays = columns.columns().to_vec();
+        arrays[index] = Arc::new(named.finish());
+        RecordBatch::try_new(columns.schema(), arrays).map_err(Into::into)
+    }
+}
