@@ -208,7 +208,10 @@ impl SchemaProvider for SmackqlPgCatalog {
             "pg_index" => {
                 vectors_as_lists(&append(&read_all(&base).await?, pg_index_rows(&relations))?)?
             }
-            "pg_constraint" => append(&read_all(&base).await?, pg_constraint_rows(&relations))?,
+            "pg_constraint" => int2_arrays(
+                &append(&read_all(&base).await?, pg_constraint_rows(&relations))?,
+                &["conkey", "confkey"],
+            )?,
             "pg_attribute" => pg_attribute(&read_all(&base).await?, &relations)?,
             _ => append(&read_all(&base).await?, pg_matviews_rows(&relations))?,
         };
@@ -601,6 +604,58 @@ fn vectors_as_lists(index: &RecordBatch) -> Result<RecordBatch> {
         };
         fields[position] = Field::new(name, DataType::new_list(element, true), true)
             .with_metadata([(PG_VECTOR_METADATA.to_string(), vector.to_string())].into());
+    }
+    RecordBatch::try_new(
+        Arc::new(datafusion::arrow::datatypes::Schema::new(fields)),
+        columns,
+    )
+    .map_err(Into::into)
+}
+
+/// `batch` with text columns `names` (`{1,2}`, as PostgreSQL prints an
+/// `int2[]`) as lists of `int2`, which clients subscript.
+fn int2_arrays(batch: &RecordBatch, names: &[&str]) -> Result<RecordBatch> {
+    let mut fields: Vec<Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    let mut columns = batch.columns().to_vec();
+    for name in names {
+        let Ok(position) = batch.schema().index_of(name) else {
+            continue;
+        };
+        let Some(text) = columns[position].as_string_opt::<i32>() else {
+            continue;
+        };
+        let list_type = DataType::new_list(DataType::Int16, true);
+        let values = text
+            .iter()
+            .map(|array| match array {
+                Some(array) => {
+                    let items = array
+                        .trim_matches(|c| matches!(c, '{' | '}' | '[' | ']'))
+                        .split(',')
+                        .filter(|n| !n.trim().is_empty())
+                        .map(|n| {
+                            ScalarValue::try_from_string(n.trim().to_string(), &DataType::Int16)
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    Ok(ScalarValue::List(ScalarValue::new_list_nullable(
+                        &items,
+                        &DataType::Int16,
+                    )))
+                }
+                None => ScalarValue::try_from(&list_type),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        columns[position] = if values.is_empty() {
+            datafusion::arrow::array::new_empty_array(&list_type)
+        } else {
+            ScalarValue::iter_to_array(values)?
+        };
+        fields[position] = Field::new(*name, list_type, true);
     }
     RecordBatch::try_new(
         Arc::new(datafusion::arrow::datatypes::Schema::new(fields)),

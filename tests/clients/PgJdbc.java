@@ -125,6 +125,10 @@ public class PgJdbc {
             }
         }
         expect("getIndexInfo", indexes, List.of("all_types_pkey:false:id:1:A"));
+
+        // Cassandra has no foreign keys; Metabase asks for them anyway.
+        expect("getImportedKeys", strings(meta.getImportedKeys(null, keyspace, "all_types"), "FK_NAME"), List.of());
+        expect("getExportedKeys", strings(meta.getExportedKeys(null, keyspace, "all_types"), "FK_NAME"), List.of());
     }
 
     static void typeInfo(DatabaseMetaData meta) throws SQLException {

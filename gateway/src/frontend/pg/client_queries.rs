@@ -36,6 +36,12 @@ const REPLACEMENTS: &[(&str, &str)] = &[
         "typinput='pg_catalog.array_in'::regproc",
         "typinput='array_in'",
     ),
+    // pgjdbc's `getImportedKeys` and `getExportedKeys` ask PostgreSQL's
+    // compile-time limit on index columns first.
+    (
+        "SELECT setting FROM pg_catalog.pg_settings WHERE name='max_index_keys'",
+        "SELECT '32' AS setting",
+    ),
     // psqlODBC's `SQLPrimaryKeys`: `'t'` is a boolean for PostgreSQL.
     ("i.indisprimary = 't'", "i.indisprimary = true"),
     // pgjdbc's `getIndexInfo`: an element of an `int2vector`, which counts
