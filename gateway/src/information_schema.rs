@@ -74,6 +74,9 @@ impl SchemaProvider for InformationSchema {
     }
 }
 
+/// A table's catalog, schema and name.
+type TableName<'a> = (&'a str, &'a str, &'a str);
+
 /// `information_schema.columns` with PostgreSQL's type names.
 #[derive(Debug)]
 struct Columns {
@@ -127,16 +130,22 @@ impl Columns {
             text("data_type")?,
         );
         let mut named = StringBuilder::new();
+        // Rows of one table are consecutive: look each table up once.
+        let mut current: Option<(TableName<'_>, Option<SchemaRef>)> = None;
         for row in 0..columns.num_rows() {
-            let provider = match self.catalogs.catalog(catalog.value(row)) {
-                Some(c) => match c.schema(schema.value(row)) {
-                    Some(s) => s.table(table.value(row)).await.ok().flatten(),
+            let key = (catalog.value(row), schema.value(row), table.value(row));
+            if current.as_ref().is_none_or(|(k, _)| *k != key) {
+                let provider = match self.catalogs.catalog(key.0) {
+                    Some(c) => match c.schema(key.1) {
+                        Some(s) => s.table(key.2).await.ok().flatten(),
+                        None => None,
+                    },
                     None => None,
-                },
-                None => None,
-            };
-            let postgres = provider.and_then(|t| {
-                let schema = t.schema();
+                };
+                current = Some((key, provider.map(|t| t.schema())));
+            }
+            let provider = current.as_ref().and_then(|(_, s)| s.clone());
+            let postgres = provider.and_then(|schema| {
                 let field = schema.field_with_name(column.value(row)).ok()?;
                 let pg = wire_type(&Arc::new(field.clone())).ok()?;
                 // The canonical type of its oid: arrow-pg names records by

@@ -205,12 +205,13 @@ impl SchemaProvider for SmackqlPgCatalog {
         self.remember(&relations);
         let batch = match lower.as_str() {
             "pg_class" => with_reloptions(&pg_class(&class, &relations)?)?,
-            "pg_index" => {
-                vectors_as_lists(&append(&read_all(&base).await?, pg_index_rows(&relations))?)?
-            }
-            "pg_constraint" => int2_arrays(
+            "pg_index" => integer_lists(
+                &append(&read_all(&base).await?, pg_index_rows(&relations))?,
+                INDEX_VECTORS,
+            )?,
+            "pg_constraint" => integer_lists(
                 &append(&read_all(&base).await?, pg_constraint_rows(&relations))?,
-                &["conkey", "confkey"],
+                CONSTRAINT_ARRAYS,
             )?,
             "pg_attribute" => pg_attribute(&read_all(&base).await?, &relations)?,
             _ => append(&read_all(&base).await?, pg_matviews_rows(&relations))?,
@@ -553,68 +554,30 @@ fn pg_index_rows(relations: &[Relation]) -> Vec<HashMap<&'static str, ScalarValu
         .collect()
 }
 
-/// `index` with its `int2vector` and `oidvector` columns as lists of
-/// integers, which clients `unnest` and subscript (from 1 here, from 0 in
-/// PostgreSQL: `client_queries` shifts subscripts). They are sent as
-/// PostgreSQL sends vectors.
-fn vectors_as_lists(index: &RecordBatch) -> Result<RecordBatch> {
-    let mut fields: Vec<Field> = index
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.as_ref().clone())
-        .collect();
-    let mut columns = index.columns().to_vec();
-    for (name, element, vector) in [
-        ("indkey", DataType::Int16, "int2vector"),
-        ("indoption", DataType::Int16, "int2vector"),
-        ("indcollation", DataType::Int32, "oidvector"),
-        ("indclass", DataType::Int32, "oidvector"),
-    ] {
-        let Ok(position) = index.schema().index_of(name) else {
-            continue;
-        };
-        let Some(text) = columns[position].as_string_opt::<i32>() else {
-            continue;
-        };
-        let lists = text
-            .iter()
-            .map(|vector| {
-                vector
-                    .map(|v| {
-                        v.split_whitespace()
-                            .map(|n| ScalarValue::try_from_string(n.to_string(), &element))
-                            .collect::<Result<Vec<_>>>()
-                    })
-                    .transpose()
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let values = lists
-            .into_iter()
-            .map(|list| match list {
-                Some(items) => ScalarValue::List(ScalarValue::new_list_nullable(&items, &element)),
-                None => ScalarValue::try_from(&DataType::new_list(element.clone(), true))
-                    .unwrap_or(ScalarValue::Null),
-            })
-            .collect::<Vec<_>>();
-        columns[position] = if values.is_empty() {
-            datafusion::arrow::array::new_empty_array(&DataType::new_list(element.clone(), true))
-        } else {
-            ScalarValue::iter_to_array(values)?
-        };
-        fields[position] = Field::new(name, DataType::new_list(element, true), true)
-            .with_metadata([(PG_VECTOR_METADATA.to_string(), vector.to_string())].into());
-    }
-    RecordBatch::try_new(
-        Arc::new(datafusion::arrow::datatypes::Schema::new(fields)),
-        columns,
-    )
-    .map_err(Into::into)
-}
+/// The columns of `pg_index` that are PostgreSQL vectors: their element
+/// type and the vector type they are sent as.
+const INDEX_VECTORS: &[(&str, DataType, Option<&str>)] = &[
+    ("indkey", DataType::Int16, Some("int2vector")),
+    ("indoption", DataType::Int16, Some("int2vector")),
+    ("indcollation", DataType::Int32, Some("oidvector")),
+    ("indclass", DataType::Int32, Some("oidvector")),
+];
 
-/// `batch` with text columns `names` (`{1,2}`, as PostgreSQL prints an
-/// `int2[]`) as lists of `int2`, which clients subscript.
-fn int2_arrays(batch: &RecordBatch, names: &[&str]) -> Result<RecordBatch> {
+/// The columns of `pg_constraint` that are `int2[]`.
+const CONSTRAINT_ARRAYS: &[(&str, DataType, Option<&str>)] = &[
+    ("conkey", DataType::Int16, None),
+    ("confkey", DataType::Int16, None),
+];
+
+/// `batch` with text columns of integers (`1 2` as a vector prints, `{1,2}`
+/// as an array does) as lists of their element type, which clients
+/// `unnest` and subscript. A column with a vector type is sent as that
+/// vector (see [`PG_VECTOR_METADATA`]); its subscripts count from 1 here,
+/// from 0 in PostgreSQL, and `client_queries` shifts them.
+fn integer_lists(
+    batch: &RecordBatch,
+    lists: &[(&str, DataType, Option<&str>)],
+) -> Result<RecordBatch> {
     let mut fields: Vec<Field> = batch
         .schema()
         .fields()
@@ -622,29 +585,25 @@ fn int2_arrays(batch: &RecordBatch, names: &[&str]) -> Result<RecordBatch> {
         .map(|f| f.as_ref().clone())
         .collect();
     let mut columns = batch.columns().to_vec();
-    for name in names {
+    for (name, element, vector) in lists {
         let Ok(position) = batch.schema().index_of(name) else {
             continue;
         };
         let Some(text) = columns[position].as_string_opt::<i32>() else {
             continue;
         };
-        let list_type = DataType::new_list(DataType::Int16, true);
+        let list_type = DataType::new_list(element.clone(), true);
         let values = text
             .iter()
-            .map(|array| match array {
-                Some(array) => {
-                    let items = array
-                        .trim_matches(|c| matches!(c, '{' | '}' | '[' | ']'))
-                        .split(',')
-                        .filter(|n| !n.trim().is_empty())
-                        .map(|n| {
-                            ScalarValue::try_from_string(n.trim().to_string(), &DataType::Int16)
-                        })
+            .map(|list| match list {
+                Some(list) => {
+                    let items = list
+                        .split(|c: char| c == ',' || c.is_whitespace() || "{}[]".contains(c))
+                        .filter(|n| !n.is_empty())
+                        .map(|n| ScalarValue::try_from_string(n.to_string(), element))
                         .collect::<Result<Vec<_>>>()?;
                     Ok(ScalarValue::List(ScalarValue::new_list_nullable(
-                        &items,
-                        &DataType::Int16,
+                        &items, element,
                     )))
                 }
                 None => ScalarValue::try_from(&list_type),
@@ -655,7 +614,13 @@ fn int2_arrays(batch: &RecordBatch, names: &[&str]) -> Result<RecordBatch> {
         } else {
             ScalarValue::iter_to_array(values)?
         };
-        fields[position] = Field::new(*name, list_type, true);
+        let field = Field::new(*name, list_type, true);
+        fields[position] = match vector {
+            Some(vector) => {
+                field.with_metadata([(PG_VECTOR_METADATA.to_string(), vector.to_string())].into())
+            }
+            None => field,
+        };
     }
     RecordBatch::try_new(
         Arc::new(datafusion::arrow::datatypes::Schema::new(fields)),

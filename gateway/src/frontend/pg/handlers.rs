@@ -504,12 +504,7 @@ impl QueryService {
         // `$n` is parameter n; one the plan does not use has no type.
         let mut inferred: Vec<Option<DataType>> = Vec::new();
         for (id, data_type) in plan.get_parameter_types().map_err(api_error)? {
-            let Some(index) = id
-                .trim_start_matches('$')
-                .parse::<usize>()
-                .ok()
-                .and_then(|n| n.checked_sub(1))
-            else {
+            let Some(index) = parameter_number(&id).and_then(|n| n.checked_sub(1)) else {
                 continue;
             };
             if inferred.len() <= index {
@@ -529,7 +524,7 @@ fn spaced_parameter_types(plan: &LogicalPlan, types: Vec<Type>) -> PgWireResult<
         .get_parameter_types()
         .map_err(api_error)?
         .keys()
-        .filter_map(|id| id.trim_start_matches('$').parse().ok())
+        .filter_map(|id| parameter_number(id))
         .collect();
     numbers.sort_unstable();
     if numbers.len() != types.len() || numbers.iter().enumerate().all(|(i, n)| *n == i + 1) {
@@ -542,6 +537,11 @@ fn spaced_parameter_types(plan: &LogicalPlan, types: Vec<Type>) -> PgWireResult<
         }
     }
     Ok(spaced)
+}
+
+/// `n` of placeholder `$n`.
+fn parameter_number(id: &str) -> Option<usize> {
+    id.strip_prefix('$')?.parse().ok()
 }
 
 /// The numbers of the parameters `sql` casts to `oid[]`.
