@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use rdkafka::admin::{AdminClient, AdminOptions};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
@@ -14,7 +16,9 @@ use smackql_kafka::{KafkaConnection, KafkaOptions};
 pub const PARTITIONS: i32 = 6;
 
 /// Makes `topic` hold `messages` ad events ([`event`] 0 to `messages - 1`),
-/// producing them unless an earlier run did.
+/// producing them unless an earlier run did. A topic that holds a different
+/// number (the freshness load of `mv_ingest` adds events) is deleted and
+/// produced again.
 pub async fn ensure_topic(brokers: &str, topic: &str, messages: u64) -> Result<()> {
     let kafka = KafkaConnection::new(KafkaOptions {
         bootstrap_servers: vec![brokers.to_string()],
@@ -29,7 +33,8 @@ pub async fn ensure_topic(brokers: &str, topic: &str, messages: u64) -> Result<(
         return Ok(());
     }
     if present != 0 {
-        bail!("topic {topic} holds {present} messages, not {messages}; delete it first");
+        println!("topic {topic} holds {present} events, not {messages}: producing it again");
+        delete_topic(brokers, topic).await?;
     }
     smackql_tests::kafka::create_topic(topic, PARTITIONS).await;
     let (bytes, took) = produce(brokers, topic, messages)?;
@@ -38,6 +43,33 @@ pub async fn ensure_topic(brokers: &str, topic: &str, messages: u64) -> Result<(
         bytes as f64 / messages as f64,
         took.as_secs_f64()
     );
+    Ok(())
+}
+
+/// Deletes `topic` and waits until Kafka no longer lists it.
+async fn delete_topic(brokers: &str, topic: &str) -> Result<()> {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .context("a Kafka admin client")?;
+    for result in admin
+        .delete_topics(&[topic], &AdminOptions::new())
+        .await
+        .context("deleting a topic")?
+    {
+        result.map_err(|(name, err)| anyhow::anyhow!("deleting topic {name}: {err}"))?;
+    }
+    let kafka = KafkaConnection::new(KafkaOptions {
+        bootstrap_servers: vec![brokers.to_string()],
+        ..KafkaOptions::default()
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while kafka.watermarks(topic).await.is_ok() {
+        if Instant::now() > deadline {
+            bail!("topic {topic} is still listed a minute after its deletion");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     Ok(())
 }
 

@@ -116,7 +116,8 @@ pub fn peak_rss_mib(pid: u32) -> Result<f64> {
 
 impl Gateway {
     /// Starts the release binary `SMACKQL_BIN` on a free port, with `args`
-    /// after `serve`, and connects to it.
+    /// after `serve`, and connects to it. When `BENCH_GATEWAY_LOG` is set, it
+    /// logs to standard error at that level (`SMACKQL_LOG` syntax).
     pub async fn start(args: &[&str]) -> Result<(Self, tokio_postgres::Client)> {
         let bin = std::env::var("SMACKQL_BIN").context("set SMACKQL_BIN to a release smackql")?;
         let port = free_port()?;
@@ -126,8 +127,11 @@ impl Gateway {
                 .args(["serve", "--pg-listen", &format!("127.0.0.1:{port}")])
                 .args(["--flight-listen", &format!("127.0.0.1:{flight_port}")])
                 .args(args)
-                .env("SMACKQL_LOG", "warn")
-                .stdout(Stdio::null())
+                .env(
+                    "SMACKQL_LOG",
+                    std::env::var("BENCH_GATEWAY_LOG").unwrap_or_else(|_| "warn".into()),
+                )
+                .stdout(log_output()?)
                 .spawn()
                 .with_context(|| format!("starting {bin}"))?,
             flight_port,
@@ -150,6 +154,16 @@ impl Gateway {
     pub fn cpu_seconds(&self) -> Result<f64> {
         cpu_seconds(self.0.id())
     }
+}
+
+/// Where a gateway's log goes: standard error when `BENCH_GATEWAY_LOG` asks
+/// for one, nowhere otherwise.
+fn log_output() -> Result<Stdio> {
+    if std::env::var_os("BENCH_GATEWAY_LOG").is_none() {
+        return Ok(Stdio::null());
+    }
+    use std::os::fd::AsFd;
+    Ok(Stdio::from(std::io::stderr().as_fd().try_clone_to_owned()?))
 }
 
 /// The CPU time process `pid` has used, user and system, in seconds.
