@@ -414,6 +414,11 @@ impl CassandraScanExec {
         }
         let schema = spec.schema.clone();
         let single_query = queries.len() <= 1 && !matches!(spec.target, ScanTarget::TokenRanges(_));
+        // Partitions are read several at a time, each one's pages in order,
+        // unless a limit asks for them one after another.
+        let concurrent = matches!(spec.target, ScanTarget::Partitions(_))
+            && spec.limit.is_none()
+            && queries.len() > 1;
         let reader = PageReader {
             connection: self.connection.clone(),
             spec,
@@ -431,13 +436,21 @@ impl CassandraScanExec {
             )));
         }
         // Many queries: a task reads ahead while the consumer works, with
-        // two pages in flight at most, so a slow consumer slows the scan.
+        // two pages waiting at most (and a page per partition read in
+        // flight), so a slow consumer slows the scan.
         let mut builder = RecordBatchReceiverStreamBuilder::new(schema, 2);
         let tx = builder.tx();
         let span = tracing::debug_span!("cassandra_scan", table = %reader.spec.qualified_name());
         builder.spawn(
             async move {
-                let mut batches = std::pin::pin!(reader.into_stream());
+                let mut batches = if concurrent {
+                    reader
+                        .per_query()
+                        .flatten_unordered(PARTITION_READS_IN_FLIGHT)
+                        .boxed()
+                } else {
+                    reader.into_stream().boxed()
+                };
                 while let Some(batch) = batches.next().await {
                     let failed = batch.is_err();
                     // The receiver may be gone; then nobody is waiting.
@@ -453,6 +466,7 @@ impl CassandraScanExec {
     }
 }
 
+#[derive(Clone)]
 struct ScanMetrics {
     output_rows: Count,
     pages: Count,
@@ -472,6 +486,9 @@ impl ScanMetrics {
         }
     }
 }
+
+/// Partition reads one output stream of a scan has in flight at most.
+const PARTITION_READS_IN_FLIGHT: usize = 16;
 
 /// Reads the pages of a scan's queries one after another.
 struct PageReader {
@@ -496,6 +513,32 @@ struct ReaderState {
 }
 
 impl PageReader {
+    /// A reader of each query on its own, in order.
+    fn per_query(
+        self,
+    ) -> impl futures::Stream<
+        Item = std::pin::Pin<Box<dyn futures::Stream<Item = Result<RecordBatch>> + Send>>,
+    > + Send {
+        let Self {
+            connection,
+            spec,
+            queries,
+            metrics,
+            ..
+        } = self;
+        futures::stream::iter(queries.map(move |query| {
+            let reader = PageReader {
+                connection: connection.clone(),
+                spec: spec.clone(),
+                queries: vec![query].into_iter(),
+                metrics: metrics.clone(),
+                state: None,
+                remaining: None,
+            };
+            reader.into_stream().boxed()
+        }))
+    }
+
     fn into_stream(self) -> impl futures::Stream<Item = Result<RecordBatch>> + Send {
         futures::stream::try_unfold(self, |mut reader| async move {
             Ok(reader.next_batch().await?.map(|batch| (batch, reader)))
