@@ -46,7 +46,7 @@ use smackql_catalog::{Dimension, MaterializedView, CATALOG_NAME};
 
 use super::col_named;
 
-/// Partition reads one lookup query asks for at most; the cross product of
+/// Partition reads one query by key asks for at most; the cross product of
 /// its `IN` lists stays within the provider's partition-read limit.
 const READS_PER_QUERY: usize = 400;
 
@@ -197,7 +197,7 @@ async fn look_up_one(
 /// `tuples` (sorted) cut into runs whose `IN` lists, one per column,
 /// multiply to at most [`READS_PER_QUERY`] combinations. Tuples that share
 /// their first value stay in one run, so no two runs read the same row.
-fn chunks(tuples: &[Vec<ScalarValue>]) -> Vec<&[Vec<ScalarValue>]> {
+pub(super) fn chunks(tuples: &[Vec<ScalarValue>]) -> Vec<&[Vec<ScalarValue>]> {
     let mut runs = Vec::new();
     let mut start = 0;
     while start < tuples.len() {

@@ -2,6 +2,7 @@
 
 mod lookups;
 pub mod refresh;
+mod stored;
 pub mod views;
 
 /// A column by its exact name (no case folding, no qualifier parsing).

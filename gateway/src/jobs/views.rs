@@ -25,9 +25,11 @@
 //! 3. Run the view's query over exactly those offsets, grouped by the view's
 //!    keys: the batch's partial aggregates per group.
 //! 4. Read the stored partial row of each of those groups for `p` (one
-//!    Cassandra partition per group) and write `stored ⊕ partial` with
-//!    `_applied_to = to`, skipping every group whose row already says
-//!    `_applied_to >= to`.
+//!    Cassandra partition per group, several read at once; a row this
+//!    worker wrote or read before is taken from its memory instead, see
+//!    `jobs/stored.rs`) and write `stored ⊕ partial` with `_applied_to =
+//!    to`, skipping every group whose row already says `_applied_to >=
+//!    to`.
 //! 5. Record `committed = to`.
 //!
 //! Why this is exactly once on Cassandra's real guarantees (a write to one
@@ -65,12 +67,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use datafusion::arrow::array::{Array, RecordBatch};
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::compute::{cast, filter_record_batch, is_not_null};
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
 use datafusion::common::{JoinType, ParamValues, ScalarValue, TableReference};
-use datafusion::datasource::provider_as_source;
+use datafusion::datasource::{provider_as_source, MemTable};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{cast as cast_expr, lit, Expr, LogicalPlan, LogicalPlanBuilder};
@@ -85,8 +87,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::col_named;
-use super::lookups::{decode, encode, look_up, read_slice, substitute, truncate, Sources};
+use super::lookups::{chunks, decode, encode, look_up, read_slice, substitute, truncate, Sources};
 use super::refresh::Recomputer;
+use super::stored::{nullable, project, rows_at, StoredRows};
 use crate::session::SessionFactory;
 use crate::views::{source_topic, view_table};
 
@@ -425,6 +428,15 @@ impl ViewMaintainer {
             .create_logical_plan(&view.partial_sql())
             .await?;
         let raw = view_table(&self.cassandra, view).await?;
+        let mut stored = StoredRows::new(
+            stored_schema(view, &raw.schema())?,
+            view.keys.len(),
+            if view.ttl.is_some() {
+                0
+            } else {
+                STORED_ROWS_BYTES
+            },
+        )?;
         let sources = if view.dimensions.is_empty() {
             None
         } else {
@@ -449,13 +461,7 @@ impl ViewMaintainer {
         // While the lease is held, this gateway is the only writer of the
         // partition's progress, so it keeps it in memory after reading it
         // once.
-        let mut known = self
-            .progress
-            .progress(&view.id)
-            .await?
-            .partitions
-            .into_iter()
-            .find(|p| p.partition == partition);
+        let mut known = self.partition_progress(view, partition).await?;
         loop {
             if stop.is_cancelled() {
                 return Ok(());
@@ -468,9 +474,17 @@ impl ViewMaintainer {
                     info!(view = %view.qualified_name(), partition, "lost the lease of a source partition");
                     return Ok(());
                 }
+                if asked >= renewed_at + ttl {
+                    // The lease may have lapsed, and another gateway may
+                    // have worked the partition meanwhile: what this one
+                    // knows may be out of date.
+                    known = self.partition_progress(view, partition).await?;
+                    stored.clear();
+                }
                 renewed_at = asked;
             }
             let lease_end = renewed_at + ttl;
+            let round = Instant::now();
             let watermarks = self.kafka.watermarks(&topic).await?;
             let Some(&(_, low, high)) = watermarks.iter().find(|w| w.0 == partition) else {
                 return Ok(());
@@ -518,14 +532,29 @@ impl ViewMaintainer {
                 entry.committed = from;
                 entry.pending = Some(to);
                 let started = Instant::now();
-                let batch = self.apply(&session, partial, view, &raw, partition, to);
-                tokio::time::timeout_at(lease_end.into(), batch)
+                let batch = self.apply(&session, partial, view, &raw, partition, to, &mut stored);
+                let done = tokio::time::timeout_at(lease_end.into(), batch)
                     .await
                     .map_err(|_| lease_overrun(view))??;
-                let rate = (to - from) as f64 / started.elapsed().as_secs_f64().max(1e-6);
+                let applied = started.elapsed();
+                let rate = (to - from) as f64 / applied.as_secs_f64().max(1e-6);
                 self.progress
                     .commit(&view.id, partition, to, &self.owner, rate)
                     .await?;
+                debug!(
+                    view = %view.qualified_name(),
+                    partition,
+                    from,
+                    to,
+                    groups = done.groups,
+                    unread_groups = done.unknown,
+                    aggregate_ms = done.aggregate.as_millis() as u64,
+                    read_ms = done.read.as_millis() as u64,
+                    write_ms = done.write.as_millis() as u64,
+                    applied_ms = applied.as_millis() as u64,
+                    round_ms = round.elapsed().as_millis() as u64,
+                    "folded a batch"
+                );
                 entry.committed = to;
                 entry.pending = None;
                 // Paced: the next batch waits until this one's offsets
@@ -551,6 +580,21 @@ impl ViewMaintainer {
                 }
             }
         }
+    }
+
+    /// The stored progress of source partition `partition` of `view`.
+    async fn partition_progress(
+        &self,
+        view: &MaterializedView,
+        partition: i32,
+    ) -> Result<Option<PartitionProgress>> {
+        Ok(self
+            .progress
+            .progress(&view.id)
+            .await?
+            .partitions
+            .into_iter()
+            .find(|p| p.partition == partition))
     }
 
     /// The events of `partition` from `from` up to `to` and the rows of
@@ -617,7 +661,10 @@ impl ViewMaintainer {
 
     /// Folds `partial`, the partial aggregates of the batch of source
     /// partition `partition` that ends at `to`, into the view's table
-    /// `raw`.
+    /// `raw`. The groups' stored rows come from `stored` where it knows
+    /// them, and are read from `raw` otherwise; `stored` then knows every
+    /// row the batch read or wrote.
+    #[allow(clippy::too_many_arguments)]
     async fn apply(
         &self,
         session: &SessionContext,
@@ -626,60 +673,65 @@ impl ViewMaintainer {
         raw: &Arc<dyn TableProvider>,
         partition: i32,
         to: i64,
-    ) -> Result<()> {
+        stored: &mut StoredRows,
+    ) -> Result<Applied> {
+        let started = Instant::now();
         let partials = session
             .execute_logical_plan(partial)
             .await?
             .collect()
             .await?;
+        let aggregated = started.elapsed();
         let raw_schema = raw.schema();
         let partials = conform(&partials, view, &raw_schema)?;
         if partials.iter().all(|b| b.num_rows() == 0) {
-            return Ok(());
+            return Ok(Applied {
+                aggregate: aggregated,
+                ..Applied::default()
+            });
         }
-
-        // The stored partials of the batch's groups: partition reads by key.
-        let mut stored_filter = col_named(SOURCE_PARTITION).eq(lit(partition));
-        for key in &view.partition_key {
-            let mut values: Vec<ScalarValue> = Vec::new();
-            let mut seen = HashSet::new();
-            for batch in &partials {
-                let array = batch.column_by_name(key).ok_or_else(|| {
-                    DataFusionError::Internal(format!("key {key} missing from the partials"))
-                })?;
-                for row in 0..array.len() {
-                    let value = ScalarValue::try_from_array(array, row)?;
-                    if seen.insert(value.to_string()) {
-                        values.push(value);
-                    }
-                }
-            }
-            stored_filter = stored_filter
-                .and(col_named(key).in_list(values.into_iter().map(lit).collect(), false));
-        }
-        let state_columns = view.state_columns();
         let key_names: Vec<&str> = view.keys.iter().map(|k| k.name.as_str()).collect();
-        let stored_columns: Vec<Expr> = key_names
-            .iter()
-            .copied()
-            .chain(state_columns.iter().map(|c| c.name.as_str()))
-            .chain([APPLIED_TO])
-            .map(col_named)
-            .collect();
-        let stored = session
-            .read_table(raw.clone())?
-            .filter(stored_filter)?
-            .select(stored_columns)?
-            .alias("s")?;
+
+        // The stored rows of the batch's groups: known ones from memory,
+        // the others by partition reads.
+        let mut known = Vec::new();
+        let mut unknown = Vec::new();
+        for batch in &partials {
+            let keys = key_names
+                .iter()
+                .map(|k| {
+                    batch.column_by_name(k).cloned().ok_or_else(|| {
+                        DataFusionError::Internal(format!("key {k} missing from the partials"))
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let (found, missing) = stored.known(&keys)?;
+            known.extend(found);
+            if !missing.is_empty() {
+                unknown.push(rows_at(batch, missing)?);
+            }
+        }
+        let read = self
+            .read_stored(session, view, raw, partition, &unknown, stored.schema())
+            .await?;
+        let looked_up = started.elapsed();
+        let groups: usize = partials.iter().map(RecordBatch::num_rows).sum();
+        let unknown: usize = unknown.iter().map(RecordBatch::num_rows).sum();
+        let stored_rows = MemTable::try_new(
+            stored.schema().clone(),
+            vec![known.into_iter().chain(read.iter().cloned()).collect()],
+        )?;
+        let stored_rows = session.read_table(Arc::new(stored_rows))?.alias("s")?;
         let batch = session.read_batches(partials)?.alias("p")?;
         let on: Vec<Expr> = key_names
             .iter()
             .map(|k| qualified("p", k).eq(qualified("s", k)))
             .collect();
-        let joined = batch.join_on(stored, JoinType::Left, on)?;
+        let joined = batch.join_on(stored_rows, JoinType::Left, on)?;
         let stored_at = Expr::Column(datafusion::common::Column::new(Some("s"), APPLIED_TO));
         let fresh = joined.filter(stored_at.clone().is_null().or(stored_at.lt(lit(to))))?;
 
+        let state_columns = view.state_columns();
         let mut output = Vec::with_capacity(raw_schema.fields().len());
         for field in raw_schema.fields() {
             let name = field.name().as_str();
@@ -697,23 +749,147 @@ impl ViewMaintainer {
             };
             output.push(cast_expr(value, field.data_type().clone()).alias(name));
         }
-        let merged = fresh.select(output)?;
-        let reference =
-            TableReference::full(CATALOG_NAME, view.schema.as_str(), view.name.as_str());
-        let insert = LogicalPlanBuilder::insert_into(
-            merged.into_unoptimized_plan(),
-            reference,
-            provider_as_source(raw.clone()),
-            InsertOp::Append,
-        )?
-        .build()?;
-        session
-            .execute_logical_plan(insert)
-            .await?
-            .collect()
-            .await?;
-        Ok(())
+        let merged = fresh.select(output)?.collect().await?;
+        if merged.iter().any(|b| b.num_rows() > 0) {
+            let reference =
+                TableReference::full(CATALOG_NAME, view.schema.as_str(), view.name.as_str());
+            let insert = LogicalPlanBuilder::insert_into(
+                session
+                    .read_batches(merged.clone())?
+                    .into_unoptimized_plan(),
+                reference,
+                provider_as_source(raw.clone()),
+                InsertOp::Append,
+            )?
+            .build()?;
+            session
+                .execute_logical_plan(insert)
+                .await?
+                .collect()
+                .await?;
+        }
+        let merged_at = started.elapsed();
+        // Written: the rows read, then those written over them, are what
+        // Cassandra holds.
+        for batch in &read {
+            stored.remember(batch)?;
+        }
+        for batch in &merged {
+            stored.remember(&project(batch, stored.schema())?)?;
+        }
+        Ok(Applied {
+            groups,
+            unknown,
+            aggregate: aggregated,
+            read: looked_up - aggregated,
+            write: merged_at - looked_up,
+        })
     }
+
+    /// The stored rows, for `partition`, of the groups of `groups` (batches
+    /// of partials), read from `raw` by partition key, with the columns of
+    /// `schema`.
+    async fn read_stored(
+        &self,
+        session: &SessionContext,
+        view: &MaterializedView,
+        raw: &Arc<dyn TableProvider>,
+        partition: i32,
+        groups: &[RecordBatch],
+        schema: &SchemaRef,
+    ) -> Result<Vec<RecordBatch>> {
+        // Distinct partition keys, sorted, then read a bounded number of
+        // partitions per query.
+        let mut tuples: Vec<Vec<ScalarValue>> = Vec::new();
+        let mut seen = HashSet::new();
+        for batch in groups {
+            let columns = view
+                .partition_key
+                .iter()
+                .map(|key| {
+                    batch.column_by_name(key).ok_or_else(|| {
+                        DataFusionError::Internal(format!("key {key} missing from the partials"))
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            for row in 0..batch.num_rows() {
+                let tuple = columns
+                    .iter()
+                    .map(|c| ScalarValue::try_from_array(c, row))
+                    .collect::<Result<Vec<_>>>()?;
+                if seen.insert(tuple.clone()) {
+                    tuples.push(tuple);
+                }
+            }
+        }
+        tuples.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+        let columns: Vec<Expr> = schema
+            .fields()
+            .iter()
+            .map(|f| col_named(f.name()))
+            .collect();
+        let mut rows = Vec::new();
+        for chunk in chunks(&tuples) {
+            let mut filter = col_named(SOURCE_PARTITION).eq(lit(partition));
+            for (i, key) in view.partition_key.iter().enumerate() {
+                let mut distinct = HashSet::new();
+                let values: Vec<Expr> = chunk
+                    .iter()
+                    .filter(|t| distinct.insert(&t[i]))
+                    .map(|t| lit(t[i].clone()))
+                    .collect();
+                filter = filter.and(col_named(key).in_list(values, false));
+            }
+            let read = session
+                .read_table(raw.clone())?
+                .filter(filter)?
+                .select(columns.clone())?
+                .collect()
+                .await?;
+            for batch in read {
+                rows.push(RecordBatch::try_new(
+                    schema.clone(),
+                    batch.columns().to_vec(),
+                )?);
+            }
+        }
+        Ok(rows)
+    }
+}
+
+/// What folding one batch did, for the log.
+#[derive(Debug, Default)]
+struct Applied {
+    /// The groups the batch touched.
+    groups: usize,
+    /// Those whose stored row had to be read.
+    unknown: usize,
+    /// Computing the partial aggregates.
+    aggregate: Duration,
+    /// Reading stored rows.
+    read: Duration,
+    /// Merging and writing.
+    write: Duration,
+}
+
+/// The most bytes of stored rows a worker keeps in memory ([`StoredRows`]):
+/// about 8,000 groups with an `approx_distinct` sketch each.
+const STORED_ROWS_BYTES: usize = 32 << 20;
+
+/// The columns of a view's stored row that a batch merges into: the keys,
+/// the partial aggregates and the applied offset, typed as in its table
+/// `raw` and nullable.
+fn stored_schema(view: &MaterializedView, raw: &Schema) -> Result<SchemaRef> {
+    let names = view
+        .keys
+        .iter()
+        .map(|k| k.name.clone())
+        .chain(view.state_columns().into_iter().map(|c| c.name))
+        .chain([APPLIED_TO.to_string()]);
+    let fields = names
+        .map(|n| raw.field_with_name(&n).cloned())
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(nullable(&Schema::new(fields)))
 }
 
 /// The most bytes of dimension rows one batch stores; a batch whose rows
