@@ -1,5 +1,6 @@
 //! Background jobs of a gateway.
 
+mod feed;
 mod lookups;
 pub mod refresh;
 mod stored;

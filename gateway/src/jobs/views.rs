@@ -18,10 +18,11 @@
 //! 1. Read `p`'s progress: `committed` (every event before it is in the
 //!    view) and `pending` (the end of a batch begun and not committed).
 //! 2. If a batch is pending, its range is `[committed, pending)` again.
-//!    Otherwise choose `to` (at most `max_batch_messages` ahead, or a
-//!    second's worth of a paced view's rate, and at most Kafka's end
-//!    offset) and record `pending = to` *before* writing
-//!    anything.
+//!    Otherwise take the events that the partition's feed (one streaming
+//!    consumer kept from batch to batch, `jobs/feed.rs`) has read since
+//!    `committed`, at most `max_batch_messages`, or a second's worth of a
+//!    paced view's rate; `to` is the offset after them. Record `pending =
+//!    to` *before* writing anything.
 //! 3. Run the view's query over exactly those offsets, grouped by the view's
 //!    keys: the batch's partial aggregates per group.
 //! 4. Read the stored partial row of each of those groups for `p` (one
@@ -81,12 +82,13 @@ use smackql_cassandra::progress::{PartitionProgress, ViewProgressTable};
 use smackql_cassandra::CassandraCatalog;
 use smackql_catalog::views::{merge_expr, MaterializedView, Refresh, APPLIED_TO, SOURCE_PARTITION};
 use smackql_catalog::{MaterializedViews, CATALOG_NAME};
-use smackql_kafka::SharedKafka;
+use smackql_kafka::{KafkaTableProvider, SharedKafka};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::col_named;
+use super::feed::Feed;
 use super::lookups::{chunks, decode, encode, look_up, read_slice, substitute, truncate, Sources};
 use super::refresh::Recomputer;
 use super::stored::{nullable, project, rows_at, StoredRows};
@@ -437,11 +439,21 @@ impl ViewMaintainer {
                 STORED_ROWS_BYTES
             },
         )?;
-        let sources = if view.dimensions.is_empty() {
-            None
-        } else {
-            Some(Sources::resolve(&session, view).await?)
-        };
+        let sources = Sources::resolve(&session, view).await?;
+        let joins = !view.dimensions.is_empty();
+        let kafka_source = sources
+            .source
+            .as_ref()
+            .downcast_ref::<KafkaTableProvider>()
+            .ok_or_else(|| {
+                DataFusionError::Plan(format!(
+                    "the source of materialized view {} is not a Kafka table",
+                    view.qualified_name()
+                ))
+            })?;
+        // The events read ahead, with the committed offset (if any) they
+        // follow.
+        let mut feed: Option<(Option<i64>, Feed)> = None;
         // A paced view folds at most a second's worth of offsets at a time.
         let pace = match (
             view.max_rate_per_partition,
@@ -485,21 +497,41 @@ impl ViewMaintainer {
             }
             let lease_end = renewed_at + ttl;
             let round = Instant::now();
-            let watermarks = self.kafka.watermarks(&topic).await?;
-            let Some(&(_, low, high)) = watermarks.iter().find(|w| w.0 == partition) else {
-                return Ok(());
-            };
-            let (from, to, begun) = match &known {
+            // A batch begun before is redone over its recorded range, read
+            // again; a new one takes the events the feed has read since.
+            let (from, mut to, begun, events) = match &known {
                 Some(PartitionProgress {
                     committed,
                     pending: Some(pending),
                     ..
-                }) => (*committed, *pending, true),
-                Some(p) => {
-                    let from = p.committed.max(low);
-                    (from, high.min(from + max_batch), false)
+                }) => (*committed, *pending, true, None),
+                _ => {
+                    let committed = known.as_ref().map(|p| p.committed);
+                    let current = match feed.take() {
+                        Some((follows, open)) if follows == committed => {
+                            feed.insert((follows, open))
+                        }
+                        stale => {
+                            drop(stale);
+                            let watermarks = self.kafka.watermarks(&topic).await?;
+                            let Some(&(_, low, _)) = watermarks.iter().find(|w| w.0 == partition)
+                            else {
+                                return Ok(());
+                            };
+                            let start = committed.map_or(low, |c| c.max(low));
+                            let opened = Feed::open(kafka_source, partition, start).await?;
+                            feed.insert((committed, opened))
+                        }
+                    };
+                    let feed = &mut current.1;
+                    let from = feed.position();
+                    let wait = self.settings.poll_interval;
+                    let (events, to) = tokio::select! {
+                        () = stop.cancelled() => return Ok(()),
+                        taken = feed.take(from + max_batch, wait) => taken?,
+                    };
+                    (from, to, false, Some(events))
                 }
-                None => (low, high.min(low + max_batch), false),
             };
             if to > from {
                 let params = ParamValues::List(vec![
@@ -508,16 +540,18 @@ impl ViewMaintainer {
                     ScalarValue::Int64(Some(to)).into(),
                 ]);
                 let mut partial = plan.clone().replace_params_with_values(&params)?;
-                let mut to = to;
-                if let Some(sources) = &sources {
+                if joins {
                     // The batch's events and the dimension rows they join,
                     // stored before the batch begins.
-                    let inputs = self
-                        .joined_inputs(&session, view, sources, partition, from, &mut to, begun);
+                    let inputs = self.joined_inputs(
+                        &session, view, &sources, partition, from, &mut to, begun, events,
+                    );
                     let (slice, rows) = tokio::time::timeout_at(lease_end.into(), inputs)
                         .await
                         .map_err(|_| lease_overrun(view))??;
-                    partial = substitute(partial, view, sources, slice, rows)?;
+                    partial = substitute(partial, view, &sources, slice, rows)?;
+                } else if let Some(events) = events {
+                    partial = substitute(partial, view, &sources, events, Vec::new())?;
                 }
                 if !begun {
                     self.progress.begin(&view.id, partition, from, to).await?;
@@ -557,6 +591,12 @@ impl ViewMaintainer {
                 );
                 entry.committed = to;
                 entry.pending = None;
+                // The feed goes on from here only if it took exactly this
+                // batch's events.
+                match &mut feed {
+                    Some((follows, f)) if f.position() == to => *follows = Some(to),
+                    _ => feed = None,
+                }
                 // Paced: the next batch waits until this one's offsets
                 // fit the rate limit.
                 if let Some(pace) = pace {
@@ -572,12 +612,6 @@ impl ViewMaintainer {
                     .record_error(&view.id, &self.owner, None)
                     .await?;
                 had_error = false;
-            }
-            if to <= from {
-                tokio::select! {
-                    () = stop.cancelled() => return Ok(()),
-                    () = tokio::time::sleep(self.settings.poll_interval) => {}
-                }
             }
         }
     }
@@ -597,11 +631,11 @@ impl ViewMaintainer {
             .find(|p| p.partition == partition))
     }
 
-    /// The events of `partition` from `from` up to `to` and the rows of
-    /// `view`'s dimension tables that they join. A batch already `begun`
-    /// joins the rows stored when it began; a new one reads them by key and
-    /// stores them, first shortening the batch (`to`) while they are too
-    /// large to store in one write.
+    /// The events of `partition` from `from` up to `to` (`events` when
+    /// given, read otherwise) and the rows of `view`'s dimension tables that
+    /// they join. A batch already `begun` joins the rows stored when it
+    /// began; a new one reads them by key and stores them, first shortening
+    /// the batch (`to`) while they are too large to store in one write.
     #[allow(clippy::too_many_arguments)]
     async fn joined_inputs(
         &self,
@@ -612,8 +646,12 @@ impl ViewMaintainer {
         from: i64,
         to: &mut i64,
         begun: bool,
+        events: Option<Vec<RecordBatch>>,
     ) -> Result<(Vec<RecordBatch>, Vec<Vec<RecordBatch>>)> {
-        let mut slice = read_slice(session, &sources.source, partition, from, *to).await?;
+        let mut slice = match events {
+            Some(events) => events,
+            None => read_slice(session, &sources.source, partition, from, *to).await?,
+        };
         if begun {
             let stored = self
                 .progress

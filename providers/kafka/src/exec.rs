@@ -41,8 +41,10 @@ use crate::error::Error;
 use crate::options::{KafkaTableOptions, KeyFormat};
 use crate::pushdown::PartitionRange;
 
-/// Messages decoded into one batch at most.
-const BATCH_MESSAGES: usize = 8192;
+/// Messages decoded into one batch at most. A streaming scan hands on a
+/// batch this full only while it has more messages at hand.
+pub const STREAM_BATCH_MESSAGES: usize = 8192;
+const BATCH_MESSAGES: usize = STREAM_BATCH_MESSAGES;
 
 /// How long a scan waits for Kafka without getting anything before it fails.
 const STALL_TIMEOUT: Duration = Duration::from_secs(30);

@@ -256,6 +256,9 @@ pub enum StreamStart {
     /// At the offsets this consumer group committed; partitions without a
     /// committed offset start at the first message kept.
     Group(String),
+    /// Only the partitions named, each at its offset (or at its first
+    /// message kept, if that is later).
+    Only(BTreeMap<i32, i64>),
 }
 
 /// Batches of a stream with where each partition's reading stands after
@@ -313,8 +316,8 @@ impl KafkaTableProvider {
         }
     }
 
-    /// Streams every partition of the topic from `start` on, with one
-    /// reader: each item is a batch of the `projection`ed columns (all when
+    /// Streams the partitions of the topic (every one, unless `start` names
+    /// some) from `start` on, with one reader: each item is a batch of the `projection`ed columns (all when
     /// `None`) with the offset to read next in each partition, so a
     /// consumer that stores those offsets with what it made of the batch can
     /// start again exactly there. Batches may be empty when only messages
@@ -332,11 +335,15 @@ impl KafkaTableProvider {
         };
         let ranges = watermarks
             .iter()
+            .filter(|(partition, _, _)| match &start {
+                StreamStart::Only(offsets) => offsets.contains_key(partition),
+                _ => true,
+            })
             .map(|&(partition, low, high)| {
                 let start = match &start {
                     StreamStart::Earliest => low,
                     StreamStart::Latest => high,
-                    StreamStart::Offsets(offsets) => {
+                    StreamStart::Offsets(offsets) | StreamStart::Only(offsets) => {
                         offsets.get(&partition).copied().unwrap_or(low)
                     }
                     StreamStart::Group(_) => committed.get(&partition).copied().unwrap_or(low),

@@ -523,6 +523,15 @@ async fn streams_report_where_each_batch_ends() {
         .unwrap();
     let (ids, _) = first_ids(&mut stream, 5).await;
     assert_eq!(ids, vec![1, 3, 4, 5, 6]);
+
+    // Partition 1 alone, from offset 2.
+    let mut stream = table
+        .stream(Some(vec![0]), StreamStart::Only([(1, 2)].into()))
+        .await
+        .unwrap();
+    let (ids, ends) = first_ids(&mut stream, 2).await;
+    assert_eq!(ids, vec![5, 6]);
+    assert_eq!(ends, BTreeMap::from([(1, 4)]));
 }
 
 /// The first `count` ids (or more) a stream gives, sorted, and the ends of
