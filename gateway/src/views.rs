@@ -510,6 +510,54 @@ impl ViewDdl {
     }
 }
 
+/// How long a view's table found missing is taken to stay missing before
+/// the cluster is asked again (a new table reaches this gateway's copy of
+/// the schema by itself, sooner).
+const MISSING_TABLE_RECHECK: Duration = Duration::from_secs(30);
+
+/// Notices that a view's table has gone (dropped outside smackql, with its
+/// keyspace for instance), so that maintenance waits for it instead of
+/// taking leases and failing over and over.
+#[derive(Debug, Default)]
+pub(crate) struct TableWatch {
+    /// When the cluster last confirmed the table missing.
+    confirmed_missing: Option<Instant>,
+}
+
+impl TableWatch {
+    /// Why `view` cannot be maintained now, if its table is missing. This
+    /// gateway's copy of the schema is trusted when it lists the table;
+    /// otherwise the cluster is asked, at most every
+    /// [`MISSING_TABLE_RECHECK`]. An unreachable cluster is not a missing
+    /// table: that is for the maintenance's own retries.
+    pub(crate) async fn missing(
+        &mut self,
+        cassandra: &CassandraCatalog,
+        view: &MaterializedView,
+    ) -> Option<String> {
+        let keyspace = cassandra.keyspace(&view.schema);
+        if keyspace.table_exist(&view.name) {
+            self.confirmed_missing = None;
+            return None;
+        }
+        let recent = self
+            .confirmed_missing
+            .is_some_and(|at| at.elapsed() < MISSING_TABLE_RECHECK);
+        if !recent {
+            if !matches!(keyspace.table(&view.name).await, Ok(None)) {
+                self.confirmed_missing = None;
+                return None;
+            }
+            self.confirmed_missing = Some(Instant::now());
+        }
+        Some(format!(
+            "the table {0} of the materialized view is missing; maintenance resumes once \
+             it exists again, and DROP MATERIALIZED VIEW {0} forgets the view",
+            view.qualified_name()
+        ))
+    }
+}
+
 /// The Cassandra table of `view`, as it is stored (partials, or rows with
 /// their refresh marker).
 pub(crate) async fn view_table(

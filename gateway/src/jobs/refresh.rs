@@ -51,7 +51,7 @@ use tracing::{info, warn};
 
 use super::col_named;
 use crate::session::SessionFactory;
-use crate::views::view_table;
+use crate::views::{view_table, TableWatch};
 
 /// How a refresh went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -301,7 +301,29 @@ impl Recomputer {
     ) {
         let period_ms = (every.as_millis() as i64).max(1);
         let mut delay = Duration::from_millis(500);
+        let mut watch = TableWatch::default();
+        let mut orphaned = false;
         loop {
+            if let Some(reason) = watch.missing(&self.cassandra, view).await {
+                if !orphaned {
+                    warn!(view = %view.qualified_name(), %reason, "a materialized view's table is missing; its refreshes wait");
+                    self.progress
+                        .record_error(&view.id, owner, Some(&reason))
+                        .await
+                        .ok();
+                    orphaned = true;
+                }
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(self.lease_ttl / 3) => {}
+                }
+                continue;
+            }
+            if orphaned {
+                info!(view = %view.qualified_name(), "a materialized view's table is back; refreshing it again");
+                self.progress.record_error(&view.id, owner, None).await.ok();
+                orphaned = false;
+            }
             let now = now_millis();
             let period = now - now.rem_euclid(period_ms);
             // A plain read first: most looks find the period done, and

@@ -93,7 +93,7 @@ use super::lookups::{chunks, decode, encode, look_up, read_slice, substitute, tr
 use super::refresh::Recomputer;
 use super::stored::{nullable, project, rows_at, StoredRows};
 use crate::session::SessionFactory;
-use crate::views::{source_topic, view_table};
+use crate::views::{source_topic, view_table, TableWatch};
 
 /// How often a gateway reloads the catalog's views, by default: a view
 /// dropped elsewhere stops being maintained here within it.
@@ -260,6 +260,8 @@ impl ViewMaintainer {
         // gateway takes them again, and when that ends.
         let mut backoff: HashMap<i32, (Duration, Instant)> = HashMap::new();
         let mut failing = false;
+        let mut watch = TableWatch::default();
+        let mut orphaned = false;
         loop {
             let finished: Vec<i32> = workers
                 .iter()
@@ -287,19 +289,30 @@ impl ViewMaintainer {
                 .filter(|(_, (_, until))| Instant::now() < *until)
                 .map(|(p, _)| *p)
                 .collect();
-            match self.balance(&view, &mut workers, &resting, &stop).await {
-                Ok(()) => failing = false,
-                Err(err) => {
-                    let message = err.to_string();
-                    if !failing {
-                        warn!(view = %view.qualified_name(), error = %message, "cannot share out a materialized view's partitions; retrying");
+            if let Some(reason) = watch.missing(&self.cassandra, &view).await {
+                if !orphaned {
+                    warn!(view = %view.qualified_name(), %reason, "a materialized view's table is missing; its maintenance waits");
+                    // Their last errors are older than this one.
+                    for worker in workers.values() {
+                        worker.stop.cancel();
                     }
-                    failing = true;
+                    for (_, worker) in std::mem::take(&mut workers) {
+                        worker.task.await.ok();
+                    }
+                    self.progress.leave_view(&view.id, &self.owner).await.ok();
                     self.progress
-                        .record_error(&view.id, &self.owner, Some(&message))
+                        .record_error(&view.id, &self.owner, Some(&reason))
                         .await
                         .ok();
+                    orphaned = true;
                 }
+            } else {
+                if orphaned {
+                    info!(view = %view.qualified_name(), "a materialized view's table is back; maintaining it again");
+                    orphaned = false;
+                }
+                self.rebalance(&view, &mut workers, &resting, &stop, &mut failing)
+                    .await;
             }
             tokio::select! {
                 () = stop.cancelled() => break,
@@ -314,6 +327,32 @@ impl ViewMaintainer {
         }
         self.progress.leave_view(&view.id, &self.owner).await.ok();
         debug!(view = %view.qualified_name(), "maintenance stopped");
+    }
+
+    /// [`Self::balance`], noting a failure (once while it lasts) in the log
+    /// and the view's progress.
+    async fn rebalance(
+        self: &Arc<Self>,
+        view: &Arc<MaterializedView>,
+        workers: &mut BTreeMap<i32, Worker>,
+        resting: &HashSet<i32>,
+        stop: &CancellationToken,
+        failing: &mut bool,
+    ) {
+        match self.balance(view, workers, resting, stop).await {
+            Ok(()) => *failing = false,
+            Err(err) => {
+                let message = err.to_string();
+                if !*failing {
+                    warn!(view = %view.qualified_name(), error = %message, "cannot share out a materialized view's partitions; retrying");
+                }
+                *failing = true;
+                self.progress
+                    .record_error(&view.id, &self.owner, Some(&message))
+                    .await
+                    .ok();
+            }
+        }
     }
 
     /// One round of sharing out `view`'s partitions; see

@@ -355,6 +355,75 @@ async fn a_view_defined_after_a_month_of_events_backfills_visibly_then_stays_cur
     assert_eq!(got, want);
 }
 
+#[tokio::test]
+async fn a_view_whose_table_is_dropped_outside_smackql_waits_and_says_why() {
+    let fixture = KeyspaceFixture::new("views_orphan").await;
+    let client = &fixture.client;
+    let topic = unique_name("ad_orphan");
+    create_topic(&topic, 3).await;
+    produce(&topic, &events(90, 0)).await;
+    let source = format!("kafka.{}", unique_name("ad_orphan"));
+    run(client, &declare(&source, &topic)).await;
+    let view = fixture.table("by_day");
+    run(client, &create_view(&view, &source, "")).await;
+    run(client, &format!("REFRESH MATERIALIZED VIEW {view}")).await;
+    let progress = format!(
+        "SELECT DISTINCT view_id, last_error FROM system.materialized_views \
+         WHERE schema_name = '{}'",
+        fixture.keyspace
+    );
+    let rows = text_rows(client, &progress).await;
+    let view_id = rows[0][0].clone().expect("a view id");
+
+    // Dropped with CQL, behind smackql's back.
+    fixture
+        .session
+        .query_unpaged(format!("DROP TABLE {view}"), &[])
+        .await
+        .expect("DROP TABLE through CQL");
+    let started = std::time::Instant::now();
+    loop {
+        let rows = text_rows(client, &progress).await;
+        let error = rows.first().and_then(|r| r[1].clone()).unwrap_or_default();
+        if error.contains("is missing; maintenance resumes once it exists again") {
+            assert!(error.contains(&fixture.keyspace), "{error}");
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the view never said its table is missing: {rows:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    // Then no gateway takes its partitions' leases to fail again.
+    let prefix = format!("view:{view_id}:");
+    for _ in 0..60 {
+        let held: Vec<String> = fixture
+            .session
+            .query_unpaged("SELECT name FROM smackql_meta.leases", &[])
+            .await
+            .expect("reading the leases")
+            .into_rows_result()
+            .expect("rows")
+            .rows::<(String,)>()
+            .expect("lease names")
+            .map(|row| row.expect("a lease name").0)
+            .filter(|name| name.starts_with(&prefix))
+            .collect();
+        assert!(
+            held.is_empty(),
+            "leases taken for a view without its table: {held:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    // The view can still be dropped.
+    run(client, &format!("DROP MATERIALIZED VIEW {view}")).await;
+    let rows = text_rows(client, &progress).await;
+    assert!(rows.is_empty(), "{rows:?}");
+}
+
 /// `(advertiser, day) -> (events, views)` of rows read as text.
 fn by_group(rows: &[Vec<Option<String>>]) -> BTreeMap<(String, String), (i64, i64)> {
     rows.iter()
