@@ -18,9 +18,7 @@ use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::compute::kernels::cmp::{gt_eq, lt};
 use datafusion::error::{DataFusionError, Result};
 use futures::{FutureExt, StreamExt};
-use smackql_kafka::{
-    KafkaStream, KafkaTableProvider, ReadBatch, StreamStart, STREAM_BATCH_MESSAGES,
-};
+use smackql_kafka::{KafkaStream, KafkaTableProvider, ReadBatch, StreamStart};
 
 /// How long a batch waits for more events while the reader is behind.
 const BEHIND_WAIT: Duration = Duration::from_secs(1);
@@ -35,9 +33,9 @@ pub(super) struct Feed {
     taken: i64,
     /// The offset after the last event read.
     read: i64,
-    /// Whether the reader is behind the partition's end: its last batch
-    /// was a full one.
-    behind: bool,
+    /// Whether the reader has read every event of the partition (as of its
+    /// last look): otherwise it is behind, catching up on a backlog.
+    at_end: bool,
 }
 
 impl std::fmt::Debug for Feed {
@@ -66,7 +64,7 @@ impl Feed {
             buffered: Vec::new(),
             taken: from,
             read: from,
-            behind: false,
+            at_end: false,
         })
     }
 
@@ -96,7 +94,7 @@ impl Feed {
                 }
             }
             let any = self.read > self.taken;
-            if self.read >= limit || (any && !self.behind) {
+            if self.read >= limit || (any && self.at_end) {
                 break;
             }
             let until = if any {
@@ -139,9 +137,9 @@ impl Feed {
             ))
         })??;
         if let Some(&end) = read.ends.get(&self.partition) {
-            self.behind = end - self.read >= STREAM_BATCH_MESSAGES as i64;
             self.read = self.read.max(end);
         }
+        self.at_end = read.at_end.contains(&self.partition);
         if read.batch.num_rows() > 0 {
             self.buffered.push(read.batch);
         }

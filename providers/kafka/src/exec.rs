@@ -6,7 +6,7 @@
 //! whenever a partition is caught up, and stops when its reader goes away
 //! (or a limit is reached).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,10 +41,8 @@ use crate::error::Error;
 use crate::options::{KafkaTableOptions, KeyFormat};
 use crate::pushdown::PartitionRange;
 
-/// Messages decoded into one batch at most. A streaming scan hands on a
-/// batch this full only while it has more messages at hand.
-pub const STREAM_BATCH_MESSAGES: usize = 8192;
-const BATCH_MESSAGES: usize = STREAM_BATCH_MESSAGES;
+/// Messages decoded into one batch at most.
+const BATCH_MESSAGES: usize = 8192;
 
 /// How long a scan waits for Kafka without getting anything before it fails.
 const STALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -69,6 +67,10 @@ pub struct ReadBatch {
     /// For each partition read so far, the offset after the last message
     /// read. Only streaming scans keep them; a bounded scan's are empty.
     pub ends: BTreeMap<i32, i64>,
+    /// The partitions whose every message has been read, as of when the
+    /// reader last reached their end (Kafka tells it so). Only streaming
+    /// scans keep them.
+    pub at_end: BTreeSet<i32>,
 }
 
 /// What one scan reads.
@@ -338,6 +340,8 @@ fn read(
         metrics,
         tx,
         ends: BTreeMap::new(),
+        at_end: BTreeSet::new(),
+        sent_at_end: BTreeSet::new(),
     };
     let mut pending: Vec<BorrowedMessage<'_>> = Vec::with_capacity(BATCH_MESSAGES);
     let mut heard = Instant::now();
@@ -367,8 +371,11 @@ fn read(
             Some(Err(KafkaError::PartitionEOF(partition))) => {
                 if !streaming {
                     close(&consumer, &spec.topic, partition, &mut open);
-                } else if !output.emit(&mut pending)? {
-                    return Ok(());
+                } else {
+                    output.at_end.insert(partition);
+                    if !output.emit(&mut pending)? {
+                        return Ok(());
+                    }
                 }
                 continue;
             }
@@ -388,6 +395,7 @@ fn read(
         if message.offset() + 1 >= end {
             close(&consumer, &spec.topic, partition, &mut open);
         }
+        output.at_end.remove(&partition);
         pending.push(message);
         if output.is_full(&pending) && !output.emit(&mut pending)? {
             return Ok(());
@@ -419,6 +427,10 @@ struct Output<'a> {
     tx: &'a tokio::sync::mpsc::Sender<Result<ReadBatch>>,
     /// Where each partition's reading stands.
     ends: BTreeMap<i32, i64>,
+    /// The partitions read to their end (see [`ReadBatch::at_end`]), now
+    /// and as last sent.
+    at_end: BTreeSet<i32>,
+    sent_at_end: BTreeSet<i32>,
 }
 
 impl Output<'_> {
@@ -430,11 +442,16 @@ impl Output<'_> {
     /// Decodes and sends the pending messages; `false` once the receiver
     /// has gone away.
     fn emit(&mut self, pending: &mut Vec<BorrowedMessage<'_>>) -> Result<bool> {
+        let streaming = self.spec.mode == ScanMode::Streaming;
         if pending.is_empty() {
-            return Ok(true);
+            // A stream says so when it reaches the end of a partition, even
+            // with nothing new to hand on.
+            if !streaming || self.at_end == self.sent_at_end {
+                return Ok(true);
+            }
+            return Ok(self.send(RecordBatch::new_empty(self.schema.clone())));
         }
         self.metrics.messages.add(pending.len());
-        let streaming = self.spec.mode == ScanMode::Streaming;
         if streaming {
             for message in pending.iter() {
                 self.ends.insert(message.partition(), message.offset() + 1);
@@ -455,11 +472,19 @@ impl Output<'_> {
         if batch.num_rows() == 0 && !streaming {
             return Ok(true);
         }
+        Ok(self.send(batch))
+    }
+
+    /// Sends `batch` with where the reading stands; `false` once the
+    /// receiver has gone away.
+    fn send(&mut self, batch: RecordBatch) -> bool {
+        self.sent_at_end.clone_from(&self.at_end);
         let read = ReadBatch {
             batch,
             ends: self.ends.clone(),
+            at_end: self.at_end.clone(),
         };
-        Ok(self.tx.blocking_send(Ok(read)).is_ok())
+        self.tx.blocking_send(Ok(read)).is_ok()
     }
 }
 

@@ -32,7 +32,7 @@ pub use avro::SchemaRegistry;
 pub use connection::{KafkaConnection, KafkaOptions, SharedKafka};
 pub use decode_errors::{DecodeErrors, DecodeErrorsTable};
 pub use error::Error;
-pub use exec::{KafkaScanExec, KafkaScanSpec, ReadBatch, ScanMode, STREAM_BATCH_MESSAGES};
+pub use exec::{KafkaScanExec, KafkaScanSpec, ReadBatch, ScanMode};
 pub use options::{KafkaTableOptions, TopicSettings};
 pub use provider::{KafkaStream, KafkaTableProvider, StreamStart};
 pub use session_options::KafkaSessionOptions;

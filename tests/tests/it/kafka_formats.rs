@@ -478,19 +478,7 @@ async fn streams_report_where_each_batch_ends() {
         .map(|i| Record::text(i % 2, &format!(r#"{{"campaign_id": {i}}}"#)))
         .collect();
     produce(&topic, &first).await;
-    let kafka = Arc::new(KafkaConnection::new(KafkaOptions {
-        bootstrap_servers: vec![services::ensure().await.kafka.clone()],
-        ..KafkaOptions::default()
-    }));
-    let columns: Vec<FieldRef> = vec![Arc::new(Field::new("campaign_id", DataType::Int64, true))];
-    let table = KafkaTableProvider::try_new(
-        kafka,
-        &topic,
-        &columns,
-        KafkaTableOptions::parse(&BTreeMap::new()).unwrap(),
-        2,
-    )
-    .unwrap();
+    let table = campaign_ids(&topic, 2).await;
 
     // From offset 1 of partition 0 and the start of partition 1.
     let start = StreamStart::Offsets([(0, 1)].into());
@@ -505,11 +493,18 @@ async fn streams_report_where_each_batch_ends() {
         .stream(None, StreamStart::Offsets(ends))
         .await
         .unwrap();
-    let read = tokio::time::timeout(Duration::from_secs(30), stream.next())
-        .await
-        .expect("a batch")
-        .expect("the stream goes on")
-        .unwrap();
+    // Empty batches say where the reading stands; the first with rows has
+    // the new event.
+    let read = loop {
+        let read = tokio::time::timeout(Duration::from_secs(30), stream.next())
+            .await
+            .expect("a batch")
+            .expect("the stream goes on")
+            .unwrap();
+        if read.batch.num_rows() > 0 {
+            break read;
+        }
+    };
     assert_eq!(read.batch.num_rows(), 1);
     assert_eq!(read.ends, BTreeMap::from([(1, 4)]));
 
@@ -532,6 +527,77 @@ async fn streams_report_where_each_batch_ends() {
     let (ids, ends) = first_ids(&mut stream, 2).await;
     assert_eq!(ids, vec![5, 6]);
     assert_eq!(ends, BTreeMap::from([(1, 4)]));
+}
+
+#[tokio::test]
+async fn streams_say_when_they_have_read_a_partition_to_its_end() {
+    let topic = unique_name("it_kafka_stream_end");
+    create_topic(&topic, 1).await;
+    // More than one batch's worth: the first batches are read from a
+    // backlog, not at the end.
+    let backlog: Vec<Record> = (0..20_000)
+        .map(|i| Record::text(0, &format!(r#"{{"campaign_id": {i}}}"#)))
+        .collect();
+    produce(&topic, &backlog).await;
+    let table = campaign_ids(&topic, 1).await;
+    let mut stream = table
+        .stream(None, StreamStart::Only([(0, 0)].into()))
+        .await
+        .unwrap();
+    let mut next = async || {
+        tokio::time::timeout(Duration::from_secs(30), stream.next())
+            .await
+            .expect("a batch")
+            .expect("the stream goes on")
+            .unwrap()
+    };
+    let first = next().await;
+    assert!(
+        first.at_end.is_empty(),
+        "{:?} {:?}",
+        first.ends,
+        first.at_end
+    );
+    let mut read = first.batch.num_rows();
+    loop {
+        let batch = next().await;
+        read += batch.batch.num_rows();
+        if batch.at_end.contains(&0) {
+            // Only once everything is read.
+            assert_eq!(batch.ends, BTreeMap::from([(0, 20_000)]));
+            assert_eq!(read, 20_000);
+            break;
+        }
+    }
+    // Something new: no longer at the end until it is read.
+    produce(&topic, &[Record::text(0, r#"{"campaign_id": 1}"#)]).await;
+    loop {
+        let batch = next().await;
+        if batch.batch.num_rows() > 0 {
+            assert_eq!(batch.ends, BTreeMap::from([(0, 20_001)]));
+        }
+        if batch.at_end.contains(&0) && batch.ends.get(&0) == Some(&20_001) {
+            break;
+        }
+    }
+}
+
+/// A JSON Kafka table of `topic` with one column, `campaign_id`, scanned
+/// by `parallelism` readers.
+async fn campaign_ids(topic: &str, parallelism: usize) -> KafkaTableProvider {
+    let kafka = Arc::new(KafkaConnection::new(KafkaOptions {
+        bootstrap_servers: vec![services::ensure().await.kafka.clone()],
+        ..KafkaOptions::default()
+    }));
+    let columns: Vec<FieldRef> = vec![Arc::new(Field::new("campaign_id", DataType::Int64, true))];
+    KafkaTableProvider::try_new(
+        kafka,
+        topic,
+        &columns,
+        KafkaTableOptions::parse(&BTreeMap::new()).unwrap(),
+        parallelism,
+    )
+    .unwrap()
 }
 
 /// The first `count` ids (or more) a stream gives, sorted, and the ends of
