@@ -7,6 +7,9 @@
 //! can merge into them without reading them again. Only the groups it has
 //! not seen yet are read.
 //!
+//! The memory is bounded: past its budget, the rows of the groups touched
+//! least recently are forgotten (and read again if they come back).
+//!
 //! The memory is forgotten whenever that reasoning may not hold: a worker
 //! starts with none, a batch that fails ends its worker, and a lease that
 //! may have lapsed clears it. A view whose rows expire (a TTL) keeps none,
@@ -30,12 +33,16 @@ pub(super) struct StoredRows {
     keys: usize,
     key_rows: RowConverter,
     whole_rows: RowConverter,
-    /// Each group's row, by its key.
-    rows: HashMap<Box<[u8]>, OwnedRow>,
+    /// Each group's row, by its key, with the number of the last batch
+    /// that wrote or read it.
+    rows: HashMap<Box<[u8]>, (OwnedRow, u64)>,
     /// The bytes the rows take, roughly.
     bytes: usize,
-    /// The most bytes kept; past it, everything is forgotten.
+    /// The most bytes kept; past it, the rows of the groups touched least
+    /// recently are forgotten, down to three quarters of it.
     budget: usize,
+    /// How many batches were remembered.
+    batches: u64,
 }
 
 impl StoredRows {
@@ -57,6 +64,7 @@ impl StoredRows {
             rows: HashMap::new(),
             bytes: 0,
             budget,
+            batches: 0,
         })
     }
 
@@ -80,7 +88,7 @@ impl StoredRows {
         let mut missing = Vec::new();
         for (i, key) in rows.iter().enumerate() {
             match self.rows.get(key.as_ref()) {
-                Some(row) => found.push(row),
+                Some((row, _)) => found.push(row),
                 None => missing.push(i as u32),
             }
         }
@@ -106,17 +114,52 @@ impl StoredRows {
             .key_rows
             .convert_columns(&batch.columns()[..self.keys])?;
         let whole = self.whole_rows.convert_columns(batch.columns())?;
+        self.batches += 1;
         for (key, row) in keys.iter().zip(whole.iter()) {
             let size = key.as_ref().len() + row.as_ref().len();
-            if let Some(old) = self.rows.insert(key.as_ref().into(), row.owned()) {
+            let entry = (row.owned(), self.batches);
+            if let Some((old, _)) = self.rows.insert(key.as_ref().into(), entry) {
                 self.bytes -= key.as_ref().len() + old.as_ref().len();
             }
             self.bytes += size;
         }
         if self.bytes > self.budget {
-            self.clear();
+            self.evict();
         }
         Ok(())
+    }
+
+    /// Forgets the rows of the groups touched least recently, until the
+    /// rest take at most three quarters of the budget: groups that went
+    /// cold (yesterday's, say) make room, and the ones in use stay.
+    fn evict(&mut self) {
+        let mut by_age: Vec<(u64, usize)> = self
+            .rows
+            .iter()
+            .map(|(key, (row, batch))| (*batch, key.len() + row.as_ref().len()))
+            .collect();
+        by_age.sort_unstable();
+        let target = self.budget / 4 * 3;
+        let mut left = self.bytes;
+        let mut oldest_kept = u64::MAX;
+        for (batch, size) in by_age {
+            if left <= target {
+                oldest_kept = batch;
+                break;
+            }
+            left -= size;
+        }
+        // Whole batches go: a batch's groups are kept or forgotten together.
+        self.rows.retain(|_, (_, batch)| *batch >= oldest_kept);
+        self.bytes = self
+            .rows
+            .iter()
+            .map(|(key, (row, _))| key.len() + row.as_ref().len())
+            .sum();
+        // One batch's groups alone are too many.
+        if self.bytes > self.budget {
+            self.clear();
+        }
     }
 }
 
@@ -214,6 +257,37 @@ mod tests {
         let mut none = StoredRows::new(schema(), 2, 0).unwrap();
         none.remember(&asked).unwrap();
         assert_eq!(none.known(&asked.columns()[..2]).unwrap().1, vec![0]);
+    }
+
+    #[test]
+    fn past_its_budget_it_forgets_the_groups_touched_least_recently() {
+        let one = {
+            let mut probe = StoredRows::new(schema(), 2, 1 << 20).unwrap();
+            probe.remember(&rows(&[1], &["a"], &[1])).unwrap();
+            probe.bytes
+        };
+        // Room for four rows (three after an eviction).
+        let mut stored = StoredRows::new(schema(), 2, one * 4 + one / 2).unwrap();
+        stored
+            .remember(&rows(&[1, 2], &["a", "a"], &[1, 2]))
+            .unwrap();
+        stored.remember(&rows(&[3], &["a"], &[3])).unwrap();
+        // Group 1 is touched again, so group 2 is now the coldest.
+        stored.remember(&rows(&[1], &["a"], &[4])).unwrap();
+        stored
+            .remember(&rows(&[4, 5], &["a", "a"], &[5, 6]))
+            .unwrap();
+        let asked = rows(&[1, 2, 3, 4, 5], &["a"; 5], &[0; 5]);
+        let (found, missing) = stored.known(&asked.columns()[..2]).unwrap();
+        assert_eq!(missing, vec![1, 2], "groups 2 and 3 are forgotten");
+        let events = found.unwrap();
+        let events = events
+            .column(2)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
+        assert_eq!(events.values(), &[4, 5, 6]);
+        assert!(stored.bytes <= one * 3, "{} > {}", stored.bytes, one * 3);
     }
 
     #[test]
