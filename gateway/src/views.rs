@@ -522,9 +522,19 @@ const MISSING_TABLE_RECHECK: Duration = Duration::from_secs(30);
 pub(crate) struct TableWatch {
     /// When the cluster last confirmed the table missing.
     confirmed_missing: Option<Instant>,
+    /// Whether the maintenance failed since the last look, so this
+    /// gateway's copy of the schema may be out of date.
+    suspect: bool,
 }
 
 impl TableWatch {
+    /// Notes that the view's maintenance failed: the next look reads the
+    /// cluster's schema again first, in case the table went without this
+    /// gateway hearing of it.
+    pub(crate) fn failed(&mut self) {
+        self.suspect = true;
+    }
+
     /// Why `view` cannot be maintained now, if its table is missing. This
     /// gateway's copy of the schema is trusted when it lists the table;
     /// otherwise the cluster is asked, at most every
@@ -535,6 +545,9 @@ impl TableWatch {
         cassandra: &CassandraCatalog,
         view: &MaterializedView,
     ) -> Option<String> {
+        if std::mem::take(&mut self.suspect) {
+            cassandra.connection().refresh_schema().await.ok();
+        }
         let keyspace = cassandra.keyspace(&view.schema);
         if keyspace.table_exist(&view.name) {
             self.confirmed_missing = None;

@@ -346,6 +346,7 @@ impl Recomputer {
                 // Whoever holds the lease may fail; look again soon.
                 Ok(Refreshed::Busy) => (self.lease_ttl / 3).min(Duration::from_millis(250)),
                 Err(err) => {
+                    watch.failed();
                     warn!(view = %view.qualified_name(), error = %err, "refresh of a materialized view failed; retrying");
                     let wait = delay;
                     delay = (delay * 2).min(Duration::from_secs(30));

@@ -273,6 +273,7 @@ impl ViewMaintainer {
                     continue;
                 };
                 if worker.task.await.unwrap_or(true) {
+                    watch.failed();
                     let now = Instant::now();
                     // Doubled while failures follow each other closely.
                     let delay = match backoff.get(&partition) {
