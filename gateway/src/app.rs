@@ -139,7 +139,7 @@ impl Application {
         let catalog = Arc::new(SmackqlCatalog::new(sources));
         let system = Arc::new(system_schema(decode_errors)?);
         catalog.register_schema(SYSTEM_SCHEMA, system.clone())?;
-        let sessions = Arc::new(SessionFactory::new(catalog)?);
+        let sessions = Arc::new(SessionFactory::new(catalog, cassandra.clone())?);
         let lease_ttl = config
             .views
             .lease_ttl

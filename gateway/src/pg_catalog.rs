@@ -17,13 +17,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringBuilder, UInt32Array};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Int64Builder, RecordBatch, StringBuilder, UInt32Array,
+};
 use datafusion::arrow::compute::{concat_batches, take_record_batch};
 use datafusion::arrow::datatypes::{DataType, Field, Int16Type, Int32Type, SchemaRef};
 use datafusion::catalog::{CatalogProviderList, SchemaProvider, TableProvider};
 use datafusion::common::{DataFusionError, Result, ScalarValue};
 use datafusion::datasource::{MemTable, TableType, ViewTable};
 use datafusion::execution::SessionStateBuilder;
+use datafusion::logical_expr::async_udf::{AsyncScalarUDF, AsyncScalarUDFImpl};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
     Volatility,
@@ -38,7 +41,7 @@ use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContex
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::{
     PgCatalogSchemaProvider, PgCatalogStaticTables,
 };
-use smackql_cassandra::CassandraTableProvider;
+use smackql_cassandra::{CassandraTableProvider, SharedConnection};
 
 use crate::frontend::pg::{wire_type, PG_VECTOR_METADATA};
 
@@ -59,12 +62,14 @@ pub struct KeyDefinitions {
     constraints: RwLock<HashMap<i32, String>>,
     /// Materialized view oid: its query.
     views: RwLock<HashMap<i32, String>>,
+    /// Cassandra table oid: the table, whose size Cassandra estimates.
+    tables: RwLock<HashMap<i32, Arc<dyn TableProvider>>>,
 }
 
 /// Replaces `pg_catalog` in `ctx`'s catalog `catalog` with one that knows
 /// smackql's keys and views, and registers the functions that describe
 /// them.
-pub fn install(ctx: &SessionContext, catalog: &str) -> Result<()> {
+pub fn install(ctx: &SessionContext, catalog: &str, cassandra: SharedConnection) -> Result<()> {
     let provider = ctx
         .catalog(catalog)
         .ok_or_else(|| DataFusionError::Configuration(format!("no catalog {catalog}")))?;
@@ -95,7 +100,16 @@ pub fn install(ctx: &SessionContext, catalog: &str) -> Result<()> {
     )?;
     ctx.register_udf(ScalarUDF::new_from_impl(Describe::index(keys.clone())));
     ctx.register_udf(ScalarUDF::new_from_impl(Describe::constraint(keys.clone())));
-    ctx.register_udf(ScalarUDF::new_from_impl(Describe::view(keys)));
+    ctx.register_udf(ScalarUDF::new_from_impl(Describe::view(keys.clone())));
+    for name in [
+        "pg_table_size",
+        "pg_relation_size",
+        "pg_total_relation_size",
+        "pg_database_size",
+    ] {
+        let size = Size::new(name, keys.clone(), cassandra.clone());
+        ctx.register_udf(AsyncScalarUDF::new(Arc::new(size)).into_scalar_udf());
+    }
     Ok(())
 }
 
@@ -178,6 +192,8 @@ struct Relation {
     /// The type oid of each column, as sent over the wire; `None` where
     /// datafusion-pg-catalog's own type stands.
     column_types: Vec<Option<i32>>,
+    /// The table.
+    provider: Arc<dyn TableProvider>,
 }
 
 #[async_trait]
@@ -278,6 +294,7 @@ impl SmackqlPgCatalog {
                 key,
                 view_query,
                 column_types,
+                provider: table,
             });
         }
         Ok(relations)
@@ -320,6 +337,18 @@ impl SmackqlPgCatalog {
         }
         if let Ok(mut known) = self.keys.views.write() {
             known.extend(views);
+        }
+        let tables = relations
+            .iter()
+            .filter(|r| {
+                r.provider
+                    .as_ref()
+                    .downcast_ref::<CassandraTableProvider>()
+                    .is_some()
+            })
+            .map(|r| (r.oid, r.provider.clone()));
+        if let Ok(mut known) = self.keys.tables.write() {
+            known.extend(tables);
         }
     }
 }
@@ -886,6 +915,121 @@ impl ScalarUDFImpl for Describe {
                 .filter(|c| !c.is_null(row))
                 .map_or(0, |c| c.value(row));
             out.append_value(self.definition(oids.value(row), column));
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
+/// `pg_table_size(oid)`, `pg_relation_size(oid [, fork])`,
+/// `pg_total_relation_size(oid)` of a Cassandra table, and
+/// `pg_database_size(name)`: Cassandra's estimate of the bytes on disk (of
+/// every table, for the database). NULL where Cassandra has no estimate
+/// yet (a table never flushed) and for relations that are not Cassandra
+/// tables, rather than a made-up size.
+#[derive(Debug)]
+struct Size {
+    name: &'static str,
+    signature: Signature,
+    keys: Arc<KeyDefinitions>,
+    cassandra: SharedConnection,
+}
+
+impl PartialEq for Size {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for Size {}
+
+impl std::hash::Hash for Size {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+    }
+}
+
+impl Size {
+    fn new(name: &'static str, keys: Arc<KeyDefinitions>, cassandra: SharedConnection) -> Self {
+        let arguments = if name == "pg_relation_size" {
+            TypeSignature::OneOf(vec![TypeSignature::Any(1), TypeSignature::Any(2)])
+        } else {
+            TypeSignature::Any(1)
+        };
+        Self {
+            name,
+            signature: Signature::new(arguments, Volatility::Volatile),
+            keys,
+            cassandra,
+        }
+    }
+
+    /// The estimated bytes of the Cassandra table with oid `oid`.
+    async fn table_bytes(&self, oid: i32) -> Option<i64> {
+        let table = self.keys.tables.read().ok()?.get(&oid).cloned()?;
+        let cassandra = table.as_ref().downcast_ref::<CassandraTableProvider>()?;
+        let bytes = cassandra.estimated_bytes().await.ok()??;
+        i64::try_from(bytes).ok()
+    }
+}
+
+impl ScalarUDFImpl for Size {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int64)
+    }
+
+    fn invoke_with_args(&self, _args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        Err(DataFusionError::Internal(format!(
+            "{} is evaluated asynchronously",
+            self.name
+        )))
+    }
+}
+
+#[async_trait]
+impl AsyncScalarUDFImpl for Size {
+    async fn invoke_async_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let first = args.args[0].to_array(rows)?;
+        let mut out = Int64Builder::with_capacity(rows);
+        if self.name == "pg_database_size" {
+            let total = self
+                .cassandra
+                .estimated_total_bytes()
+                .await
+                .ok()
+                .flatten()
+                .and_then(|b| i64::try_from(b).ok());
+            for row in 0..rows {
+                out.append_option(total.filter(|_| !first.is_null(row)));
+            }
+            return Ok(ColumnarValue::Array(Arc::new(out.finish())));
+        }
+        let oids = datafusion::arrow::compute::cast(&first, &DataType::Int32)?;
+        let oids = oids.as_primitive::<Int32Type>();
+        let mut known: HashMap<i32, Option<i64>> = HashMap::new();
+        for row in 0..rows {
+            if oids.is_null(row) {
+                out.append_null();
+                continue;
+            }
+            let oid = oids.value(row);
+            let bytes = match known.get(&oid) {
+                Some(bytes) => *bytes,
+                None => {
+                    let bytes = self.table_bytes(oid).await;
+                    known.insert(oid, bytes);
+                    bytes
+                }
+            };
+            out.append_option(bytes);
         }
         Ok(ColumnarValue::Array(Arc::new(out.finish())))
     }

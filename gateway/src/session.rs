@@ -11,7 +11,7 @@ use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_postgres::datafusion_pg_catalog::setup_pg_catalog;
-use smackql_cassandra::CassandraSessionOptions;
+use smackql_cassandra::{CassandraSessionOptions, SharedConnection};
 use smackql_catalog::{SmackqlCatalog, CATALOG_NAME, DEFAULT_SCHEMA};
 use smackql_kafka::KafkaSessionOptions;
 
@@ -58,8 +58,12 @@ impl std::fmt::Debug for SessionFactory {
 }
 
 impl SessionFactory {
-    /// A factory over `catalog`, with `pg_catalog` and smackql's functions.
-    pub fn new(catalog: Arc<SmackqlCatalog>) -> Result<Self, SessionError> {
+    /// A factory over `catalog`, with `pg_catalog` and smackql's functions;
+    /// `cassandra` answers the size functions.
+    pub fn new(
+        catalog: Arc<SmackqlCatalog>,
+        cassandra: SharedConnection,
+    ) -> Result<Self, SessionError> {
         let config = SessionConfig::new()
             // smackql's own (crate::information_schema) names PostgreSQL's
             // types.
@@ -72,7 +76,7 @@ impl SessionFactory {
         template.register_catalog(CATALOG_NAME, catalog);
         setup_pg_catalog(&template, CATALOG_NAME, EmptyContextProvider)
             .map_err(|e| SessionError(e.to_string()))?;
-        crate::pg_catalog::install(&template, CATALOG_NAME)
+        crate::pg_catalog::install(&template, CATALOG_NAME, cassandra)
             .map_err(|e| SessionError(e.to_string()))?;
         crate::information_schema::install(&template, CATALOG_NAME)
             .map_err(|e| SessionError(e.to_string()))?;

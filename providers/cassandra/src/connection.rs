@@ -170,6 +170,21 @@ impl CassandraConnection {
         self.indexes.get(&session, keyspace, table).await
     }
 
+    /// The estimated size of `keyspace.table` in bytes, from Cassandra's
+    /// size estimates; `None` while Cassandra has none (a table never
+    /// flushed to disk, say).
+    pub async fn estimated_bytes(&self, keyspace: &str, table: &str) -> Result<Option<u64>> {
+        let session = self.session().await?;
+        Ok(self.sizes.get(&session, keyspace, table).await)
+    }
+
+    /// The estimated size of every table together, in bytes: what
+    /// `pg_database_size` answers. `None` when Cassandra has no estimate.
+    pub async fn estimated_total_bytes(&self) -> Result<Option<u64>> {
+        let session = self.session().await?;
+        Ok(crate::sizes::total(&session).await)
+    }
+
     /// The token ranges a full scan of `keyspace.table` within `bounds`
     /// reads: `scan_splits` of them, or one per `scan_split_bytes` of the
     /// table's estimated size, never crossing a token of the ring.

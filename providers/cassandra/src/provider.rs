@@ -135,6 +135,16 @@ impl CassandraTableProvider {
             .map(|c| c.name.as_str())
     }
 
+    /// The table's estimated size in bytes, if Cassandra has an estimate
+    /// (see [`crate::CassandraConnection::estimated_bytes`]).
+    pub async fn estimated_bytes(&self) -> Result<Option<u64>> {
+        Ok(self
+            .table
+            .connection
+            .estimated_bytes(&self.table.keyspace, &self.table.table)
+            .await?)
+    }
+
     /// `keyspace.table`
     pub fn qualified_name(&self) -> String {
         self.table.qualified_name()

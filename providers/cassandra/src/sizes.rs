@@ -79,14 +79,34 @@ impl SizeCache {
     }
 }
 
+/// The estimated size of every table the answering node has estimates of,
+/// together, in bytes.
+pub(crate) async fn total(session: &Session) -> Option<u64> {
+    let tables = estimates(session, None).await?;
+    let sizes: Vec<u64> = tables.values().filter_map(|r| scale_estimates(r)).collect();
+    (!sizes.is_empty()).then(|| sizes.into_iter().fold(0, u64::saturating_add))
+}
+
 async fn read(session: &Session, keyspace: &str, table: &str) -> Option<u64> {
-    let result = session
-        .query_unpaged(
-            "SELECT range_start, range_end, mean_partition_size, partitions_count \
-             FROM system.size_estimates WHERE keyspace_name = ? AND table_name = ?",
-            (keyspace, table),
-        )
-        .await;
+    let tables = estimates(session, Some((keyspace, table))).await?;
+    scale_estimates(tables.get(&(keyspace.to_string(), table.to_string()))?)
+}
+
+/// Token ranges and their estimated bytes from `system.size_estimates`, by
+/// table: of one table, or of all.
+async fn estimates(
+    session: &Session,
+    table: Option<(&str, &str)>,
+) -> Option<HashMap<(String, String), Vec<(TokenRange, u64)>>> {
+    const COLUMNS: &str = "SELECT keyspace_name, table_name, range_start, range_end, \
+                           mean_partition_size, partitions_count FROM system.size_estimates";
+    let result = match table {
+        Some(key) => {
+            let cql = format!("{COLUMNS} WHERE keyspace_name = ? AND table_name = ?");
+            session.query_unpaged(cql, key).await
+        }
+        None => session.query_unpaged(COLUMNS, ()).await,
+    };
     let rows = match result {
         Ok(result) => match result.into_rows_result() {
             Ok(rows) => rows,
@@ -100,22 +120,28 @@ async fn read(session: &Session, keyspace: &str, table: &str) -> Option<u64> {
             return None;
         }
     };
-    let estimates: Vec<(TokenRange, u64)> = rows
-        .rows::<(String, String, Option<i64>, Option<i64>)>()
-        .ok()?
-        .filter_map(|row| {
-            let (start, end, mean, count) = row.ok()?;
-            let range = TokenRange {
-                start: start.parse().ok()?,
-                end: end.parse().ok()?,
-            };
-            let bytes = u64::try_from(mean.unwrap_or(0).max(0))
-                .ok()?
-                .saturating_mul(u64::try_from(count.unwrap_or(0).max(0)).ok()?);
-            Some((range, bytes))
-        })
-        .collect();
-    scale_estimates(&estimates)
+    type Row = (String, String, String, String, Option<i64>, Option<i64>);
+    let mut tables: HashMap<(String, String), Vec<(TokenRange, u64)>> = HashMap::new();
+    for row in rows.rows::<Row>().ok()? {
+        let Ok((keyspace, table, start, end, mean, count)) = row else {
+            continue;
+        };
+        let Some(range) = start.parse().ok().zip(end.parse().ok()) else {
+            continue;
+        };
+        let bytes = u64::try_from(mean.unwrap_or(0).max(0))
+            .unwrap_or(0)
+            .saturating_mul(u64::try_from(count.unwrap_or(0).max(0)).unwrap_or(0));
+        let range = TokenRange {
+            start: range.0,
+            end: range.1,
+        };
+        tables
+            .entry((keyspace, table))
+            .or_default()
+            .push((range, bytes));
+    }
+    Some(tables)
 }
 
 #[cfg(test)]

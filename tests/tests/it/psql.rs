@@ -96,4 +96,21 @@ async fn describe_commands_show_tables_keys_and_views() {
     );
     describe(&fixture, "\\dv").await;
     describe(&fixture, "\\df").await;
+
+    // The verbose listings, with sizes where Cassandra estimates them.
+    let tables = describe(&fixture, &format!("\\dt+ \"{ks}\".*")).await;
+    assert!(
+        tables.contains("clicks") && tables.contains("Size"),
+        "{tables}"
+    );
+    let listed = describe(&fixture, "\\l+").await;
+    assert!(
+        listed.contains("smackql") && listed.contains("Size"),
+        "{listed}"
+    );
+    let schemas = describe(&fixture, "\\dn+").await;
+    assert!(
+        schemas.contains(ks.as_str()) && schemas.contains("Access privileges"),
+        "{schemas}"
+    );
 }

@@ -42,6 +42,10 @@ const REPLACEMENTS: &[(&str, &str)] = &[
         "SELECT setting FROM pg_catalog.pg_settings WHERE name='max_index_keys'",
         "SELECT '32' AS setting",
     ),
+    // psql's `\dn+`: a schema's access privileges, an `aclitem[]` in
+    // PostgreSQL, which is NULL (the default privileges) for every schema
+    // here; datafusion-pg-catalog keeps it as text.
+    ("pg_catalog.array_to_string(n.nspacl, E'\\n')", "n.nspacl"),
     // psqlODBC's `SQLPrimaryKeys`: `'t'` is a boolean for PostgreSQL.
     ("i.indisprimary = 't'", "i.indisprimary = true"),
     // pgjdbc's `getIndexInfo`: an element of an `int2vector`, which counts
