@@ -6,9 +6,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -17,6 +18,33 @@ use crate::dead_letter::DeadLettered;
 use crate::decode_errors::DecodeErrors;
 use crate::error::Error;
 use crate::options::TopicSettings;
+
+/// The consumers of [`KafkaConnection::consumer_config`], which report
+/// reaching the end of a partition (`enable.partition.eof`).
+pub(crate) type Reader = BaseConsumer<ReaderContext>;
+
+/// A consumer context that logs librdkafka's errors as the default one
+/// does, except reaching the end of a partition. librdkafka reports that
+/// as an error event, which rdkafka both logs and hands to `poll`. It is
+/// no error: readers use it to tell a caught-up stream from one behind.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct ReaderContext;
+
+impl ClientContext for ReaderContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        let end_of_partition = matches!(
+            error,
+            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
+        );
+        if end_of_partition {
+            tracing::trace!("librdkafka: {reason}");
+        } else {
+            tracing::error!("librdkafka: {error}: {reason}");
+        }
+    }
+}
+
+impl ConsumerContext for ReaderContext {}
 
 /// How long a metadata or offsets request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -47,7 +75,7 @@ pub struct KafkaConnection {
     options: KafkaOptions,
     /// Made on first use, and made again after a request through it
     /// fails, so that a client left broken by a broker outage is not kept.
-    metadata: Mutex<Option<Arc<BaseConsumer>>>,
+    metadata: Mutex<Option<Arc<Reader>>>,
     admin: OnceLock<Arc<AdminClient<DefaultClientContext>>>,
     registry: Option<Arc<dyn SchemaRegistry>>,
     decode_errors: Arc<DecodeErrors>,
@@ -144,14 +172,14 @@ impl KafkaConnection {
         config
     }
 
-    fn metadata_client(&self) -> Result<Arc<BaseConsumer>, Error> {
+    fn metadata_client(&self) -> Result<Arc<Reader>, Error> {
         let mut slot = self.metadata.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(client) = slot.as_ref() {
             return Ok(client.clone());
         }
-        let client: Arc<BaseConsumer> = Arc::new(
+        let client: Arc<Reader> = Arc::new(
             self.consumer_config()
-                .create()
+                .create_with_context(ReaderContext)
                 .map_err(|e| Error::kafka("creating a client", e))?,
         );
         *slot = Some(client.clone());
@@ -164,7 +192,7 @@ impl KafkaConnection {
     async fn with_metadata_client<T: Send + 'static>(
         &self,
         what: &str,
-        request: impl FnOnce(&BaseConsumer) -> Result<T, Error> + Send + 'static,
+        request: impl FnOnce(&Reader) -> Result<T, Error> + Send + 'static,
     ) -> Result<T, Error> {
         let client = self.metadata_client()?;
         let used = client.clone();
@@ -345,7 +373,10 @@ impl KafkaConnection {
 }
 
 /// The partitions of `topic`, in order; blocks on a metadata request.
-fn partitions_of(client: &BaseConsumer, topic: &str) -> Result<Vec<i32>, Error> {
+fn partitions_of<C: ConsumerContext>(
+    client: &BaseConsumer<C>,
+    topic: &str,
+) -> Result<Vec<i32>, Error> {
     let metadata = client
         .fetch_metadata(Some(topic), REQUEST_TIMEOUT)
         .map_err(|e| Error::kafka(format!("reading the metadata of topic '{topic}'"), e))?;
