@@ -30,12 +30,12 @@ use datafusion::physical_plan::{
     SendableRecordBatchStream,
 };
 use futures::{Stream, StreamExt};
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::connection::SharedKafka;
+use crate::connection::{Reader, ReaderContext, SharedKafka};
 use crate::decode::ValueDecoder;
 use crate::error::Error;
 use crate::options::{KafkaTableOptions, KeyFormat};
@@ -46,6 +46,11 @@ const BATCH_MESSAGES: usize = 8192;
 
 /// How long a scan waits for Kafka without getting anything before it fails.
 const STALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The longest a stream holds a message back while gathering a batch of
+/// [`BATCH_MESSAGES`]: under a steady flow that never fills one quickly, a
+/// batch is handed on at least this often.
+const STREAM_LINGER: Duration = Duration::from_millis(50);
 
 /// Whether a scan ends at the offsets taken when it was planned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -316,9 +321,9 @@ fn read(
         return Ok(());
     }
     let streaming = spec.mode == ScanMode::Streaming;
-    let consumer: BaseConsumer = kafka
+    let consumer: Reader = kafka
         .consumer_config()
-        .create()
+        .create_with_context(ReaderContext)
         .map_err(|e| Error::kafka("creating a consumer", e))?;
     let mut assignment = TopicPartitionList::new();
     for range in ranges {
@@ -345,6 +350,8 @@ fn read(
     };
     let mut pending: Vec<BorrowedMessage<'_>> = Vec::with_capacity(BATCH_MESSAGES);
     let mut heard = Instant::now();
+    // When the oldest message of `pending` arrived.
+    let mut pending_since = Instant::now();
     while !open.is_empty() && output.remaining != Some(0) {
         if tx.is_closed() {
             return Ok(());
@@ -396,8 +403,12 @@ fn read(
             close(&consumer, &spec.topic, partition, &mut open);
         }
         output.at_end.remove(&partition);
+        if pending.is_empty() {
+            pending_since = Instant::now();
+        }
         pending.push(message);
-        if output.is_full(&pending) && !output.emit(&mut pending)? {
+        let lingered = streaming && pending_since.elapsed() >= STREAM_LINGER;
+        if (output.is_full(&pending) || lingered) && !output.emit(&mut pending)? {
             return Ok(());
         }
     }
@@ -406,7 +417,7 @@ fn read(
 }
 
 /// Stops reading `partition`.
-fn close(consumer: &BaseConsumer, topic: &str, partition: i32, open: &mut HashMap<i32, i64>) {
+fn close(consumer: &Reader, topic: &str, partition: i32, open: &mut HashMap<i32, i64>) {
     if open.remove(&partition).is_some() {
         let mut list = TopicPartitionList::new();
         list.add_partition(topic, partition);
