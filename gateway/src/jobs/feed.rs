@@ -20,8 +20,12 @@ use datafusion::error::{DataFusionError, Result};
 use futures::{FutureExt, StreamExt};
 use smackql_kafka::{KafkaStream, KafkaTableProvider, ReadBatch, StreamStart};
 
-/// How long a batch waits for more events while the reader is behind.
-const BEHIND_WAIT: Duration = Duration::from_secs(1);
+/// How long a batch goes on gathering events, from the first one, while the
+/// reader has not reached the partition's end. A backlog is then folded in
+/// batches of about this much reading, and under a steady stream (where
+/// the reader seldom sees the end, as events keep coming) a batch is taken
+/// at least this often.
+const GATHER: Duration = Duration::from_millis(300);
 
 /// Events of one partition, read from a starting offset on.
 pub(super) struct Feed {
@@ -76,15 +80,17 @@ impl Feed {
     /// The events from [`Self::position`] up to an offset `to` of at most
     /// `limit`, and `to`: what has arrived, after waiting up to `wait` for
     /// something when nothing has. `to` is the position when nothing
-    /// arrived. While the reader is behind the partition's end (catching
-    /// up on a backlog), it goes on reading up to `limit`, so a backlog is
-    /// folded in large batches and new events in small ones.
+    /// arrived. Once something has, the batch ends as soon as the reader
+    /// reaches the partition's end; short of it, the reader goes on for up
+    /// to [`GATHER`] (or `limit`), so a backlog is folded in large batches
+    /// and new events in small ones.
     pub(super) async fn take(
         &mut self,
         limit: i64,
         wait: Duration,
     ) -> Result<(Vec<RecordBatch>, i64)> {
         let deadline = tokio::time::Instant::now() + wait;
+        let mut gathering_until = None;
         loop {
             // Whatever is ready, without waiting.
             while self.read < limit {
@@ -98,7 +104,7 @@ impl Feed {
                 break;
             }
             let until = if any {
-                tokio::time::Instant::now() + BEHIND_WAIT
+                *gathering_until.get_or_insert_with(|| tokio::time::Instant::now() + GATHER)
             } else {
                 deadline
             };
