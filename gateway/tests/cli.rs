@@ -192,7 +192,13 @@ fn serves_tls_with_a_certificate() {
 #[test]
 fn readme_run_command_answers_psql() {
     let port = free_port();
-    let keyspace = format!("cli_demo_{}", std::process::id());
+    // Named as the test harness names keyspaces (`prefix_pid_hex_n`), so
+    // that a later run drops it if this one could not.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    let keyspace = format!("cli_demo_{}_{nanos:x}_0", std::process::id());
     let mut child = Command::new(repo_root().join("docker/run-local"))
         .env("SMACKQL_BIN", BIN)
         .env("SMACKQL_PG_LISTEN", format!("127.0.0.1:{port}"))
@@ -206,6 +212,10 @@ fn readme_run_command_answers_psql() {
         .expect("docker/run-local starts");
     // The first run may download Cassandra and Kafka from Maven Central.
     wait_for_select_1(port, &mut child.0, Duration::from_secs(600), &[]);
+    let demo = DemoCleanup {
+        port,
+        keyspace: keyspace.clone(),
+    };
     let version = psql(port, &[], "select version()");
     assert!(String::from_utf8_lossy(&version.stdout).starts_with("PostgreSQL 16.6"));
     let tables = psql(port, &[], "\\dt");
@@ -230,5 +240,29 @@ fn readme_run_command_answers_psql() {
         "{out}{}",
         String::from_utf8_lossy(&month.stderr)
     );
+    drop(demo);
     terminate(child);
+}
+
+/// Drops the demo's continuous view and Kafka table when the test ends,
+/// passed or failed, so that later gateways on the same cluster do not go
+/// on maintaining the view.
+struct DemoCleanup {
+    port: u16,
+    keyspace: String,
+}
+
+impl Drop for DemoCleanup {
+    fn drop(&mut self) {
+        let ks = &self.keyspace;
+        for sql in [
+            format!("DROP MATERIALIZED VIEW IF EXISTS {ks}.views_by_campaign_day PURGE"),
+            format!("DROP TABLE IF EXISTS kafka.{ks}_ad_events"),
+        ] {
+            let out = psql(self.port, &[], &sql);
+            if !out.status.success() {
+                eprintln!("{sql}: {}", String::from_utf8_lossy(&out.stderr));
+            }
+        }
+    }
 }

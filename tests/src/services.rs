@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
+use smackql_cassandra::definitions::{DEFINITIONS, MATERIALIZED_VIEW, META_KEYSPACE};
 use tokio::sync::OnceCell;
 
 /// Where the services listen.
@@ -149,7 +150,9 @@ const DROPS_PER_PROCESS: usize = 200;
 
 /// Drops keyspaces that tests of processes no longer running created
 /// (named by [`crate::unique_name`]), so that the schema of the shared
-/// Cassandra stays small however often the tests run.
+/// Cassandra stays small however often the tests run. The materialized
+/// views defined in them are forgotten too: otherwise every later gateway
+/// on the cluster would go on watching for their tables.
 async fn drop_keyspaces_of_finished_runs(session: &Session) {
     let names: Vec<String> = match session
         .query_unpaged("SELECT keyspace_name FROM system_schema.keyspaces", ())
@@ -167,7 +170,16 @@ async fn drop_keyspaces_of_finished_runs(session: &Session) {
         .into_iter()
         .filter(|name| test_process(name).is_some_and(|pid| !process_alive(pid)))
         .take(DROPS_PER_PROCESS);
+    let forget_views = format!(
+        "DELETE FROM {META_KEYSPACE}.{DEFINITIONS} WHERE kind = '{MATERIALIZED_VIEW}' \
+         AND schema_name = ?"
+    );
     for name in stale {
+        // Absent until a gateway defines something on this cluster.
+        session
+            .query_unpaged(forget_views.as_str(), (&name,))
+            .await
+            .ok();
         if let Err(err) = session
             .query_unpaged(format!("DROP KEYSPACE IF EXISTS \"{name}\""), ())
             .await

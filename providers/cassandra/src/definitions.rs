@@ -23,7 +23,9 @@ use crate::error::{Error, Result};
 /// The keyspace of smackql's own tables.
 pub const META_KEYSPACE: &str = "smackql_meta";
 
-const TABLE: &str = "definitions";
+/// The table of definitions in [`META_KEYSPACE`], partitioned by kind and
+/// clustered by schema and name.
+pub const DEFINITIONS: &str = "definitions";
 
 /// The kind of the definitions of tables over Kafka topics.
 pub const EXTERNAL_TABLE: &str = "external_table";
@@ -62,7 +64,7 @@ impl DefinitionTable {
     }
 
     fn qualified() -> String {
-        format!("{META_KEYSPACE}.{TABLE}")
+        format!("{META_KEYSPACE}.{DEFINITIONS}")
     }
 
     /// Creates the keyspace and table unless they exist. Retried by the
@@ -73,7 +75,7 @@ impl DefinitionTable {
                 ensure_meta_table(
                     &self.connection,
                     self.replication_factor,
-                    TABLE,
+                    DEFINITIONS,
                     "(kind text, schema_name text, name text, definition text, \
                      PRIMARY KEY ((kind), schema_name, name))",
                 )
