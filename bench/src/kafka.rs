@@ -73,22 +73,42 @@ async fn delete_topic(brokers: &str, topic: &str) -> Result<()> {
     Ok(())
 }
 
-/// One ad event of row `n`, as JSON.
+/// One ad event of row `n`, as JSON: a month of history, one event per
+/// second of November 2024.
 pub fn event(n: u64) -> String {
+    let ts = format!(
+        "2024-11-{:02}T{:02}:{:02}:{:02}.{:03}",
+        1 + (n / 86_400) % 28,
+        (n / 3600) % 24,
+        (n / 60) % 60,
+        n % 60,
+        n % 1000,
+    );
+    event_at(n, &ts)
+}
+
+/// Event `n` as [`event`] makes it, but happening now: a live event is
+/// stamped with the time it is produced.
+pub fn live_event(n: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let ts = datafusion::arrow::temporal_conversions::timestamp_ms_to_datetime(now)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3f").to_string())
+        .unwrap_or_else(|| "2024-11-30T12:00:00.000".into());
+    event_at(n, &ts)
+}
+
+fn event_at(n: u64, ts: &str) -> String {
     const COUNTRIES: [&str; 5] = ["DE", "FR", "US", "JP", "BR"];
     format!(
-        r#"{{"campaign_id":{},"user_id":"{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}","ts":"2024-11-{:02}T{:02}:{:02}:{:02}.{:03}","views":{},"cost":{}.{:04},"country":"{}"}}"#,
+        r#"{{"campaign_id":{},"user_id":"{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}","ts":"{ts}","views":{},"cost":{}.{:04},"country":"{}"}}"#,
         n % 200,
         n.wrapping_mul(2_654_435_761) as u32,
         n % 0xffff,
         n % 0xfff,
         (n / 7) % 0xfff,
         n,
-        1 + (n / 86_400) % 28,
-        (n / 3600) % 24,
-        (n / 60) % 60,
-        n % 60,
-        n % 1000,
         1 + n % 10,
         n % 5,
         (n * 13) % 10_000,

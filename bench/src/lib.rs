@@ -99,6 +99,39 @@ pub async fn connect(port: u16, gateway: &mut Gateway) -> Result<tokio_postgres:
     }
 }
 
+/// Drops the continuous view that loading the demo into `keyspace` defines.
+/// A benchmark that only reads the demo's tables does not measure it, and
+/// every gateway on the cluster, in later runs too, would go on maintaining
+/// it.
+pub async fn drop_demo_view(client: &tokio_postgres::Client, keyspace: &str) -> Result<()> {
+    let view = smackql::demo::VIEW;
+    client
+        .batch_execute(&format!(
+            "DROP MATERIALIZED VIEW IF EXISTS {keyspace}.{view} PURGE"
+        ))
+        .await
+        .with_context(|| format!("dropping the demo's view {keyspace}.{view}"))
+}
+
+/// The views on the cluster other than `mine` (`schema.name`) whose
+/// maintenance is not waiting for a missing table: work that a gateway
+/// started by a benchmark does beside what it measures.
+pub async fn other_views(client: &tokio_postgres::Client, mine: &str) -> Result<Vec<String>> {
+    let rows = client
+        .query(
+            "SELECT DISTINCT schema_name || '.' || view_name FROM system.materialized_views \
+             WHERE last_error IS NULL OR last_error NOT LIKE '%is missing%'",
+            &[],
+        )
+        .await
+        .context("listing the cluster's materialized views")?;
+    Ok(rows
+        .iter()
+        .map(|row| row.get::<_, String>(0))
+        .filter(|name| name != mine)
+        .collect())
+}
+
 /// The peak resident memory (VmHWM) of process `pid`, in MiB.
 pub fn peak_rss_mib(pid: u32) -> Result<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;

@@ -32,7 +32,7 @@ use scylla::response::{PagingState, PagingStateResponse};
 use scylla::value::CqlTimestamp;
 use smackql::config::Config;
 use smackql::Application;
-use smackql_bench::{env_or, median, percentiles, print_rates, timed, Gateway};
+use smackql_bench::{drop_demo_view, env_or, median, percentiles, print_rates, timed, Gateway};
 use smackql_cassandra::token::split_ring;
 
 const KEYSPACE: &str = "bench_scan";
@@ -59,6 +59,7 @@ async fn main() -> Result<()> {
 
     let session = smackql_tests::services::cassandra().await;
     let (gateway, client) = Gateway::start(&["--cassandra", &services.cassandra]).await?;
+    drop_demo_view(&client, KEYSPACE).await?;
     let events = format!("{KEYSPACE}.events");
 
     println!("\n| query | path | rows | median seconds | rows/s | vs raw |");

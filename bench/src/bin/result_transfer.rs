@@ -29,7 +29,7 @@ use futures::{StreamExt, TryStreamExt};
 use postgres_types::{FromSql, Type};
 use smackql::config::Config;
 use smackql::Application;
-use smackql_bench::{env_or, median, timed, Gateway};
+use smackql_bench::{drop_demo_view, env_or, median, timed, Gateway};
 
 const KEYSPACE: &str = "bench_scan";
 
@@ -48,6 +48,7 @@ async fn main() -> Result<()> {
     println!("data: {loaded:?}");
 
     let (gateway, pg) = Gateway::start(&["--cassandra", &services.cassandra]).await?;
+    drop_demo_view(&pg, KEYSPACE).await?;
     let channel = tonic::transport::Endpoint::from_shared(format!(
         "http://127.0.0.1:{}",
         gateway.flight_port()
