@@ -107,6 +107,39 @@ async fn a_declared_topic_is_shared_by_replicas_and_survives_restarts() {
     )
     .await;
     assert_eq!(listed, vec![vec![Some("kafka".to_string())]]);
+    // psql's own catalog queries describe it with its columns' types, the
+    // declared ones and then Kafka's.
+    let described = second.psql(&["-c", &format!("\\d {table}")]).await;
+    let text = String::from_utf8_lossy(&described.stdout);
+    assert!(
+        described.status.success(),
+        "{}",
+        String::from_utf8_lossy(&described.stderr)
+    );
+    let columns: Vec<(&str, &str)> = text
+        .lines()
+        .filter_map(|line| {
+            let mut cells = line.split('|').map(str::trim);
+            Some((cells.next()?, cells.next()?))
+        })
+        .skip(1)
+        .collect();
+    assert_eq!(
+        columns,
+        vec![
+            ("campaign_id", "bigint"),
+            ("user_id", "uuid"),
+            ("ts", "timestamp without time zone"),
+            ("views", "integer"),
+            ("cost", "numeric"),
+            ("_partition", "integer"),
+            ("_offset", "bigint"),
+            ("_timestamp", "timestamp with time zone"),
+            ("_key", "text"),
+            ("_headers", "json"),
+        ],
+        "{text}"
+    );
 
     // Restarted, the first gateway still has it.
     drop(client);
