@@ -16,6 +16,27 @@ async fn all_types_fixture(prefix: &str) -> KeyspaceFixture {
     let fixture = KeyspaceFixture::new(prefix).await;
     all_types::create_tables(&fixture.session, &fixture.keyspace, &["all_types"]).await;
     all_types::insert_rows(&fixture.session, &fixture.keyspace, "all_types").await;
+    // The table was made through CQL after the gateway connected, so its
+    // listings show it from the driver's next schema refresh on (every 10 s
+    // by default); smackql's own DDL refreshes at once.
+    let listed = format!(
+        "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n \
+         ON n.oid = c.relnamespace WHERE c.relname = 'all_types' AND n.nspname = '{}'",
+        fixture.keyspace
+    );
+    let started = std::time::Instant::now();
+    loop {
+        let rows = smackql_tests::gateway::text_rows(&fixture.client, &listed).await;
+        if rows[0][0].as_deref() == Some("1") {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the gateway does not list {}.all_types 30 s after CQL made it",
+            fixture.keyspace
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     fixture
 }
 
