@@ -255,9 +255,13 @@ struct DemoCleanup {
 impl Drop for DemoCleanup {
     fn drop(&mut self) {
         let ks = &self.keyspace;
+        let (kafka_table, _) = smackql::demo::kafka_names(ks);
         for sql in [
-            format!("DROP MATERIALIZED VIEW IF EXISTS {ks}.views_by_campaign_day PURGE"),
-            format!("DROP TABLE IF EXISTS kafka.{ks}_ad_events"),
+            format!(
+                "DROP MATERIALIZED VIEW IF EXISTS {ks}.{} PURGE",
+                smackql::demo::VIEW
+            ),
+            format!("DROP TABLE IF EXISTS kafka.{kafka_table}"),
         ] {
             let out = psql(self.port, &[], &sql);
             if !out.status.success() {
