@@ -14,6 +14,7 @@ use datafusion_postgres::datafusion_pg_catalog::setup_pg_catalog;
 use smackql_cassandra::{CassandraSessionOptions, SharedConnection};
 use smackql_catalog::{SmackqlCatalog, CATALOG_NAME, DEFAULT_SCHEMA};
 use smackql_kafka::KafkaSessionOptions;
+use smackql_udfs::{UuidTextCoercion, UuidTypePlanner};
 
 /// The PostgreSQL version smackql presents itself as. Drivers parse it
 /// (pgjdbc, SQLAlchemy, asyncpg), so it keeps PostgreSQL's shape.
@@ -83,6 +84,7 @@ impl SessionFactory {
 
         smackql_udfs::register_all(&template);
         crate::pg_functions::register(&template);
+        read_text_as_uuid(&template);
         template.register_udf(create_udf(
             "version",
             vec![],
@@ -108,4 +110,20 @@ impl SessionFactory {
             .build();
         SessionContext::new_with_state(state)
     }
+}
+
+/// Plans the `uuid` type, and reads text as a uuid where one is expected
+/// (`user_id = '6f1c…'`), as PostgreSQL does: see [`smackql_udfs::UUID`].
+fn read_text_as_uuid(context: &SessionContext) {
+    let state = context.state_ref();
+    let mut builder = SessionStateBuilder::new_from_existing(state.read().clone());
+    let types = builder.type_planner().take();
+    builder = builder.with_type_planner(Arc::new(UuidTypePlanner::new(types)));
+    if let Some(analyzer) = builder.analyzer() {
+        // Before type coercion, which would refuse these expressions.
+        analyzer
+            .rules
+            .insert(0, Arc::new(UuidTextCoercion::default()));
+    }
+    *state.write() = builder.build();
 }

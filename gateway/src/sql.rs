@@ -10,13 +10,16 @@ use std::sync::Arc;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::common::ParamValues;
+use datafusion::common::TableReference;
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::CreateExternalTable;
-use datafusion::sql::sqlparser::ast::Statement;
+use datafusion::sql::sqlparser::ast::{
+    CastKind, DataType as SqlType, Expr as SqlExpr, SetExpr, Statement, TableObject, Value,
+};
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
@@ -161,6 +164,9 @@ impl SqlRunner {
             return Ok(PlannedStatement::Ddl(Box::new(statement)));
         }
         let statement = show_views_query(statement)?;
+        let statement = uuids_in_values(session, &statement)
+            .await
+            .unwrap_or(statement);
         let statement = datafusion::sql::parser::Statement::Statement(Box::new(statement));
         let plan = session.state().statement_to_plan(statement).await?;
         Ok(PlannedStatement::Plan(plan))
@@ -228,6 +234,87 @@ pub fn show_views_query(statement: Statement) -> Result<Statement, DataFusionErr
     parse(crate::views::SHOW_QUERY)?
         .pop()
         .ok_or_else(|| DataFusionError::Internal("SHOW MATERIALIZED VIEWS has no query".into()))
+}
+
+/// `INSERT … VALUES` with uuids written as text, read as PostgreSQL reads
+/// them: each string literal bound for a uuid column becomes `'…'::uuid`.
+/// `None` if the statement has no such literal.
+///
+/// The SQL planner checks each VALUES row against the table's types before
+/// any analyzer rule runs, so [`smackql_udfs::UuidTextCoercion`] cannot do
+/// this one. A table or column that does not resolve is left for the
+/// planner to report.
+pub async fn uuids_in_values(session: &SessionContext, statement: &Statement) -> Option<Statement> {
+    let Statement::Insert(insert) = statement else {
+        return None;
+    };
+    let TableObject::TableName(name) = &insert.table else {
+        return None;
+    };
+    let SetExpr::Values(values) = insert.source.as_ref()?.body.as_ref() else {
+        return None;
+    };
+    let is_text = |e: &SqlExpr| {
+        matches!(
+            e,
+            SqlExpr::Value(v) if matches!(
+                v.value,
+                Value::SingleQuotedString(_) | Value::EscapedStringLiteral(_)
+            )
+        )
+    };
+    if !values
+        .rows
+        .iter()
+        .any(|row| row.content.iter().any(is_text))
+    {
+        return None;
+    }
+    let table = session
+        .table_provider(TableReference::from(name.to_string()))
+        .await
+        .ok()?
+        .schema();
+    let targets: Vec<usize> = if insert.columns.is_empty() {
+        (0..table.fields().len()).collect()
+    } else {
+        insert
+            .columns
+            .iter()
+            .map(|column| {
+                let ident = column.0.last()?.as_ident()?;
+                let name = match ident.quote_style {
+                    Some(_) => ident.value.clone(),
+                    None => ident.value.to_lowercase(),
+                };
+                table.index_of(&name).ok()
+            })
+            .collect::<Option<_>>()?
+    };
+    let mut rewritten = statement.clone();
+    let Statement::Insert(insert) = &mut rewritten else {
+        return None;
+    };
+    let SetExpr::Values(values) = insert.source.as_mut()?.body.as_mut() else {
+        return None;
+    };
+    let mut changed = false;
+    for row in &mut values.rows {
+        for (value, target) in row.content.iter_mut().zip(&targets) {
+            if *table.field(*target).data_type() == smackql_udfs::UUID && is_text(value) {
+                let text = std::mem::replace(value, SqlExpr::value(Value::Null));
+                *value = SqlExpr::Cast {
+                    kind: CastKind::DoubleColon,
+                    expr: Box::new(text),
+                    data_type: SqlType::Uuid,
+                    array: false,
+                    format: None,
+                };
+                changed = true;
+            }
+        }
+    }
+    changed.then_some(rewritten)
 }
 
 fn parse(sql: &str) -> Result<Vec<Statement>, DataFusionError> {

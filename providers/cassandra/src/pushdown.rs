@@ -31,7 +31,7 @@ use std::collections::HashMap;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 use scylla::cluster::metadata::{ColumnKind, ColumnType, NativeType};
-use scylla::value::{CqlDate, CqlTimestamp, CqlValue};
+use scylla::value::{CqlDate, CqlTimestamp, CqlTimeuuid, CqlValue};
 
 use crate::cql::quote_identifier;
 use crate::indexes::IndexedColumn;
@@ -787,6 +787,12 @@ pub fn to_cql(value: &ScalarValue, cql: &ColumnType<'_>) -> Option<CqlValue> {
         }
         (NativeType::Timestamp, ScalarValue::TimestampMillisecond(Some(ms), _)) => {
             CqlValue::Timestamp(CqlTimestamp(*ms))
+        }
+        (NativeType::Uuid, ScalarValue::FixedSizeBinary(16, Some(v))) => {
+            CqlValue::Uuid(CqlTimeuuid::from_bytes(v.as_slice().try_into().ok()?).into())
+        }
+        (NativeType::Timeuuid, ScalarValue::FixedSizeBinary(16, Some(v))) => {
+            CqlValue::Timeuuid(CqlTimeuuid::from_bytes(v.as_slice().try_into().ok()?))
         }
         _ => return None,
     })

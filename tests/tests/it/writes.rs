@@ -1,6 +1,6 @@
 //! CREATE TABLE, INSERT and DROP TABLE on Cassandra keyspaces.
 
-use smackql_tests::gateway::{db_message, sqlstate, KeyspaceFixture, TestGateway};
+use smackql_tests::gateway::{db_message, query_rows, sqlstate, KeyspaceFixture, TestGateway};
 use smackql_tests::services::cql_row;
 
 async fn count(client: &tokio_postgres::Client, table: &str) -> i64 {
@@ -288,4 +288,104 @@ async fn drop_table_needs_to_be_enabled() {
         .batch_execute(&format!("DROP TABLE IF EXISTS {table}"))
         .await
         .unwrap();
+}
+
+/// uuids written as text mean what they mean in PostgreSQL: in `INSERT …
+/// VALUES` (both protocols), compared with a uuid column (pushed down as the
+/// partition key), in `IN`, and in casts either way. Text that is no uuid is
+/// a 22P02 error, never a null or a wrong row.
+#[tokio::test]
+async fn uuids_are_read_from_text() {
+    let f = KeyspaceFixture::new("it_uuid_text").await;
+    let (session, client) = (&f.session, &f.client);
+    let table = f.table("users");
+    let (a, b, c) = (
+        "123e4567-e89b-12d3-a456-426614174000",
+        "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+        "50554d6e-29bb-11e5-b345-feff819cdc9f",
+    );
+    client
+        .batch_execute(&format!(
+            "CREATE TABLE {table} (id uuid, seen timeuuid, n int, PRIMARY KEY (id, seen))"
+        ))
+        .await
+        .unwrap();
+    // Simple protocol, without a column list, in PostgreSQL's other forms.
+    client
+        .batch_execute(&format!(
+            "INSERT INTO {table} VALUES ('{{{}}}', '{c}', 1)",
+            a.to_uppercase()
+        ))
+        .await
+        .unwrap();
+    // Extended protocol, with a column list.
+    let written = client
+        .execute(
+            &format!(
+                "INSERT INTO {table} (n, \"id\", seen) VALUES (2, '{}', '{c}'), (3, $1::text::uuid, '{c}')",
+                b.replace('-', "")
+            ),
+            &[&c],
+        )
+        .await
+        .unwrap();
+    assert_eq!(written, 2);
+    // Cassandra holds the uuids themselves.
+    let (stored,): (String,) = cql_row(
+        session,
+        &format!(
+            "SELECT JSON id FROM \"{}\".users WHERE n = 1 ALLOW FILTERING",
+            f.keyspace
+        ),
+        (),
+    )
+    .await;
+    assert_eq!(stored, format!("{{\"id\": \"{a}\"}}"));
+
+    // A uuid key compared with text goes to Cassandra as the key.
+    let by_key = format!("select n from {table} where id = '{b}'");
+    let plan = smackql_tests::gateway::explain(client, &by_key).await;
+    assert!(plan.contains("WHERE \"id\" = ?"), "{plan}");
+    let n: Vec<i32> = query_rows(client, &by_key, |r| r.get(0)).await;
+    assert_eq!(n, vec![2]);
+    let n: Vec<i32> = query_rows(
+        client,
+        &format!("select n from {table} where id in ('{a}', '{c}') and seen = '{c}' order by n"),
+        |r| r.get(0),
+    )
+    .await;
+    assert_eq!(n, vec![1, 3]);
+    // Casts both ways; a uuid made in SQL is sent as a uuid.
+    let rows = smackql_tests::gateway::text_rows(
+        client,
+        &format!(
+            "select id::text, upper(seen::varchar), '{a}'::uuid = id, '{b}'::uuid \
+             from {table} where n = 1"
+        ),
+    )
+    .await;
+    assert_eq!(
+        rows,
+        vec![vec![
+            Some(a.to_string()),
+            Some(c.to_uppercase()),
+            Some("t".to_string()),
+            Some(b.to_string()),
+        ]]
+    );
+
+    // Text that is no uuid is refused, whichever way it comes.
+    for bad in [
+        format!("select n from {table} where id = 'not-a-uuid'"),
+        format!("INSERT INTO {table} (id, seen, n) VALUES ('{a}x', '{c}', 4)"),
+        format!("select '{}'::uuid", &a[1..]),
+    ] {
+        let err = client.batch_execute(&bad).await.unwrap_err();
+        assert_eq!(sqlstate(&err), "22P02", "{bad}: {err}");
+        assert!(
+            db_message(&err).contains("invalid input syntax for type uuid"),
+            "{bad}: {err}"
+        );
+    }
+    assert_eq!(count(client, &table).await, 3);
 }

@@ -6,7 +6,7 @@
 //!
 //! | Arrow column                                  | Postgres type          |
 //! |-----------------------------------------------|------------------------|
-//! | `FixedSizeBinary(16)` with extension `arrow.uuid` | `uuid`             |
+//! | `FixedSizeBinary(16)` (extension `arrow.uuid` or none) | `uuid`        |
 //! | list of such UUIDs                            | `uuid[]`               |
 //! | any decimal (all 38 or 76 digits kept)        | `numeric`              |
 //! | list of decimals                              | `numeric[]`            |
@@ -134,9 +134,13 @@ impl Encoding {
     }
 }
 
+/// Cassandra's uuids carry the `arrow.uuid` extension; one computed in SQL
+/// (`'…'::uuid`) does not. PostgreSQL has no other sixteen-byte type.
 fn is_uuid(field: &Field) -> bool {
     field.data_type() == &DataType::FixedSizeBinary(16)
-        && field.extension_type_name() == Some(UUID_EXTENSION)
+        && field
+            .extension_type_name()
+            .is_none_or(|name| name == UUID_EXTENSION)
 }
 
 fn is_inet(field: &Field) -> bool {

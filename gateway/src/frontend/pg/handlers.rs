@@ -677,6 +677,38 @@ impl QueryParser for WireParser {
     }
 }
 
+/// Runs `insert` in the simple protocol, and answers with its row count.
+async fn insert_rows(
+    insert: &Statement,
+    session_context: &SessionContext,
+    client: &dyn HookClient,
+) -> PgWireResult<Response> {
+    let insert = datafusion::sql::parser::Statement::Statement(Box::new(insert.clone()));
+    let running = async {
+        let plan = session_context.state().statement_to_plan(insert).await?;
+        session_context
+            .execute_logical_plan(plan)
+            .await?
+            .collect()
+            .await
+    };
+    let batches = with_statement_timeout(client, running).await?;
+    let rows = batches
+        .first()
+        .and_then(|batch| batch.column_by_name("count"))
+        .and_then(|count| {
+            count
+                .as_any()
+                .downcast_ref::<datafusion::arrow::array::UInt64Array>()
+        })
+        .map_or(0, |count| count.value(0));
+    Ok(Response::Execution(
+        Tag::new("INSERT")
+            .with_oid(0)
+            .with_rows(usize::try_from(rows).unwrap_or(usize::MAX)),
+    ))
+}
+
 /// Runs queries in the simple protocol, encoding their results with
 /// [`encoding`].
 #[derive(Debug)]
@@ -690,6 +722,9 @@ impl QueryHook for SelectHook {
         session_context: &SessionContext,
         client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
+        if let Some(insert) = crate::sql::uuids_in_values(session_context, statement).await {
+            return Some(insert_rows(&insert, session_context, client).await);
+        }
         let statement = match crate::sql::show_views_query(statement.clone()) {
             Ok(statement @ Statement::Query(_)) => statement,
             Ok(_) => return None,
@@ -709,14 +744,20 @@ impl QueryHook for SelectHook {
     }
 
     /// `SHOW MATERIALIZED VIEWS` is planned as the query that answers it,
-    /// which then runs as any prepared query; other statements are left to
-    /// the default planning.
+    /// which then runs as any prepared query, and uuids written as text in
+    /// `INSERT … VALUES` as uuids; other statements are left to the default
+    /// planning.
     async fn handle_extended_parse_query(
         &self,
         statement: &Statement,
         session_context: &SessionContext,
         _client: &(dyn ClientInfo + Send + Sync),
     ) -> Option<PgWireResult<LogicalPlan>> {
+        if let Some(insert) = crate::sql::uuids_in_values(session_context, statement).await {
+            let insert = datafusion::sql::parser::Statement::Statement(Box::new(insert));
+            let plan = session_context.state().statement_to_plan(insert).await;
+            return Some(plan.map_err(api_error));
+        }
         if !matches!(
             statement,
             Statement::ShowViews {
