@@ -1,14 +1,17 @@
 //! `information_schema` as DataFusion builds it, with each column's
 //! `data_type` named as PostgreSQL names the type the column is sent as
 //! (`integer`, `text`, `uuid`, `json`, `ARRAY`), not as its Arrow type.
-//! Grafana's column picker and other tools read it.
+//! `columns` also has PostgreSQL's `udt_catalog`, `udt_schema` and
+//! `udt_name` (the type's own name: `int4`, `timestamptz`, `_text`), and
+//! `is_identity`, `is_generated` and `is_updatable`. Grafana's column picker
+//! and other tools read it.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{Array, AsArray, RecordBatch, StringBuilder};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray, StringBuilder};
 use datafusion::arrow::compute::concat_batches;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::information_schema::InformationSchemaProvider;
 use datafusion::catalog::{CatalogProviderList, SchemaProvider, Session, TableProvider};
 use datafusion::common::{DataFusionError, Result};
@@ -63,8 +66,15 @@ impl SchemaProvider for InformationSchema {
         }
         // Built when scanned: pg_catalog's tables ask for every table while
         // they are built, and columns reads them.
+        let mut fields = table.schema().fields().to_vec();
+        fields.extend(
+            ADDED_COLUMNS
+                .iter()
+                .map(|name| Arc::new(Field::new(*name, DataType::Utf8, true))),
+        );
         Ok(Some(Arc::new(Columns {
             inner: table,
+            schema: Arc::new(Schema::new(fields)),
             catalogs: self.catalogs.clone(),
         })))
     }
@@ -74,6 +84,17 @@ impl SchemaProvider for InformationSchema {
     }
 }
 
+/// The columns of PostgreSQL's `information_schema.columns` that
+/// DataFusion's lacks, in the order they are added.
+const ADDED_COLUMNS: [&str; 6] = [
+    "udt_catalog",
+    "udt_schema",
+    "udt_name",
+    "is_identity",
+    "is_generated",
+    "is_updatable",
+];
+
 /// A table's catalog, schema and name.
 type TableName<'a> = (&'a str, &'a str, &'a str);
 
@@ -81,13 +102,15 @@ type TableName<'a> = (&'a str, &'a str, &'a str);
 #[derive(Debug)]
 struct Columns {
     inner: Arc<dyn TableProvider>,
+    /// DataFusion's columns, then [`ADDED_COLUMNS`].
+    schema: SchemaRef,
     catalogs: Arc<dyn CatalogProviderList>,
 }
 
 #[async_trait]
 impl TableProvider for Columns {
     fn schema(&self) -> SchemaRef {
-        self.inner.schema()
+        Arc::clone(&self.schema)
     }
 
     fn table_type(&self) -> TableType {
@@ -103,7 +126,7 @@ impl TableProvider for Columns {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let plan = self.inner.scan(state, None, &[], None).await?;
         let batches = collect(plan, state.task_ctx()).await?;
-        let columns = concat_batches(&self.schema(), &batches)?;
+        let columns = concat_batches(&self.inner.schema(), &batches)?;
         let columns = self.postgres_types(&columns).await?;
         MemTable::try_new(self.schema(), vec![vec![columns]])?
             .scan(state, projection, filters, limit)
@@ -112,7 +135,8 @@ impl TableProvider for Columns {
 }
 
 impl Columns {
-    /// `columns` with `data_type` as PostgreSQL names each column's type.
+    /// `columns` with `data_type` as PostgreSQL names each column's type,
+    /// and [`ADDED_COLUMNS`].
     async fn postgres_types(&self, columns: &RecordBatch) -> Result<RecordBatch> {
         let text = |name: &str| {
             columns
@@ -130,6 +154,7 @@ impl Columns {
             text("data_type")?,
         );
         let mut named = StringBuilder::new();
+        let mut udt_name = StringBuilder::new();
         // Rows of one table are consecutive: look each table up once.
         let mut current: Option<(TableName<'_>, Option<SchemaRef>)> = None;
         for row in 0..columns.num_rows() {
@@ -150,21 +175,39 @@ impl Columns {
                 let pg = wire_type(&Arc::new(field.clone())).ok()?;
                 // The canonical type of its oid: arrow-pg names records by
                 // their fields.
-                let pg = Type::from_oid(pg.oid()).unwrap_or(pg);
-                Some(match pg.kind() {
-                    postgres_types::Kind::Array(_) => "ARRAY".to_string(),
-                    _ => sql_type_name(&pg),
-                })
+                Some(Type::from_oid(pg.oid()).unwrap_or(pg))
             });
-            match postgres {
-                Some(name) => named.append_value(name),
-                None if data_type.is_null(row) => named.append_null(),
-                None => named.append_value(data_type.value(row)),
+            match &postgres {
+                Some(pg) => {
+                    named.append_value(match pg.kind() {
+                        postgres_types::Kind::Array(_) => "ARRAY".to_string(),
+                        _ => sql_type_name(pg),
+                    });
+                    udt_name.append_value(pg.name());
+                }
+                None => {
+                    if data_type.is_null(row) {
+                        named.append_null();
+                    } else {
+                        named.append_value(data_type.value(row));
+                    }
+                    udt_name.append_null();
+                }
             }
         }
+        let rows = columns.num_rows();
+        let constant = |value: &str| -> ArrayRef { Arc::new(StringArray::from(vec![value; rows])) };
         let index = columns.schema().index_of("data_type")?;
         let mut arrays = columns.columns().to_vec();
         arrays[index] = Arc::new(named.finish());
-        RecordBatch::try_new(columns.schema(), arrays).map_err(Into::into)
+        arrays.extend([
+            Arc::new(catalog.clone()) as ArrayRef,
+            constant("pg_catalog"),
+            Arc::new(udt_name.finish()),
+            constant("NO"),
+            constant("NEVER"),
+            constant("YES"),
+        ]);
+        RecordBatch::try_new(self.schema(), arrays).map_err(Into::into)
     }
 }
