@@ -22,6 +22,7 @@
 
 mod catalog;
 pub mod definitions;
+pub mod script;
 pub mod types;
 pub mod views;
 

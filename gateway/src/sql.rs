@@ -107,6 +107,14 @@ impl SqlRunner {
         session: &SessionContext,
         sql: &str,
     ) -> Result<Vec<RecordBatch>, DataFusionError> {
+        let pieces = smackql_catalog::script::statements(sql);
+        if pieces.len() > 1 {
+            let mut last = Vec::new();
+            for piece in pieces {
+                last = Box::pin(self.run(session, piece)).await?;
+            }
+            return Ok(last);
+        }
         if let Some(creates) = parse_external_tables(sql) {
             for create in &creates {
                 self.ddl.create_external(create).await?;

@@ -541,3 +541,50 @@ async fn skipped_messages_are_counted_in_a_system_table() {
     );
     assert!(row[5].as_deref().is_some_and(|r| !r.is_empty()), "{row:?}");
 }
+
+/// A script of several statements in one query (`psql -c "…; …"`) may
+/// declare a table and use it at once. The first statement that fails ends
+/// the script: the ones before it stay done, the ones after it never run.
+#[tokio::test]
+async fn scripts_mix_declarations_with_other_statements() {
+    let topic = topic_with("script", 1, &[event(0, 1, 10), event(0, 2, 5)]).await;
+    let table = format!("kafka.{}", unique_name("script"));
+    let gateway = TestGateway::start().await;
+    let client = gateway.client().await;
+    let rows = text_rows(
+        &client,
+        &format!(
+            "{}; SELECT sum(views) FROM {table} WHERE user_id = '{USER}'; SELECT 'done'",
+            declare(&table, &topic, "")
+        ),
+    )
+    .await;
+    assert_eq!(
+        rows,
+        vec![vec![Some("15".to_string())], vec![Some("done".to_string())]]
+    );
+
+    let later = format!("kafka.{}", unique_name("later"));
+    let script = format!(
+        "DROP TABLE {table}; {}; {}",
+        declare(
+            &format!("kafka.{}", unique_name("bad")),
+            &unique_name("missing"),
+            ""
+        ),
+        declare(&later, &topic, "")
+    );
+    let err = client.simple_query(&script).await.unwrap_err();
+    assert_eq!(sqlstate(&err), "42P01", "{err}");
+    assert!(
+        db_message(&err).contains("does not exist in Kafka"),
+        "{err}"
+    );
+    for gone in [&table, &later] {
+        let err = client
+            .simple_query(&format!("SELECT * FROM {gone}"))
+            .await
+            .unwrap_err();
+        assert_eq!(sqlstate(&err), "42P01", "{gone}: {err}");
+    }
+}

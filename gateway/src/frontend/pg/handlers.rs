@@ -298,6 +298,24 @@ impl SimpleQueryHandler for QueryService {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        if let Some(pieces) = script_with_own_statements(query) {
+            // One statement at a time, as if sent one by one; the first
+            // that fails ends the script, after the answers before it.
+            let mut responses = Vec::with_capacity(pieces.len());
+            for piece in pieces {
+                match <Self as SimpleQueryHandler>::do_query(self, client, piece).await {
+                    Ok(answers) => responses.extend(answers),
+                    Err(err) => match super::errors::map_error(&err) {
+                        Some(info) if !responses.is_empty() => {
+                            responses.push(Response::Error(Box::new(info)));
+                            break;
+                        }
+                        _ => return Err(err),
+                    },
+                }
+            }
+            return Ok(responses);
+        }
         let token = self.begin(client);
         // DataFusion's own statements, which the Postgres parser refuses.
         if let Some(creates) = external_tables(query) {
@@ -1058,6 +1076,19 @@ impl QueryHook for DdlHook {
 }
 
 /// The statements of `sql` when it is made of `CREATE EXTERNAL TABLE`s.
+/// The statements of a script of several, if one of them is `CREATE
+/// EXTERNAL TABLE` or `REFRESH MATERIALIZED VIEW`, which only smackql reads.
+fn script_with_own_statements(sql: &str) -> Option<Vec<&str>> {
+    // A cheap test first: this runs for every query received.
+    let lower = sql.to_ascii_lowercase();
+    if !lower.contains("external") && !lower.contains("refresh") {
+        return None;
+    }
+    let pieces = smackql_catalog::script::statements(sql);
+    let own = |piece: &&str| external_tables(piece).is_some() || parse_refresh(piece).is_some();
+    (pieces.len() > 1 && pieces.iter().any(own)).then_some(pieces)
+}
+
 fn external_tables(sql: &str) -> Option<Vec<CreateExternalTable>> {
     // A cheap test first: this runs for every statement received.
     let starts_create = sql
