@@ -152,6 +152,8 @@ def sqlalchemy_suite(driver):
                 select(table.c.id).where(table.c.c_text == "it's; -- ünïcödé", table.c.c_bigint == -(2**63))
             ).all()
             expect(f"{driver}: query with parameters", [tuple(r) for r in found], [(1,)])
+            found = conn.execute(select(table.c.id).where(table.c.c_uuid == uuid.UUID(UUID_A))).all()
+            expect(f"{driver}: query with a uuid parameter", [tuple(r) for r in found], [(1,)])
             columns = ", ".join(NAMES)
             query = text(f'SELECT {columns} FROM "{KEYSPACE}".all_types WHERE id = :id')
             for run in range(3):
@@ -187,6 +189,13 @@ async def asyncpg_suite():
             [tuple(r.values()) for r in rows],
             [(uuid.UUID(UUID_A), Decimal("12345678901234567890.1234567891"), [3, 1, 2])],
         )
+        # uuid parameters, as a UUID and as text.
+        rows = await conn.fetch(
+            f'SELECT id FROM "{KEYSPACE}".all_types WHERE c_uuid = $1 AND c_timeuuid = $2',
+            uuid.UUID(UUID_A),
+            TIMEUUID,
+        )
+        expect("asyncpg: query with uuid parameters", [tuple(r.values()) for r in rows], [(1,)])
     finally:
         await conn.close()
 

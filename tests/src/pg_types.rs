@@ -1,9 +1,10 @@
-//! Decoders for Postgres binary values that tokio-postgres leaves to the
+//! Decoders (and a uuid encoder) for Postgres binary values that tokio-postgres leaves to the
 //! application, so tests can check smackql's binary encodings exactly.
 
 use std::error::Error;
 
-use tokio_postgres::types::{FromSql, Type};
+use bytes::BytesMut;
+use tokio_postgres::types::{to_sql_checked, FromSql, IsNull, ToSql, Type};
 
 type BoxError = Box<dyn Error + Sync + Send>;
 
@@ -76,6 +77,19 @@ impl<'a> FromSql<'a> for Uuid16 {
     fn accepts(ty: &Type) -> bool {
         *ty == Type::UUID
     }
+}
+
+impl ToSql for Uuid16 {
+    fn to_sql(&self, _: &Type, out: &mut BytesMut) -> Result<IsNull, BoxError> {
+        out.extend_from_slice(&self.0);
+        Ok(IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::UUID
+    }
+
+    to_sql_checked!();
 }
 
 /// Any value, kept as raw bytes: for checking nulls of every type.

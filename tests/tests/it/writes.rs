@@ -1,7 +1,9 @@
 //! CREATE TABLE, INSERT and DROP TABLE on Cassandra keyspaces.
 
 use smackql_tests::gateway::{db_message, query_rows, sqlstate, KeyspaceFixture, TestGateway};
+use smackql_tests::pg_types::Uuid16;
 use smackql_tests::services::cql_row;
+use tokio_postgres::types::Type;
 
 async fn count(client: &tokio_postgres::Client, table: &str) -> i64 {
     client
@@ -374,6 +376,42 @@ async fn uuids_are_read_from_text() {
         ]]
     );
 
+    // Bound as a uuid, in binary, in an INSERT and in a query; and bound as
+    // text where the query expects a uuid.
+    let bound = |u: &str| {
+        Uuid16(
+            u128::from_str_radix(&u.replace('-', ""), 16)
+                .unwrap()
+                .to_be_bytes(),
+        )
+    };
+    let d = "6ba7b810-9dad-11d1-80b4-00c04fd430c8";
+    let written = client
+        .execute(
+            &format!("INSERT INTO {table} (id, seen, n) VALUES ($1, $2, 4)"),
+            &[&bound(d), &bound(c)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(written, 1);
+    let by_uuid = format!("select n from {table} where id = $1 and seen = $2");
+    let rows = client
+        .query(&by_uuid, &[&bound(d), &bound(c)])
+        .await
+        .unwrap();
+    assert_eq!(rows.iter().map(|r| r.get(0)).collect::<Vec<i32>>(), vec![4]);
+    let by_text = client
+        .prepare_typed(
+            &format!("select n from {table} where id = $1"),
+            &[Type::TEXT],
+        )
+        .await
+        .unwrap();
+    let rows = client.query(&by_text, &[&b.to_uppercase()]).await.unwrap();
+    assert_eq!(rows.iter().map(|r| r.get(0)).collect::<Vec<i32>>(), vec![2]);
+    let err = client.query(&by_text, &[&"nope"]).await.unwrap_err();
+    assert_eq!(sqlstate(&err), "22P02", "{err}");
+
     // Text that is no uuid is refused, whichever way it comes.
     for bad in [
         format!("select n from {table} where id = 'not-a-uuid'"),
@@ -387,5 +425,5 @@ async fn uuids_are_read_from_text() {
             "{bad}: {err}"
         );
     }
-    assert_eq!(count(client, &table).await, 3);
+    assert_eq!(count(client, &table).await, 4);
 }

@@ -21,7 +21,7 @@ use super::cursors::CursorHook;
 use async_trait::async_trait;
 use bytes::Bytes;
 use datafusion::arrow::datatypes::DataType;
-use datafusion::common::{DFSchema, ParamValues};
+use datafusion::common::{DFSchema, ParamValues, ScalarValue};
 use datafusion::logical_expr::{EmptyRelation, LogicalPlan};
 use datafusion::physical_plan::execute_stream;
 use datafusion::prelude::SessionContext;
@@ -39,7 +39,7 @@ use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryH
 use datafusion_postgres::pgwire::api::results::{
     DataRowEncoder, FieldFormat, FieldInfo, QueryResponse, Response, SendableRowStream, Tag,
 };
-use datafusion_postgres::pgwire::api::stmt::QueryParser;
+use datafusion_postgres::pgwire::api::stmt::{QueryParser, StoredStatement};
 use datafusion_postgres::pgwire::api::store::PortalStore;
 use datafusion_postgres::pgwire::api::{
     ClientInfo, ClientPortalStore, ConnectionManager, ErrorHandler, PgWireServerHandlers, Type,
@@ -377,6 +377,9 @@ impl ExtendedQueryHandler for QueryService {
             ((_, Some((Statement::Query(_), plan))), _) => {
                 until_cancelled(&token, self.query_with_parameters(client, portal, plan)).await?
             }
+            ((_, Some((Statement::Insert(_), plan))), _) if portal.parameter_len() > 0 => {
+                until_cancelled(&token, self.insert_with_parameters(client, portal, plan)).await?
+            }
             (_, Some(creates)) => {
                 let done = until_cancelled(&token, self.create_external(&creates)).await?;
                 done.into_iter().last().unwrap_or(Response::EmptyQuery)
@@ -509,6 +512,21 @@ impl QueryService {
         Ok(Some(Response::Query(response)))
     }
 
+    /// Binds the portal's parameters into an `INSERT` and runs it,
+    /// answering with its row count. Decoded as queries' parameters are, so
+    /// a uuid may be bound as a uuid or as text.
+    async fn insert_with_parameters<C: ClientInfo>(
+        &self,
+        client: &C,
+        portal: &Portal<<Self as ExtendedQueryHandler>::Statement>,
+        plan: &LogicalPlan,
+    ) -> PgWireResult<Response> {
+        let (inferred, wire) = self.parameter_types(portal, plan)?;
+        let params = bind_parameters(portal, &inferred, &wire)?;
+        let bound = async { plan.clone().replace_params_with_values(&params) };
+        run_insert(client, &self.session, bound).await
+    }
+
     /// The types of the statement's parameters: as DataFusion inferred them
     /// and as sent on the wire, by position.
     fn parameter_types(
@@ -582,7 +600,124 @@ fn oid_array_parameters(sql: &str) -> Vec<usize> {
 }
 
 /// The portal's parameter values, decoded as `inferred` and `wire` say.
+/// uuids are decoded here (see [`uuid_parameters`]); arrow-pg decodes the
+/// rest.
 fn bind_parameters<S: Clone>(
+    portal: &Portal<S>,
+    inferred: &[Option<DataType>],
+    wire: &[Type],
+) -> PgWireResult<ParamValues> {
+    let uuids = uuid_parameters(portal, inferred, wire)?;
+    if uuids.is_empty() {
+        return decode_parameters(portal, inferred, wire);
+    }
+    // arrow-pg sees each uuid as a null text, and its value is put back.
+    let count = portal.parameter_len();
+    let (mut types, mut values) = (
+        portal.statement.parameter_types.clone(),
+        portal.parameters.clone(),
+    );
+    let (mut inferred, mut wire) = (inferred.to_vec(), wire.to_vec());
+    types.resize(count, None);
+    inferred.resize(count, None);
+    wire.resize(count, Type::UNKNOWN);
+    for (i, _) in &uuids {
+        values[*i] = None;
+        types[*i] = Some(Type::TEXT);
+        inferred[*i] = None;
+        wire[*i] = Type::TEXT;
+    }
+    let statement = StoredStatement::new(
+        portal.statement.id.clone(),
+        portal.statement.statement.clone(),
+        types,
+    );
+    let mut stripped = Portal::new_cursor(portal.name.clone(), Arc::new(statement));
+    stripped.parameter_format = portal.parameter_format.clone();
+    stripped.parameters = values;
+    let mut params = decode_parameters(&stripped, &inferred, &wire)?;
+    if let ParamValues::List(list) = &mut params {
+        for (i, value) in uuids {
+            if let Some(slot) = list.get_mut(i) {
+                *slot = value.into();
+            }
+        }
+    }
+    Ok(params)
+}
+
+/// The uuid parameters of the portal, by position, decoded: those the
+/// client sends as `uuid`, and those it sends as text (or untyped) where the
+/// statement expects a uuid. A uuid may arrive in binary (its 16 bytes) or
+/// as text in any form PostgreSQL reads.
+fn uuid_parameters<S: Clone>(
+    portal: &Portal<S>,
+    inferred: &[Option<DataType>],
+    wire: &[Type],
+) -> PgWireResult<Vec<(usize, ScalarValue)>> {
+    let mut uuids = Vec::new();
+    for i in 0..portal.parameter_len() {
+        let known = |t: &Type| *t != Type::UNKNOWN;
+        let sent = portal
+            .statement
+            .parameter_types
+            .get(i)
+            .cloned()
+            .flatten()
+            .filter(known)
+            .or_else(|| wire.get(i).cloned().filter(known));
+        let wanted = inferred.get(i).cloned().flatten();
+        let wants_uuid = wanted.as_ref() == Some(&smackql_udfs::UUID);
+        let textual = matches!(
+            sent,
+            None | Some(Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::BYTEA)
+        );
+        if !(sent == Some(Type::UUID) || wants_uuid && textual) {
+            continue;
+        }
+        let bytes = match portal.parameters.get(i).cloned().flatten() {
+            None => None,
+            Some(raw) if portal.parameter_format.is_binary(i) && raw.len() == 16 => {
+                if matches!(sent, Some(Type::UUID | Type::BYTEA)) {
+                    Some(<[u8; 16]>::try_from(raw.as_ref()).unwrap_or_default())
+                } else {
+                    Some(uuid_from_text(&raw)?)
+                }
+            }
+            Some(raw) => Some(uuid_from_text(&raw)?),
+        };
+        let value = match wanted {
+            Some(DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8) => {
+                let text = bytes.map(|b| smackql_udfs::format_uuid(&b));
+                ScalarValue::Utf8(text)
+                    .cast_to(wanted.as_ref().unwrap_or(&DataType::Utf8))
+                    .map_err(api_error)?
+            }
+            _ => ScalarValue::FixedSizeBinary(16, bytes.map(Vec::from)),
+        };
+        uuids.push((i, value));
+    }
+    Ok(uuids)
+}
+
+/// The uuid a text parameter spells, or a 22P02 error.
+fn uuid_from_text(raw: &[u8]) -> PgWireResult<[u8; 16]> {
+    let text = String::from_utf8_lossy(raw);
+    smackql_udfs::parse_uuid(&text).map_err(|e| {
+        let message = match e {
+            datafusion::arrow::error::ArrowError::ParseError(m) => m,
+            other => other.to_string(),
+        };
+        PgWireError::UserError(Box::new(ErrorInfo::new(
+            "ERROR".into(),
+            "22P02".into(),
+            message,
+        )))
+    })
+}
+
+/// The portal's parameter values, decoded by arrow-pg.
+fn decode_parameters<S: Clone>(
     portal: &Portal<S>,
     inferred: &[Option<DataType>],
     wire: &[Type],
@@ -667,6 +802,16 @@ impl QueryParser for WireParser {
             return Ok(types);
         };
         let mut types = spaced_parameter_types(plan, types)?;
+        // A placeholder the plan types as a uuid is a `uuid` (datafusion-
+        // postgres says `bytea`, its sixteen bytes).
+        for (id, data_type) in plan.get_parameter_types().map_err(api_error)? {
+            let slot = parameter_number(&id)
+                .and_then(|n| n.checked_sub(1))
+                .and_then(|i| types.get_mut(i));
+            if let (Some(slot), Some(smackql_udfs::UUID)) = (slot, data_type) {
+                *slot = Type::UUID;
+            }
+        }
         // `$n::oid[]` is an `oid[]`, as asyncpg's type introspection needs
         // it described; datafusion-postgres says `int4[]`.
         for number in oid_array_parameters(sql) {
@@ -702,15 +847,27 @@ async fn insert_rows(
     client: &dyn HookClient,
 ) -> PgWireResult<Response> {
     let insert = datafusion::sql::parser::Statement::Statement(Box::new(insert.clone()));
+    let state = session_context.state();
+    run_insert(client, session_context, state.statement_to_plan(insert)).await
+}
+
+/// Plans and runs an `INSERT` within the client's `statement_timeout`, and
+/// answers with its row count.
+async fn run_insert<C: ClientInfo + ?Sized>(
+    client: &C,
+    session: &SessionContext,
+    plan: impl std::future::Future<Output = datafusion::error::Result<LogicalPlan>>,
+) -> PgWireResult<Response> {
     let running = async {
-        let plan = session_context.state().statement_to_plan(insert).await?;
-        session_context
-            .execute_logical_plan(plan)
-            .await?
-            .collect()
-            .await
+        let plan = plan.await?;
+        session.execute_logical_plan(plan).await?.collect().await
     };
     let batches = with_statement_timeout(client, running).await?;
+    Ok(inserted(&batches))
+}
+
+/// The answer to an `INSERT` that returned `batches`: its row count.
+fn inserted(batches: &[datafusion::arrow::array::RecordBatch]) -> Response {
     let rows = batches
         .first()
         .and_then(|batch| batch.column_by_name("count"))
@@ -720,11 +877,11 @@ async fn insert_rows(
                 .downcast_ref::<datafusion::arrow::array::UInt64Array>()
         })
         .map_or(0, |count| count.value(0));
-    Ok(Response::Execution(
+    Response::Execution(
         Tag::new("INSERT")
             .with_oid(0)
             .with_rows(usize::try_from(rows).unwrap_or(usize::MAX)),
-    ))
+    )
 }
 
 /// Runs queries in the simple protocol, encoding their results with
