@@ -3,20 +3,26 @@
 //! (`integer`, `text`, `uuid`, `json`, `ARRAY`), not as its Arrow type.
 //! `columns` also has PostgreSQL's `udt_catalog`, `udt_schema` and
 //! `udt_name` (the type's own name: `int4`, `timestamptz`, `_text`), and
-//! `is_identity`, `is_generated` and `is_updatable`. Grafana's column picker
+//! `is_identity`, `is_generated` and `is_updatable`; its `ordinal_position`
+//! counts from 1, as PostgreSQL's does. Grafana's column picker
 //! and other tools read it.
+//!
+//! `table_constraints` and `key_column_usage` list each table's primary key
+//! as `pg_catalog.pg_constraint` has it; Metabase finds key columns through
+//! them.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray, StringBuilder};
-use datafusion::arrow::compute::concat_batches;
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::compute::{cast, concat_batches, unary};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt64Type};
 use datafusion::catalog::information_schema::InformationSchemaProvider;
 use datafusion::catalog::{CatalogProviderList, SchemaProvider, Session, TableProvider};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::datasource::MemTable;
 use datafusion::datasource::TableType;
+use datafusion::execution::SessionState;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::collect;
 use datafusion::physical_plan::ExecutionPlan;
@@ -54,10 +60,18 @@ struct InformationSchema {
 #[async_trait]
 impl SchemaProvider for InformationSchema {
     fn table_names(&self) -> Vec<String> {
-        self.inner.table_names()
+        let mut names = self.inner.table_names();
+        names.extend(KEY_TABLES.iter().map(|t| t.name.to_string()));
+        names
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        if let Some(keys) = KEY_TABLES
+            .iter()
+            .find(|t| t.name.eq_ignore_ascii_case(name))
+        {
+            return Ok(Some(Arc::new(keys.clone())));
+        }
         let Some(table) = self.inner.table(name).await? else {
             return Ok(None);
         };
@@ -80,7 +94,133 @@ impl SchemaProvider for InformationSchema {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.inner.table_exist(name)
+        self.inner.table_exist(name) || KEY_TABLES.iter().any(|t| t.name.eq_ignore_ascii_case(name))
+    }
+}
+
+/// A table of `information_schema` answered by a query over `pg_catalog`.
+#[derive(Debug, Clone)]
+struct CatalogQuery {
+    name: &'static str,
+    /// Its columns: text, but for those named here as integers.
+    columns: &'static [&'static str],
+    integers: &'static [&'static str],
+    sql: &'static str,
+}
+
+/// PostgreSQL's constraint tables, holding primary keys (the only
+/// constraints Cassandra has).
+const KEY_TABLES: [CatalogQuery; 2] = [
+    CatalogQuery {
+        name: "table_constraints",
+        columns: &[
+            "constraint_catalog",
+            "constraint_schema",
+            "constraint_name",
+            "table_catalog",
+            "table_schema",
+            "table_name",
+            "constraint_type",
+            "is_deferrable",
+            "initially_deferred",
+            "enforced",
+            "nulls_distinct",
+        ],
+        integers: &[],
+        sql: "SELECT current_database() AS constraint_catalog, n.nspname AS constraint_schema, \
+              c.conname AS constraint_name, current_database() AS table_catalog, \
+              n.nspname AS table_schema, r.relname AS table_name, \
+              CASE c.contype WHEN 'p' THEN 'PRIMARY KEY' WHEN 'u' THEN 'UNIQUE' \
+              WHEN 'f' THEN 'FOREIGN KEY' WHEN 'c' THEN 'CHECK' END AS constraint_type, \
+              'NO' AS is_deferrable, 'NO' AS initially_deferred, 'YES' AS enforced, \
+              NULL AS nulls_distinct \
+              FROM pg_catalog.pg_constraint c \
+              JOIN pg_catalog.pg_class r ON r.oid = c.conrelid \
+              JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace",
+    },
+    CatalogQuery {
+        name: "key_column_usage",
+        columns: &[
+            "constraint_catalog",
+            "constraint_schema",
+            "constraint_name",
+            "table_catalog",
+            "table_schema",
+            "table_name",
+            "column_name",
+            "ordinal_position",
+            "position_in_unique_constraint",
+        ],
+        integers: &["ordinal_position", "position_in_unique_constraint"],
+        sql: "SELECT current_database() AS constraint_catalog, n.nspname AS constraint_schema, \
+              c.conname AS constraint_name, current_database() AS table_catalog, \
+              n.nspname AS table_schema, r.relname AS table_name, a.attname AS column_name, \
+              array_position(c.conkey, a.attnum) AS ordinal_position, \
+              NULL AS position_in_unique_constraint \
+              FROM pg_catalog.pg_constraint c \
+              JOIN pg_catalog.pg_class r ON r.oid = c.conrelid \
+              JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace \
+              JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid AND a.attnum = ANY(c.conkey) \
+              WHERE c.contype IN ('p', 'u', 'f')",
+    },
+];
+
+#[async_trait]
+impl TableProvider for CatalogQuery {
+    fn schema(&self) -> SchemaRef {
+        let fields: Vec<Field> = self
+            .columns
+            .iter()
+            .map(|name| {
+                let data_type = if self.integers.contains(name) {
+                    DataType::Int32
+                } else {
+                    DataType::Utf8
+                };
+                Field::new(*name, data_type, true)
+            })
+            .collect();
+        Arc::new(Schema::new(fields))
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let Some(session) = state.as_any().downcast_ref::<SessionState>() else {
+            return Err(DataFusionError::Internal(format!(
+                "information_schema.{} needs a SessionState",
+                self.name
+            )));
+        };
+        let batches = SessionContext::new_with_state(session.clone())
+            .sql(self.sql)
+            .await?
+            .collect()
+            .await?;
+        let schema = self.schema();
+        let batches = batches
+            .iter()
+            .map(|batch| {
+                let columns = batch
+                    .columns()
+                    .iter()
+                    .zip(schema.fields())
+                    .map(|(column, field)| cast(column, field.data_type()))
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                RecordBatch::try_new(Arc::clone(&schema), columns).map_err(Into::into)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        MemTable::try_new(schema, vec![batches])?
+            .scan(state, projection, filters, limit)
+            .await
     }
 }
 
@@ -200,6 +340,12 @@ impl Columns {
         let index = columns.schema().index_of("data_type")?;
         let mut arrays = columns.columns().to_vec();
         arrays[index] = Arc::new(named.finish());
+        // DataFusion counts positions from 0, PostgreSQL from 1.
+        let index = columns.schema().index_of("ordinal_position")?;
+        let from_zero = arrays[index]
+            .as_primitive_opt::<UInt64Type>()
+            .ok_or_else(|| DataFusionError::Internal("ordinal_position is not UInt64".into()))?;
+        arrays[index] = Arc::new(unary::<_, _, UInt64Type>(from_zero, |p| p + 1));
         arrays.extend([
             Arc::new(catalog.clone()) as ArrayRef,
             constant("pg_catalog"),

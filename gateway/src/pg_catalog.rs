@@ -382,7 +382,7 @@ fn describe(table: &Arc<dyn TableProvider>) -> (Vec<(i16, String)>, Option<Strin
 }
 
 /// `name` as a SQL identifier, quoted when it must be.
-fn quote(name: &str) -> String {
+pub(crate) fn quote(name: &str) -> String {
     let plain = name
         .chars()
         .next()

@@ -91,6 +91,7 @@ pub fn register(ctx: &SessionContext) {
             null_text,
         ),
         Compat::new("pg_size_pretty", any(&[1]), DataType::Utf8, size_pretty),
+        Compat::new("format", TypeSignature::VariadicAny, DataType::Utf8, format),
         Compat::new(
             "json_build_object",
             TypeSignature::VariadicAny,
@@ -371,6 +372,65 @@ fn pretty_size(bytes: f64) -> String {
         size = (size + if size < 0 { -1 } else { 1 }) / 2;
     }
     format!("{size} {name}")
+}
+
+/// `format(template, args...)`, as PostgreSQL's: `%s` is an argument as
+/// text (NULL as nothing), `%I` a quoted identifier, `%L` a quoted literal
+/// (NULL as `NULL`), `%%` a percent sign; `%n$s` takes argument n.
+fn format(args: &ScalarFunctionArgs) -> Result<ColumnarValue> {
+    text_rows(args, |values| {
+        let Some(template) = values.first().and_then(text_of) else {
+            return Ok(None);
+        };
+        let mut out = String::with_capacity(template.len());
+        let mut next = 1;
+        let mut chars = template.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c != '%' {
+                out.push(c);
+                continue;
+            }
+            let mut position = String::new();
+            while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+                position.push(*d);
+                chars.next();
+            }
+            let index = if position.is_empty() {
+                next
+            } else if chars.next_if_eq(&'$').is_some() {
+                position.parse().unwrap_or(0)
+            } else {
+                return exec_err!("format: unrecognized format specifier in {template:?}");
+            };
+            let spec = chars.next();
+            if spec == Some('%') && position.is_empty() {
+                out.push('%');
+                continue;
+            }
+            let Some(value) = (index > 0).then(|| values.get(index)).flatten() else {
+                return exec_err!("format: too few arguments for {template:?}");
+            };
+            next = index + 1;
+            let text = text_of(value);
+            match (spec, text) {
+                (Some('s'), text) => out.push_str(text.as_deref().unwrap_or("")),
+                (Some('I'), Some(text)) => out.push_str(&crate::pg_catalog::quote(&text)),
+                (Some('I'), None) => {
+                    return exec_err!(
+                        "format: null values cannot be formatted as an SQL identifier"
+                    )
+                }
+                (Some('L'), Some(text)) => {
+                    out.push('\'');
+                    out.push_str(&text.replace('\'', "''"));
+                    out.push('\'');
+                }
+                (Some('L'), None) => out.push_str("NULL"),
+                _ => return exec_err!("format: unrecognized format specifier in {template:?}"),
+            }
+        }
+        Ok(Some(out))
+    })
 }
 
 /// `json_build_object(key, value, ...)`: a JSON object of the pairs.
@@ -848,6 +908,45 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn format_follows_postgres() {
+        let call = |values: Vec<ScalarValue>| {
+            let args = ScalarFunctionArgs {
+                args: values.into_iter().map(ColumnarValue::Scalar).collect(),
+                arg_fields: vec![],
+                number_rows: 1,
+                return_field: Arc::new(Field::new("f", DataType::Utf8, true)),
+                config_options: Arc::new(ConfigOptions::default()),
+            };
+            match format(&args) {
+                Ok(ColumnarValue::Scalar(ScalarValue::Utf8(text))) => Ok(text),
+                Ok(other) => panic!("{other:?}"),
+                Err(e) => Err(e.to_string()),
+            }
+        };
+        let text = |s: &str| ScalarValue::Utf8(Some(s.to_string()));
+        assert_eq!(
+            call(vec![text("%I.%I"), text("ks"), text("My \"T\"")]),
+            Ok(Some("ks.\"My \"\"T\"\"\"".to_string()))
+        );
+        assert_eq!(
+            call(vec![
+                text("%s|%L|%L|%%|%2$s"),
+                text("a"),
+                text("it's"),
+                ScalarValue::Utf8(None)
+            ]),
+            Ok(Some("a|'it''s'|NULL|%|it's".to_string()))
+        );
+        assert_eq!(call(vec![ScalarValue::Utf8(None), text("a")]), Ok(None));
+        assert!(call(vec![text("%s %s"), text("a")])
+            .unwrap_err()
+            .contains("too few"));
+        assert!(call(vec![text("%x"), text("a")])
+            .unwrap_err()
+            .contains("unrecognized"));
+    }
 
     #[test]
     fn sizes_are_pretty_the_way_postgres_prints_them() {

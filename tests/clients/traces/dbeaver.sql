@@ -62,3 +62,250 @@ SELECT c.oid,c.*,t.relname as tabrelname,rt.relnamespace as refnamespace,d.descr
     LEFT OUTER JOIN pg_catalog.pg_description d ON d.objoid=c.oid AND d.objsubid=0 AND d.classoid='pg_constraint'::regclass
     WHERE c.conrelid={table_oid}
     ORDER BY c.oid
+-- ----
+-- The statements below were reconstructed from the source of DBeaver's
+-- PostgreSQL plugin (24.x: plugins/org.jkiss.dbeaver.ext.postgresql): what
+-- it sends when a user browses the navigator tree (databases, schemas,
+-- tables, columns, keys, indexes, functions, types, roles, access methods)
+-- and opens a table's properties and data.
+SELECT current_database()
+-- ----
+-- expect: smackql
+SELECT db.oid,db.* FROM pg_catalog.pg_database db WHERE 1 = 1 AND datallowconn AND NOT datistemplate OR db.datname ='smackql'
+ORDER BY db.datname
+-- ----
+SELECT db.datname FROM pg_catalog.pg_database db WHERE datistemplate
+-- ----
+SELECT db.datname,pg_database_size(db.oid) FROM pg_catalog.pg_database db WHERE db.oid=(SELECT oid FROM pg_catalog.pg_database WHERE datname=current_database())
+-- ----
+select description from pg_shdescription join pg_database on objoid = pg_database.oid where datname = 'smackql'
+-- ----
+select * from pg_catalog.pg_settings
+-- ----
+SELECT * FROM pg_catalog.pg_enum
+-- ----
+-- expect: {keyspace}
+SELECT n.oid,n.*,d.description FROM pg_catalog.pg_namespace n
+LEFT OUTER JOIN pg_catalog.pg_description d ON d.objoid=n.oid AND d.objsubid=0 AND d.classoid='pg_namespace'::regclass
+ WHERE nspname LIKE '{keyspace}' ORDER BY nspname
+-- ----
+SELECT * FROM pg_default_acl WHERE defaclnamespace = (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname='{keyspace}')
+-- ----
+SELECT p.oid AS proc_oid,p.proname AS proc_name,a.*
+FROM pg_catalog.pg_aggregate a,pg_catalog.pg_proc p
+WHERE p.oid=a.aggfnoid AND p.pronamespace=(SELECT oid FROM pg_catalog.pg_namespace WHERE nspname='{keyspace}')
+ORDER BY p.proname
+-- ----
+-- expect: all_types
+SELECT c.oid,c.*,d.description,pg_catalog.pg_get_expr(c.relpartbound, c.oid) as partition_expr,  pg_catalog.pg_get_partkeydef(c.oid) as partition_key 
+FROM pg_catalog.pg_class c
+LEFT OUTER JOIN pg_catalog.pg_description d ON d.objoid=c.oid AND d.objsubid=0 AND d.classoid='pg_class'::regclass
+WHERE c.relnamespace=(SELECT oid FROM pg_catalog.pg_namespace WHERE nspname='{keyspace}') AND c.relkind not in ('i','I','c')
+-- ----
+-- expect: all_types
+SELECT c.oid,c.*,d.description,pg_catalog.pg_get_expr(c.relpartbound, c.oid) as partition_expr,  pg_catalog.pg_get_partkeydef(c.oid) as partition_key 
+FROM pg_catalog.pg_class c
+LEFT OUTER JOIN pg_catalog.pg_description d ON d.objoid=c.oid AND d.objsubid=0 AND d.classoid='pg_class'::regclass
+WHERE c.relnamespace=(SELECT oid FROM pg_catalog.pg_namespace WHERE nspname='{keyspace}') AND c.relkind not in ('i','I','c') AND relname='all_types'
+-- ----
+-- expect: all_types
+SELECT c.relname,a.*,pg_catalog.pg_get_expr(ad.adbin, ad.adrelid, true) as def_value,dsc.description,dep.objid
+FROM pg_catalog.pg_attribute a
+INNER JOIN pg_catalog.pg_class c ON (a.attrelid=c.oid)
+LEFT OUTER JOIN pg_catalog.pg_attrdef ad ON (a.attrelid=ad.adrelid AND a.attnum = ad.adnum)
+LEFT OUTER JOIN pg_catalog.pg_description dsc ON (c.oid=dsc.objoid AND a.attnum = dsc.objsubid)
+LEFT OUTER JOIN pg_depend dep on dep.refobjid = a.attrelid AND dep.deptype = 'i' and dep.refobjsubid = a.attnum and dep.classid = dep.refclassid
+WHERE NOT a.attisdropped AND c.relkind not in ('i','I','c') AND c.oid={table_oid}
+ORDER BY a.attnum
+-- ----
+-- expect: all_types
+SELECT c.relname,a.*,pg_catalog.pg_get_expr(ad.adbin, ad.adrelid, true) as def_value,dsc.description,dep.objid
+FROM pg_catalog.pg_attribute a
+INNER JOIN pg_catalog.pg_class c ON (a.attrelid=c.oid)
+LEFT OUTER JOIN pg_catalog.pg_attrdef ad ON (a.attrelid=ad.adrelid AND a.attnum = ad.adnum)
+LEFT OUTER JOIN pg_catalog.pg_description dsc ON (c.oid=dsc.objoid AND a.attnum = dsc.objsubid)
+LEFT OUTER JOIN pg_depend dep on dep.refobjid = a.attrelid AND dep.deptype = 'i' and dep.refobjsubid = a.attnum and dep.classid = dep.refclassid
+WHERE NOT a.attisdropped AND c.relkind not in ('i','I','c') AND c.relnamespace=(SELECT oid FROM pg_catalog.pg_namespace WHERE nspname='{keyspace}')
+ORDER BY a.attnum
+-- ----
+-- expect: all_types_pkey
+SELECT c.oid,c.*,t.relname as tabrelname,rt.relnamespace as refnamespace,d.description, case when c.contype='c' then "substring"(pg_get_constraintdef(c.oid), 7) else null end consrc_copy
+FROM pg_catalog.pg_constraint c
+INNER JOIN pg_catalog.pg_class t ON t.oid=c.conrelid
+LEFT OUTER JOIN pg_catalog.pg_class rt ON rt.oid=c.confrelid
+LEFT OUTER JOIN pg_catalog.pg_description d ON d.objoid=c.oid AND d.objsubid=0 AND d.classoid='pg_constraint'::regclass
+WHERE t.relnamespace=(SELECT oid FROM pg_catalog.pg_namespace WHERE nspname='{keyspace}')
+ORDER BY c.oid
+-- ----
+-- expect: all_types_pkey
+SELECT i.*,i.indkey as keys,c.relname,c.relnamespace,c.relam,c.reltablespace,tc.relname as tabrelname,dsc.description,pg_catalog.pg_get_expr(i.indpred, i.indrelid) as pred_expr,pg_catalog.pg_get_expr(i.indexprs, i.indrelid, true) as expr,pg_catalog.pg_relation_size(i.indexrelid) as index_rel_size,pg_catalog.pg_stat_get_numscans(i.indexrelid) as index_num_scans
+FROM pg_catalog.pg_index i
+INNER JOIN pg_catalog.pg_class c ON c.oid=i.indexrelid
+INNER JOIN pg_catalog.pg_class tc ON tc.oid=i.indrelid
+LEFT OUTER JOIN pg_catalog.pg_description dsc ON i.indexrelid=dsc.objoid
+WHERE  c.relnamespace=(SELECT oid FROM pg_catalog.pg_namespace WHERE nspname='{keyspace}') ORDER BY tabrelname, c.relname
+-- ----
+SELECT i.inhrelid relid, pc.relnamespace parent_ns, pc.oid parent_oid, i.inhseqno
+FROM pg_catalog.pg_inherits i, pg_class rc, pg_class pc
+WHERE rc.oid=i.inhrelid AND rc.relnamespace=(SELECT oid FROM pg_catalog.pg_namespace WHERE nspname='{keyspace}') AND pc.oid=i.inhparent
+-- ----
+-- expect: {table_oid}
+select c.oid,pg_catalog.pg_total_relation_size(c.oid) as total_rel_size,pg_catalog.pg_relation_size(c.oid) as rel_size
+FROM pg_class c
+WHERE c.relnamespace=(SELECT oid FROM pg_catalog.pg_namespace WHERE nspname='{keyspace}')
+-- ----
+select pg_catalog.pg_total_relation_size({table_oid}) as total_rel_size,pg_catalog.pg_relation_size({table_oid}) as rel_size
+-- ----
+SELECT i.*,c.relnamespace FROM pg_catalog.pg_inherits i,pg_catalog.pg_class c WHERE i.inhrelid={table_oid} AND c.oid=i.inhparent ORDER BY i.inhseqno
+-- ----
+SELECT i.*,c.relnamespace FROM pg_catalog.pg_inherits i,pg_catalog.pg_class c WHERE i.inhparent={table_oid} AND c.oid=i.inhrelid
+-- ----
+select pg_get_expr(c.relpartbound, c.oid, true) as partition_range from "pg_catalog".pg_class c where relname = 'all_types' and relnamespace = (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname='{keyspace}');
+-- ----
+SELECT DISTINCT connamespace FROM pg_catalog.pg_constraint WHERE confrelid={table_oid}
+-- ----
+SELECT DISTINCT dep.deptype, dep.classid, dep.objid, cl.relkind, attr.attname,pg_get_expr(ad.adbin, ad.adrelid) adefval,
+    CASE WHEN cl.relkind IS NOT NULL THEN cl.relkind::text || COALESCE(dep.objsubid::text, '')::text
+        WHEN tg.oid IS NOT NULL THEN 'T'::text
+        WHEN ty.oid IS NOT NULL THEN 'y'::text
+        WHEN ns.oid IS NOT NULL THEN 'n'::text
+        WHEN pr.oid IS NOT NULL THEN 'p'::text
+        WHEN la.oid IS NOT NULL THEN 'l'::text
+        WHEN rw.oid IS NOT NULL THEN 'R'::text
+        WHEN co.oid IS NOT NULL THEN 'C'::text || contype::text
+        WHEN ad.oid IS NOT NULL THEN 'A'::text
+        ELSE ''
+    END AS type,
+    COALESCE(coc.relname, clrw.relname, tgr.relname) AS ownertable,
+    CASE WHEN cl.relname IS NOT NULL AND att.attname IS NOT NULL THEN cl.relname || '.' || att.attname
+    ELSE COALESCE(cl.relname, co.conname, pr.proname, tg.tgname, ty.typname, la.lanname, rw.rulename, ns.nspname)
+    END AS refname,
+    COALESCE(nsc.nspname, nso.nspname, nsp.nspname, nst.nspname, nsrw.nspname, tgrn.nspname) AS nspname
+FROM pg_depend dep
+LEFT JOIN pg_class cl ON dep.objid=cl.oid
+LEFT JOIN pg_attribute att ON dep.objid=att.attrelid AND dep.objsubid=att.attnum
+LEFT JOIN pg_namespace nsc ON cl.relnamespace=nsc.oid
+LEFT JOIN pg_proc pr ON dep.objid=pr.oid
+LEFT JOIN pg_namespace nsp ON pr.pronamespace=nsp.oid
+LEFT JOIN pg_trigger tg ON dep.objid=tg.oid
+LEFT JOIN pg_class tgr ON tg.tgrelid=tgr.oid
+LEFT JOIN pg_namespace tgrn ON tgr.relnamespace=tgrn.oid
+LEFT JOIN pg_type ty ON dep.objid=ty.oid
+LEFT JOIN pg_namespace nst ON ty.typnamespace=nst.oid
+LEFT JOIN pg_constraint co ON dep.objid=co.oid
+LEFT JOIN pg_class coc ON co.conrelid=coc.oid
+LEFT JOIN pg_namespace nso ON co.connamespace=nso.oid
+LEFT JOIN pg_rewrite rw ON dep.objid=rw.oid
+LEFT JOIN pg_class clrw ON clrw.oid=rw.ev_class
+LEFT JOIN pg_namespace nsrw ON clrw.relnamespace=nsrw.oid
+LEFT JOIN pg_language la ON dep.objid=la.oid
+LEFT JOIN pg_namespace ns ON dep.objid=ns.oid
+LEFT JOIN pg_attrdef ad ON ad.oid=dep.objid
+LEFT JOIN pg_attribute attr ON attr.attrelid=ad.adrelid and attr.attnum=ad.adnum
+WHERE dep.refobjid={table_oid}
+ORDER BY type
+-- ----
+SELECT x.oid,x.*,p.pronamespace as func_schema_id,d.description
+FROM pg_catalog.pg_trigger x
+LEFT OUTER JOIN pg_catalog.pg_proc p ON p.oid=x.tgfoid 
+LEFT OUTER JOIN pg_catalog.pg_description d ON d.objoid=x.oid AND d.objsubid=0 
+WHERE x.tgrelid = {table_oid} AND NOT x.tgisinternal
+-- ----
+-- expect: all_types_pkey
+SELECT pg_catalog.pg_get_indexdef((SELECT i.indexrelid FROM pg_catalog.pg_index i WHERE i.indrelid={table_oid} AND i.indisprimary))
+-- ----
+-- expect: PRIMARY KEY
+SELECT pg_catalog.pg_get_constraintdef((SELECT c.oid FROM pg_catalog.pg_constraint c WHERE c.conrelid={table_oid} AND c.contype='p'))
+-- ----
+SELECT x.* FROM {keyspace}.all_types x
+-- ----
+SELECT x.* FROM {keyspace}.all_types x
+LIMIT 200
+-- ----
+SELECT COUNT(*) FROM {keyspace}.all_types
+-- ----
+-- expect: all_types
+SELECT c.oid, a.attnum, a.attname, c.relname, n.nspname, a.attnotnull OR (t.typtype = 'd' AND t.typnotnull), a.attidentity != '' OR pg_catalog.pg_get_expr(d.adbin, d.adrelid) LIKE '%nextval(%' FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON (c.relnamespace = n.oid) JOIN pg_catalog.pg_attribute a ON (c.oid = a.attrelid) JOIN pg_catalog.pg_type t ON (a.atttypid = t.oid) LEFT JOIN pg_catalog.pg_attrdef d ON (d.adrelid = a.attrelid AND d.adnum = a.attnum) JOIN (SELECT {table_oid} AS oid , 1 AS attnum UNION ALL SELECT {table_oid}, 2) vals ON (c.oid = vals.oid AND a.attnum = vals.attnum) 
+-- ----
+SELECT p.oid as poid,p.*,pg_catalog.pg_get_expr(p.proargdefaults, 0) as arg_defaults,d.description
+FROM pg_catalog.pg_proc p
+LEFT OUTER JOIN pg_catalog.pg_description d ON d.objoid=p.oid and d.classoid='pg_proc'::regclass  AND d.objsubid = 0
+WHERE p.pronamespace=(SELECT oid FROM pg_catalog.pg_namespace WHERE nspname='{keyspace}')
+ORDER BY p.proname
+-- ----
+SELECT prosrc FROM pg_proc where oid = 89
+-- ----
+SELECT pg_get_viewdef((SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid=c.relnamespace WHERE n.nspname='information_schema' AND c.relname='tables'), true)
+-- ----
+SELECT t.oid,t.*,c.relkind,format_type(nullif(t.typbasetype, 0), t.typtypmod) as base_type_name, d.description
+FROM pg_catalog.pg_type t
+LEFT OUTER JOIN pg_catalog.pg_type et ON et.oid=t.typelem 
+LEFT OUTER JOIN pg_catalog.pg_class c ON c.oid=t.typrelid
+LEFT OUTER JOIN pg_catalog.pg_description d ON t.oid=d.objoid
+WHERE t.typname IS NOT NULL
+AND (c.relkind IS NULL OR c.relkind = 'c') AND (et.typcategory IS NULL OR et.typcategory <> 'C')
+AND t.typnamespace=(SELECT oid FROM pg_catalog.pg_namespace WHERE nspname='{keyspace}') 
+-- ----
+-- expect: uuid
+SELECT t.oid,t.*,c.relkind,format_type(nullif(t.typbasetype, 0), t.typtypmod) as base_type_name FROM pg_catalog.pg_type t
+LEFT OUTER JOIN pg_class c ON c.oid=t.typrelid
+LEFT OUTER JOIN pg_catalog.pg_description d ON t.oid=d.objoid
+WHERE t.oid=2950 
+-- ----
+-- expect: uuid
+SELECT t.oid,t.*,format_type(nullif(t.typbasetype, 0), t.typtypmod) as base_type_name FROM pg_catalog.pg_type t
+LEFT OUTER JOIN pg_class c ON c.oid=t.typrelid
+LEFT OUTER JOIN pg_catalog.pg_description d ON t.oid=d.objoid
+WHERE t.typname='uuid' 
+-- ----
+SELECT e.enumlabel 
+FROM pg_catalog.pg_enum e
+WHERE e.enumtypid=2950
+ORDER BY e.enumsortorder
+-- ----
+SELECT concat(c.conname, ' ', pg_catalog.pg_get_constraintdef(oid, true))
+FROM pg_catalog.pg_constraint c
+WHERE contypid = 2950
+-- ----
+SELECT a.oid,a.*,pd.description FROM pg_catalog.pg_roles a 
+left join pg_catalog.pg_shdescription pd on a.oid = pd.objoid
+ORDER BY a.rolname
+-- ----
+SELECT * FROM pg_catalog.pg_auth_members WHERE roleid=(SELECT oid FROM pg_catalog.pg_roles WHERE rolname=current_user)
+-- ----
+SELECT * FROM pg_catalog.pg_auth_members WHERE member=(SELECT oid FROM pg_catalog.pg_roles WHERE rolname=current_user)
+-- ----
+select s.setconfig, pd.datname from pg_catalog.pg_db_role_setting s
+left join pg_catalog.pg_database pd on s.setdatabase = pd.oid
+where s.setrole = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname=current_user)
+-- ----
+SELECT pet.*, d.description FROM pg_catalog.pg_event_trigger pet
+LEFT OUTER JOIN pg_catalog.pg_description d ON pet."oid" = d.objoid
+-- ----
+SELECT am.oid,am.* FROM pg_catalog.pg_am am 
+ORDER BY am.oid
+-- ----
+SELECT oc.oid,oc.* FROM pg_catalog.pg_opclass oc 
+ORDER BY oc.oid
+-- ----
+SELECT of.oid,of.* FROM pg_catalog.pg_opfamily of 
+ORDER BY of.oid
+-- ----
+SELECT c.contoencoding as encid,pg_catalog.pg_encoding_to_char(c.contoencoding) as encname
+FROM pg_catalog.pg_conversion c
+GROUP BY c.contoencoding
+ORDER BY 2
+-- ----
+SELECT c.oid,c.* FROM pg_catalog.pg_collation c 
+ORDER BY c.oid
+-- ----
+SELECT l.oid,l.* FROM pg_catalog.pg_language l 
+ORDER BY l.oid
+-- ----
+SELECT l.oid,l.*,p.pronamespace as handler_schema_id 
+FROM pg_catalog.pg_foreign_data_wrapper l
+LEFT OUTER JOIN pg_catalog.pg_proc p ON p.oid=l.fdwhandler 
+ORDER BY l.fdwname
+-- ----
+SELECT l.oid,l.* FROM pg_catalog.pg_foreign_server l
+ORDER BY l.srvname

@@ -24,6 +24,14 @@ const REPLACEMENTS: &[(&str, &str)] = &[
          pg_catalog.unnest(tc.reloptions) x), ', ')",
         "''",
     ),
+    // Metabase's `describe-fields`: the comment of each column, found
+    // through its table's name cast to `regclass`. No smackql column has
+    // a comment.
+    (
+        "COL_DESCRIPTION(CAST(CAST(FORMAT('%I.%I', CAST(\"c\".\"table_schema\" AS TEXT), \
+         CAST(\"c\".\"table_name\" AS TEXT)) AS REGCLASS) AS OID), \"c\".\"ordinal_position\")",
+        "CAST(NULL AS TEXT)",
+    ),
     // pgjdbc's `getTypeInfo`: a correlated scalar subquery in a filter,
     // which DataFusion cannot plan; the same filter as a semi-join.
     (
