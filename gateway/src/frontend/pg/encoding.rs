@@ -940,8 +940,13 @@ mod tests {
         let record = Field::new_struct("s", vec![Field::new("x", DataType::Int32, true)], true);
         let cases = [
             (uuid_field("u"), Encoding::Uuid),
+            // A uuid computed in SQL carries no extension.
             (
                 Field::new("b", DataType::FixedSizeBinary(16), true),
+                Encoding::Uuid,
+            ),
+            (
+                Field::new("b", DataType::FixedSizeBinary(8), true),
                 Encoding::ArrowPg,
             ),
             (
