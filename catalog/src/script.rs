@@ -5,27 +5,41 @@ use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, Tokenizer};
 
 /// The statements of `sql`, split at every `;` outside quotes, comments and
-/// dollar-quoted bodies, each without its `;`; blank ones are left out. A
-/// script that does not tokenize is returned whole, for the parser to
-/// report.
+/// dollar-quoted bodies, each from its first word (comments before it are
+/// left out) to before its `;`. Pieces with no statement in them, only
+/// blanks or comments, are left out. A script that does not tokenize is
+/// returned whole, for the parser to report.
 pub fn statements(sql: &str) -> Vec<&str> {
     let Ok(tokens) = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize_with_location() else {
         return vec![sql];
     };
     let offsets = Offsets::new(sql);
     let mut pieces = Vec::new();
-    let mut start = 0;
+    // Where the statement being read starts, once a word of it is read.
+    let mut start = None;
     for token in &tokens {
-        if token.token == Token::SemiColon {
-            let Some(end) = offsets.byte(token.span.start) else {
-                return vec![sql];
-            };
-            pieces.push(&sql[start..end]);
-            start = end + 1;
+        match &token.token {
+            Token::Whitespace(_) => {}
+            Token::SemiColon => {
+                let Some(end) = offsets.byte(token.span.start) else {
+                    return vec![sql];
+                };
+                if let Some(start) = start.take() {
+                    pieces.push(&sql[start..end]);
+                }
+            }
+            _ if start.is_none() => {
+                let Some(at) = offsets.byte(token.span.start) else {
+                    return vec![sql];
+                };
+                start = Some(at);
+            }
+            _ => {}
         }
     }
-    pieces.push(&sql[start..]);
-    pieces.retain(|piece| !piece.trim().is_empty());
+    if let Some(start) = start {
+        pieces.push(&sql[start..]);
+    }
     pieces
 }
 
@@ -73,8 +87,8 @@ mod tests {
             statements(sql),
             vec![
                 "CREATE EXTERNAL TABLE kafka.t (a int) STORED AS KAFKA LOCATION 'x;y'",
-                "\n-- a comment; still a comment\nSELECT 'ü;', $$a;b$$, \"c;d\" FROM t",
-                " /* ; */ REFRESH MATERIALIZED VIEW ks.v",
+                "SELECT 'ü;', $$a;b$$, \"c;d\" FROM t",
+                "REFRESH MATERIALIZED VIEW ks.v",
             ]
         );
     }
@@ -84,6 +98,9 @@ mod tests {
         assert_eq!(statements("SELECT 1"), vec!["SELECT 1"]);
         assert_eq!(statements("SELECT 1;;  ;"), vec!["SELECT 1"]);
         assert!(statements(" ; ").is_empty());
+        // A comment after the last statement is no statement of its own.
+        assert_eq!(statements("SELECT 1; -- done"), vec!["SELECT 1"]);
+        assert_eq!(statements("SELECT 1 -- done"), vec!["SELECT 1 -- done"]);
         // An unterminated string does not tokenize: the script stays whole.
         assert_eq!(
             statements("SELECT 'a; SELECT 2"),

@@ -330,6 +330,7 @@ fn text_of(value: &ScalarValue) -> Option<String> {
         ScalarValue::Utf8(Some(s))
         | ScalarValue::LargeUtf8(Some(s))
         | ScalarValue::Utf8View(Some(s)) => s.clone(),
+        ScalarValue::FixedSizeBinary(16, Some(uuid)) => smackql_udfs::format_uuid(uuid),
         other => other.to_string(),
     })
 }

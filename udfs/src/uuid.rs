@@ -274,8 +274,34 @@ impl UuidTextCoercion {
         if let LogicalPlan::TableScan(scan) = &plan {
             schema.merge(scan.projected_schema.as_ref());
         }
-        let rewritten = plan
-            .map_expressions(|expr| expr.transform_up(|expr| self.rewrite_expr(expr, &schema)))?;
+        // An output keeps the name it had (`id::text` stays `id`), so the
+        // nodes above it still find it. Filters, joins and the like have no
+        // outputs of their own.
+        let has_outputs = !matches!(
+            plan,
+            LogicalPlan::Filter(_)
+                | LogicalPlan::Join(_)
+                | LogicalPlan::TableScan(_)
+                | LogicalPlan::Limit(_)
+                | LogicalPlan::Statement(_)
+        );
+        let rewritten = plan.map_expressions(|expr| {
+            let name = match &expr {
+                Expr::Alias(_) => None,
+                _ if has_outputs => Some(match expr.to_field(&schema) {
+                    Ok((relation, field)) => (relation, field.name().clone()),
+                    Err(_) => expr.qualified_name(),
+                }),
+                _ => None,
+            };
+            let rewritten = expr.transform_up(|expr| self.rewrite_expr(expr, &schema))?;
+            Ok(match name {
+                Some((relation, name)) if rewritten.transformed => {
+                    rewritten.update_data(|expr| expr.alias_qualified(relation, name))
+                }
+                _ => rewritten,
+            })
+        })?;
         if rewritten.transformed {
             rewritten.map_data(|plan| plan.recompute_schema())
         } else {

@@ -554,7 +554,8 @@ async fn scripts_mix_declarations_with_other_statements() {
     let rows = text_rows(
         &client,
         &format!(
-            "{}; SELECT sum(views) FROM {table} WHERE user_id = '{USER}'; SELECT 'done'",
+            "{};\n-- then read it\nSELECT sum(views) FROM {table} WHERE user_id = '{USER}'; \
+             SELECT 'done'; -- the end",
             declare(&table, &topic, "")
         ),
     )

@@ -412,6 +412,37 @@ async fn uuids_are_read_from_text() {
     let err = client.query(&by_text, &[&"nope"]).await.unwrap_err();
     assert_eq!(sqlstate(&err), "22P02", "{err}");
 
+    // Rewritten expressions keep their names, so the plan above them still
+    // finds them, and a uuid cast to text is named as any cast column is.
+    let grouped = smackql_tests::gateway::text_rows(
+        client,
+        &format!("select id::text, count(*) from {table} group by id::text order by 1"),
+    )
+    .await;
+    let one = |u: &str| vec![Some(u.to_string()), Some("1".to_string())];
+    assert_eq!(grouped, vec![one(a), one(c), one(d), one(b)]);
+    let counted = smackql_tests::gateway::text_rows(
+        client,
+        &format!(
+            "select count(*) filter (where id = '{a}'), \
+             sum(case when id in ('{b}', '{c}') then 1 end) from {table}"
+        ),
+    )
+    .await;
+    assert_eq!(
+        counted,
+        vec![vec![Some("1".to_string()), Some("2".to_string())]]
+    );
+    let mut names = Vec::new();
+    for cast in ["id::text", "n::text"] {
+        let statement = client
+            .prepare(&format!("select {cast} from {table}"))
+            .await
+            .unwrap();
+        names.push(statement.columns()[0].name().to_string());
+    }
+    assert_eq!(names[0], names[1].replace(".n", ".id"), "{names:?}");
+
     // Text that is no uuid is refused, whichever way it comes.
     for bad in [
         format!("select n from {table} where id = 'not-a-uuid'"),

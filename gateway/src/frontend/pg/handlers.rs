@@ -46,6 +46,7 @@ use datafusion_postgres::pgwire::api::{
 };
 use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::cancel::CancelRequest;
+use datafusion_postgres::pgwire::messages::response::TransactionStatus;
 use datafusion_postgres::pgwire::messages::PgWireBackendMessage;
 use datafusion_postgres::pgwire::types::format::FormatOptions;
 use datafusion_postgres::{DfSessionService, Parser, QueryHook};
@@ -299,20 +300,30 @@ impl SimpleQueryHandler for QueryService {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         if let Some(pieces) = script_with_own_statements(query) {
-            // One statement at a time, as if sent one by one; the first
-            // that fails ends the script, after the answers before it.
+            // One statement at a time, as if sent one by one: each query's
+            // rows are read before the next statement runs. The first that
+            // fails ends the script, after the answers before it.
             let mut responses = Vec::with_capacity(pieces.len());
             for piece in pieces {
-                match <Self as SimpleQueryHandler>::do_query(self, client, piece).await {
-                    Ok(answers) => responses.extend(answers),
-                    Err(err) => match super::errors::map_error(&err) {
-                        Some(info) if !responses.is_empty() => {
-                            responses.push(Response::Error(Box::new(info)));
-                            break;
+                let error = match <Self as SimpleQueryHandler>::do_query(self, client, piece).await
+                {
+                    Ok(answers) => {
+                        for answer in answers {
+                            responses.push(read_rows(answer).await);
                         }
-                        _ => return Err(err),
+                        continue;
+                    }
+                    Err(PgWireError::UserError(info)) => *info,
+                    Err(err) => match super::errors::map_error(&err) {
+                        Some(info) => info,
+                        None => return Err(err),
                     },
+                };
+                if responses.is_empty() {
+                    return Err(PgWireError::UserError(Box::new(error)));
                 }
+                responses.push(Response::Error(Box::new(error)));
+                break;
             }
             return Ok(responses);
         }
@@ -378,6 +389,15 @@ impl ExtendedQueryHandler for QueryService {
                 until_cancelled(&token, self.query_with_parameters(client, portal, plan)).await?
             }
             ((_, Some((Statement::Insert(_), plan))), _) if portal.parameter_len() > 0 => {
+                if client.transaction_status() == TransactionStatus::Error {
+                    return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                        "ERROR".into(),
+                        "25P01".into(),
+                        "current transaction is aborted, commands ignored until end of \
+                         transaction block"
+                            .into(),
+                    ))));
+                }
                 until_cancelled(&token, self.insert_with_parameters(client, portal, plan)).await?
             }
             (_, Some(creates)) => {
@@ -1233,6 +1253,20 @@ impl QueryHook for DdlHook {
 }
 
 /// The statements of `sql` when it is made of `CREATE EXTERNAL TABLE`s.
+/// `response` with its rows, if it has any, read to the end (an error among
+/// them stays in its place).
+async fn read_rows(response: Response) -> Response {
+    match response {
+        Response::Query(mut query) => {
+            let rows = std::mem::replace(&mut query.data_rows, Box::pin(futures::stream::empty()));
+            let rows: Vec<_> = rows.collect().await;
+            query.data_rows = Box::pin(futures::stream::iter(rows));
+            Response::Query(query)
+        }
+        other => other,
+    }
+}
+
 /// The statements of a script of several, if one of them is `CREATE
 /// EXTERNAL TABLE` or `REFRESH MATERIALIZED VIEW`, which only smackql reads.
 fn script_with_own_statements(sql: &str) -> Option<Vec<&str>> {
