@@ -71,6 +71,10 @@ impl SessionFactory {
             .with_information_schema(false)
             .with_create_default_catalog_and_schema(false)
             .with_default_catalog_and_schema(CATALOG_NAME, DEFAULT_SCHEMA)
+            // Both wire formats send strings contiguous (Flight SQL as
+            // `Utf8`, for clients without view types), so SQL's string
+            // types plan as `Utf8` rather than as views converted back.
+            .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false)
             .with_option_extension(CassandraSessionOptions::default())
             .with_option_extension(KafkaSessionOptions::default());
         let template = SessionContext::new_with_config(config);
