@@ -9,7 +9,9 @@
 //!
 //! `table_constraints` and `key_column_usage` list each table's primary key
 //! as `pg_catalog.pg_constraint` has it; Metabase finds key columns through
-//! them.
+//! them. `table_privileges` and `routine_privileges` list what the user
+//! may do, which is what every user may do (DBeaver's permission tabs read
+//! them).
 
 use std::sync::Arc;
 
@@ -61,12 +63,12 @@ struct InformationSchema {
 impl SchemaProvider for InformationSchema {
     fn table_names(&self) -> Vec<String> {
         let mut names = self.inner.table_names();
-        names.extend(KEY_TABLES.iter().map(|t| t.name.to_string()));
+        names.extend(QUERY_TABLES.iter().map(|t| t.name.to_string()));
         names
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        if let Some(keys) = KEY_TABLES
+        if let Some(keys) = QUERY_TABLES
             .iter()
             .find(|t| t.name.eq_ignore_ascii_case(name))
         {
@@ -94,7 +96,10 @@ impl SchemaProvider for InformationSchema {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.inner.table_exist(name) || KEY_TABLES.iter().any(|t| t.name.eq_ignore_ascii_case(name))
+        self.inner.table_exist(name)
+            || QUERY_TABLES
+                .iter()
+                .any(|t| t.name.eq_ignore_ascii_case(name))
     }
 }
 
@@ -109,8 +114,10 @@ struct CatalogQuery {
 }
 
 /// PostgreSQL's constraint tables, holding primary keys (the only
-/// constraints Cassandra has).
-const KEY_TABLES: [CatalogQuery; 2] = [
+/// constraints Cassandra has), and its privilege tables: every user who
+/// may connect may read every relation, insert into tables and call every
+/// function, so those privileges are listed as the current user's.
+const QUERY_TABLES: [CatalogQuery; 4] = [
     CatalogQuery {
         name: "table_constraints",
         columns: &[
@@ -162,6 +169,53 @@ const KEY_TABLES: [CatalogQuery; 2] = [
               JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace \
               JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid AND a.attnum = ANY(c.conkey) \
               WHERE c.contype IN ('p', 'u', 'f')",
+    },
+    CatalogQuery {
+        name: "table_privileges",
+        columns: &[
+            "grantor",
+            "grantee",
+            "table_catalog",
+            "table_schema",
+            "table_name",
+            "privilege_type",
+            "is_grantable",
+            "with_hierarchy",
+        ],
+        integers: &[],
+        sql: "SELECT session_user AS grantor, session_user AS grantee, \
+              current_database() AS table_catalog, n.nspname AS table_schema, \
+              c.relname AS table_name, p.privilege_type, 'NO' AS is_grantable, \
+              'YES' AS with_hierarchy \
+              FROM pg_catalog.pg_class c \
+              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+              JOIN (VALUES ('SELECT'), ('INSERT')) AS p(privilege_type) \
+                ON p.privilege_type = 'SELECT' OR c.relkind = 'r' \
+              WHERE c.relkind IN ('r', 'v', 'm') \
+                AND n.nspname NOT IN ('pg_catalog', 'information_schema')",
+    },
+    CatalogQuery {
+        name: "routine_privileges",
+        columns: &[
+            "grantor",
+            "grantee",
+            "specific_catalog",
+            "specific_schema",
+            "specific_name",
+            "routine_catalog",
+            "routine_schema",
+            "routine_name",
+            "privilege_type",
+            "is_grantable",
+        ],
+        integers: &[],
+        sql: "SELECT session_user AS grantor, session_user AS grantee, \
+              current_database() AS specific_catalog, n.nspname AS specific_schema, \
+              p.proname || '_' || CAST(p.oid AS TEXT) AS specific_name, \
+              current_database() AS routine_catalog, n.nspname AS routine_schema, \
+              p.proname AS routine_name, 'EXECUTE' AS privilege_type, 'NO' AS is_grantable \
+              FROM pg_catalog.pg_proc p \
+              JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace",
     },
 ];
 

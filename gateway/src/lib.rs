@@ -30,6 +30,7 @@ pub mod frontend;
 pub mod information_schema;
 pub mod jobs;
 pub mod pg_catalog;
+mod pg_functiondef;
 pub mod pg_functions;
 pub mod schema_registry;
 pub mod session;

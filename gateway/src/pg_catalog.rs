@@ -11,6 +11,12 @@
 //!   (a Cassandra `uuid` is `uuid`, a `map` is `json`), and primary-key
 //!   columns are `NOT NULL`.
 //!
+//! It also fills gaps that DBeaver's navigator finds: `pg_class.relacl`,
+//! `pg_extension.extconfig` as `oid[]`, the views `pg_sequences`,
+//! `pg_policies` and `pg_available_extensions`, `pg_rewrite` without the
+//! rules of PostgreSQL's own views (which smackql does not have), and
+//! `pg_get_functiondef` (see [`crate::pg_functiondef`]).
+//!
 //! Every other table comes from datafusion-pg-catalog unchanged.
 
 use std::collections::HashMap;
@@ -44,6 +50,7 @@ use datafusion_postgres::datafusion_pg_catalog::pg_catalog::{
 use smackql_cassandra::{CassandraTableProvider, SharedConnection};
 
 use crate::frontend::pg::{wire_type, PG_VECTOR_METADATA};
+use crate::pg_functiondef::FunctionDefinitions;
 
 /// Added to a table's oid: the oid of its primary-key index.
 const INDEX_OID_OFFSET: i32 = 0x2000_0000;
@@ -80,9 +87,13 @@ pub fn install(ctx: &SessionContext, catalog: &str, cassandra: SharedConnection)
         list: ctx.state().catalog_list().clone(),
         plain: plain.clone(),
     };
+    let statics = Arc::new(PgCatalogStaticTables::try_new()?);
+    ctx.register_udf(ScalarUDF::new_from_impl(FunctionDefinitions::new(
+        &statics,
+    )?));
     let inner: Arc<dyn SchemaProvider> = Arc::new(PgCatalogSchemaProvider::try_new(
         catalogs,
-        Arc::new(PgCatalogStaticTables::try_new()?),
+        statics,
         EmptyContextProvider,
     )?);
     plain
@@ -199,11 +210,17 @@ struct Relation {
 #[async_trait]
 impl SchemaProvider for SmackqlPgCatalog {
     fn table_names(&self) -> Vec<String> {
-        self.inner.table_names()
+        let mut names = self.inner.table_names();
+        names.extend(ADDED_VIEWS.iter().map(|(name, _)| name.to_string()));
+        names
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         let lower = name.to_ascii_lowercase();
+        if let Some(batch) = self.added_view(&lower).await? {
+            let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
+            return Ok(Some(Arc::new(table)));
+        }
         if !matches!(
             lower.as_str(),
             "pg_class" | "pg_index" | "pg_constraint" | "pg_matviews" | "pg_attribute"
@@ -220,7 +237,7 @@ impl SchemaProvider for SmackqlPgCatalog {
         let relations = self.relations(&class).await?;
         self.remember(&relations);
         let batch = match lower.as_str() {
-            "pg_class" => with_reloptions(&pg_class(&class, &relations)?)?,
+            "pg_class" => with_null_columns(&pg_class(&class, &relations)?, &class_options())?,
             "pg_index" => integer_lists(
                 &append(&read_all(&base).await?, pg_index_rows(&relations))?,
                 INDEX_VECTORS,
@@ -238,10 +255,84 @@ impl SchemaProvider for SmackqlPgCatalog {
 
     fn table_exist(&self, name: &str) -> bool {
         self.inner.table_exist(name)
+            || ADDED_VIEWS
+                .iter()
+                .any(|(added, _)| added.eq_ignore_ascii_case(name))
     }
 }
 
 impl SmackqlPgCatalog {
+    /// The tables and views of `pg_catalog` that datafusion-pg-catalog
+    /// lacks or types differently; `None` for the others.
+    async fn added_view(&self, name: &str) -> Result<Option<RecordBatch>> {
+        match name {
+            // `extconfig` is `oid[]` and `extcondition` `text[]`, which
+            // tools `unnest`; no extension has configuration tables.
+            "pg_extension" => {
+                let Some(table) = self.inner.table(name).await? else {
+                    return Ok(None);
+                };
+                let extensions = read_all(&table).await?;
+                let lists = [
+                    ("extconfig", DataType::new_list(DataType::Int32, true)),
+                    ("extcondition", DataType::new_list(DataType::Utf8, true)),
+                ];
+                Ok(Some(with_null_columns(&extensions, &lists)?))
+            }
+            // PostgreSQL's own rules, for views smackql does not have, are
+            // left out: a rule belongs to a relation of `pg_class`.
+            "pg_rewrite" => {
+                let (Some(rules), Some(class)) = (
+                    self.inner.table(name).await?,
+                    self.inner.table("pg_class").await?,
+                ) else {
+                    return Ok(None);
+                };
+                let (rules, class) = (read_all(&rules).await?, read_all(&class).await?);
+                let relations: std::collections::HashSet<i32> = int32_column(&class, "oid")?
+                    .values()
+                    .iter()
+                    .copied()
+                    .collect();
+                let on = int32_column(&rules, "ev_class")?;
+                let kept: Vec<u32> = (0..rules.num_rows())
+                    .filter(|&row| on.is_valid(row) && relations.contains(&on.value(row)))
+                    .map(|row| row as u32)
+                    .collect();
+                Ok(Some(take_record_batch(&rules, &UInt32Array::from(kept))?))
+            }
+            "pg_available_extensions" => {
+                let Some(table) = self.inner.table("pg_extension").await? else {
+                    return Ok(None);
+                };
+                let installed = read_all(&table).await?;
+                let names = string_column(&installed, "extname")?;
+                let versions = string_column(&installed, "extversion")?;
+                let rows = (0..installed.num_rows())
+                    .map(|row| {
+                        let name = names.value(row);
+                        HashMap::from([
+                            ("name", ScalarValue::from(name)),
+                            ("default_version", ScalarValue::from(versions.value(row))),
+                            ("installed_version", ScalarValue::from(versions.value(row))),
+                            (
+                                "comment",
+                                match name {
+                                    "plpgsql" => ScalarValue::from("PL/pgSQL procedural language"),
+                                    _ => ScalarValue::Utf8(None),
+                                },
+                            ),
+                        ])
+                    })
+                    .collect();
+                Ok(Some(append(&added_view_schema(name)?, rows)?))
+            }
+            // smackql has no sequences and no row security policies.
+            "pg_sequences" | "pg_policies" => Ok(Some(added_view_schema(name)?)),
+            _ => Ok(None),
+        }
+    }
+
     /// The user tables and views of `class`.
     async fn relations(&self, class: &RecordBatch) -> Result<Vec<Relation>> {
         let namespaces = match self.inner.table("pg_namespace").await? {
@@ -397,30 +488,116 @@ pub(crate) fn quote(name: &str) -> String {
     }
 }
 
-/// `class` with `reloptions`, the storage options that SQLAlchemy reads:
-/// NULL, as for every relation without options.
-fn with_reloptions(class: &RecordBatch) -> Result<RecordBatch> {
-    if class.schema().index_of("reloptions").is_ok() {
-        return Ok(class.clone());
+/// Columns of `pg_class` that datafusion-pg-catalog leaves out, NULL for
+/// every relation: `reloptions` (storage options, which SQLAlchemy reads)
+/// and `relacl` (access privileges, which DBeaver reads; an `aclitem[]`,
+/// sent as text).
+fn class_options() -> [(&'static str, DataType); 2] {
+    let text_list = DataType::new_list(DataType::Utf8, true);
+    [("reloptions", text_list.clone()), ("relacl", text_list)]
+}
+
+/// `batch` with each of `columns` of the type given, NULL in every row: a
+/// column it lacks is added, and one of another type whose values are all
+/// NULL is retyped; any other is left as it is.
+fn with_null_columns(batch: &RecordBatch, columns: &[(&str, DataType)]) -> Result<RecordBatch> {
+    let schema = batch.schema();
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut arrays = batch.columns().to_vec();
+    for (name, data_type) in columns {
+        let nulls = datafusion::arrow::array::new_null_array(data_type, batch.num_rows());
+        let field = Field::new(*name, data_type.clone(), true);
+        match schema.index_of(name) {
+            Ok(i) if arrays[i].null_count() == arrays[i].len() => {
+                fields[i] = field;
+                arrays[i] = nulls;
+            }
+            Ok(_) => {}
+            Err(_) => {
+                fields.push(field);
+                arrays.push(nulls);
+            }
+        }
     }
-    let data_type = DataType::new_list(DataType::Utf8, true);
-    let mut fields: Vec<Field> = class
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| f.as_ref().clone())
-        .collect();
-    fields.push(Field::new("reloptions", data_type.clone(), true));
-    let mut columns = class.columns().to_vec();
-    columns.push(datafusion::arrow::array::new_null_array(
-        &data_type,
-        class.num_rows(),
-    ));
     RecordBatch::try_new(
         Arc::new(datafusion::arrow::datatypes::Schema::new(fields)),
-        columns,
+        arrays,
     )
     .map_err(Into::into)
+}
+
+/// Views of `pg_catalog` that datafusion-pg-catalog does not have, with
+/// their columns as PostgreSQL's (`name` as text, arrays as lists).
+const ADDED_VIEWS: [(&str, &[(&str, ColumnType)]); 3] = [
+    (
+        "pg_sequences",
+        &[
+            ("schemaname", ColumnType::Text),
+            ("sequencename", ColumnType::Text),
+            ("sequenceowner", ColumnType::Text),
+            ("data_type", ColumnType::Text),
+            ("start_value", ColumnType::BigInt),
+            ("min_value", ColumnType::BigInt),
+            ("max_value", ColumnType::BigInt),
+            ("increment_by", ColumnType::BigInt),
+            ("cycle", ColumnType::Bool),
+            ("cache_size", ColumnType::BigInt),
+            ("last_value", ColumnType::BigInt),
+        ],
+    ),
+    (
+        "pg_policies",
+        &[
+            ("schemaname", ColumnType::Text),
+            ("tablename", ColumnType::Text),
+            ("policyname", ColumnType::Text),
+            ("permissive", ColumnType::Text),
+            ("roles", ColumnType::TextList),
+            ("cmd", ColumnType::Text),
+            ("qual", ColumnType::Text),
+            ("with_check", ColumnType::Text),
+        ],
+    ),
+    (
+        "pg_available_extensions",
+        &[
+            ("name", ColumnType::Text),
+            ("default_version", ColumnType::Text),
+            ("installed_version", ColumnType::Text),
+            ("comment", ColumnType::Text),
+        ],
+    ),
+];
+
+#[derive(Debug, Clone, Copy)]
+enum ColumnType {
+    Text,
+    TextList,
+    BigInt,
+    Bool,
+}
+
+/// An empty batch of the added view `name` (see [`ADDED_VIEWS`]).
+fn added_view_schema(name: &str) -> Result<RecordBatch> {
+    let (_, columns) = ADDED_VIEWS
+        .iter()
+        .find(|(added, _)| *added == name)
+        .ok_or_else(|| DataFusionError::Internal(format!("pg_catalog has no view {name}")))?;
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(column, t)| {
+            let data_type = match t {
+                ColumnType::Text => DataType::Utf8,
+                ColumnType::TextList => DataType::new_list(DataType::Utf8, true),
+                ColumnType::BigInt => DataType::Int64,
+                ColumnType::Bool => DataType::Boolean,
+            };
+            Field::new(*column, data_type, true)
+        })
+        .collect();
+    Ok(RecordBatch::new_empty(Arc::new(
+        datafusion::arrow::datatypes::Schema::new(fields),
+    )))
 }
 
 /// `class` with materialized views as kind `m`, keyed tables marked as

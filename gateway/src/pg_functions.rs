@@ -14,15 +14,17 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, Int16Builder, Int32Array, Int32Builder, ListBuilder, StringBuilder,
     StructBuilder,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Fields};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
 use datafusion::common::{exec_err, DataFusionError, Result, ScalarValue};
 use datafusion::config::ConfigOptions;
 use datafusion::execution::FunctionRegistry;
+use datafusion::logical_expr::planner::TypePlanner;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
     Volatility,
 };
 use datafusion::prelude::SessionContext;
+use datafusion::sql::sqlparser::ast::DataType as SqlType;
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::has_privilege_udf::create_has_privilege_udf;
 use datafusion_postgres::pgwire::api::Type;
 
@@ -89,6 +91,15 @@ pub fn register(ctx: &SessionContext) {
             any(&[1]),
             DataType::Utf8,
             null_text,
+        ),
+        // `pg_rewrite` lists no rules (see `crate::pg_catalog`), so no oid
+        // is a rule's.
+        Compat::new("pg_get_ruledef", any(&[1, 2]), DataType::Utf8, null_text),
+        Compat::new(
+            "pg_tablespace_location",
+            any(&[1]),
+            DataType::Utf8,
+            tablespace_location,
         ),
         Compat::new("pg_size_pretty", any(&[1]), DataType::Utf8, size_pretty),
         Compat::new("format", TypeSignature::VariadicAny, DataType::Utf8, format),
@@ -288,6 +299,16 @@ fn always_true(_: &ScalarFunctionArgs) -> Result<ColumnarValue> {
 
 fn null_text(_: &ScalarFunctionArgs) -> Result<ColumnarValue> {
     Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))
+}
+
+/// `pg_tablespace_location(oid)`: empty for the two tablespaces there are,
+/// `pg_default` and `pg_global`, which live in the data directory; NULL
+/// for any other oid.
+fn tablespace_location(args: &ScalarFunctionArgs) -> Result<ColumnarValue> {
+    text_rows(args, |values| {
+        let oid = values[0].cast_to(&DataType::Int64)?;
+        Ok(matches!(oid, ScalarValue::Int64(Some(1663 | 1664))).then(String::new))
+    })
 }
 
 /// Applies `row` to every row of `args` (arguments as scalars), building a
@@ -875,6 +896,45 @@ fn attribute_numbers(text: &str) -> Result<Vec<i16>> {
             })
         })
         .collect()
+}
+
+/// PostgreSQL's type `name` (identifiers in the catalog, as in
+/// `rulename <> '_RETURN'::name`), planned as text, which is how
+/// `pg_catalog` holds names; other types go to `inner`.
+#[derive(Debug)]
+pub(crate) struct NameTypePlanner {
+    inner: Option<Arc<dyn TypePlanner>>,
+}
+
+impl NameTypePlanner {
+    pub(crate) fn new(inner: Option<Arc<dyn TypePlanner>>) -> Self {
+        Self { inner }
+    }
+}
+
+impl TypePlanner for NameTypePlanner {
+    fn plan_type_field(&self, sql_type: &SqlType) -> Result<Option<FieldRef>> {
+        if let SqlType::Custom(name, modifiers) = sql_type {
+            let plain = name.0.last().and_then(|part| part.as_ident());
+            let qualified_ok = match name.0.len() {
+                1 => true,
+                2 => name.0[0]
+                    .as_ident()
+                    .is_some_and(|schema| schema.value.eq_ignore_ascii_case("pg_catalog")),
+                _ => false,
+            };
+            if modifiers.is_empty()
+                && qualified_ok
+                && plain.is_some_and(|ident| ident.value.eq_ignore_ascii_case("name"))
+            {
+                return Ok(Some(Arc::new(Field::new("", DataType::Utf8, true))));
+            }
+        }
+        match &self.inner {
+            Some(inner) => inner.plan_type_field(sql_type),
+            None => Ok(None),
+        }
+    }
 }
 
 #[cfg(test)]

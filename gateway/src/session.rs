@@ -7,6 +7,7 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 use datafusion::execution::SessionStateBuilder;
+use datafusion::logical_expr::planner::TypePlanner;
 use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
@@ -15,6 +16,8 @@ use smackql_cassandra::{CassandraSessionOptions, SharedConnection};
 use smackql_catalog::{SmackqlCatalog, CATALOG_NAME, DEFAULT_SCHEMA};
 use smackql_kafka::KafkaSessionOptions;
 use smackql_udfs::{UuidTextCoercion, UuidTypePlanner};
+
+use crate::pg_functions::NameTypePlanner;
 
 /// The PostgreSQL version smackql presents itself as. Drivers parse it
 /// (pgjdbc, SQLAlchemy, asyncpg), so it keeps PostgreSQL's shape.
@@ -88,7 +91,7 @@ impl SessionFactory {
 
         smackql_udfs::register_all(&template);
         crate::pg_functions::register(&template);
-        read_text_as_uuid(&template);
+        plan_pg_types(&template);
         template.register_udf(create_udf(
             "version",
             vec![],
@@ -116,13 +119,15 @@ impl SessionFactory {
     }
 }
 
-/// Plans the `uuid` type, and reads text as a uuid where one is expected
-/// (`user_id = '6f1c…'`), as PostgreSQL does: see [`smackql_udfs::UUID`].
-fn read_text_as_uuid(context: &SessionContext) {
+/// Plans the types `uuid` and `name`, and reads text as a uuid where one is
+/// expected (`user_id = '6f1c…'`), as PostgreSQL does: see
+/// [`smackql_udfs::UUID`].
+fn plan_pg_types(context: &SessionContext) {
     let state = context.state_ref();
     let mut builder = SessionStateBuilder::new_from_existing(state.read().clone());
     let types = builder.type_planner().take();
-    builder = builder.with_type_planner(Arc::new(UuidTypePlanner::new(types)));
+    let uuids: Arc<dyn TypePlanner> = Arc::new(UuidTypePlanner::new(types));
+    builder = builder.with_type_planner(Arc::new(NameTypePlanner::new(Some(uuids))));
     if let Some(analyzer) = builder.analyzer() {
         // Before type coercion, which would refuse these expressions.
         analyzer

@@ -309,3 +309,76 @@ ORDER BY l.fdwname
 -- ----
 SELECT l.oid,l.* FROM pg_catalog.pg_foreign_server l
 ORDER BY l.srvname
+-- ----
+SELECT 
+ e.oid,
+ cfg.tbls,
+ e.* 
+FROM 
+ pg_catalog.pg_extension e 
+ join pg_namespace n on n.oid =e.extnamespace
+ left join  (
+         select
+            ARRAY_AGG(ns.nspname || '.' ||  cls.relname) tbls, oid_ext
+          from
+            (
+            select
+                unnest(e1.extconfig) oid , e1.oid oid_ext
+            from
+                pg_catalog.pg_extension e1 ) c 
+                join    pg_class cls on cls.oid = c.oid 
+                join pg_namespace ns on ns.oid = cls.relnamespace
+            group by oid_ext        
+         ) cfg on cfg.oid_ext = e.oid
+
+WHERE e.extnamespace=(SELECT oid FROM pg_catalog.pg_namespace WHERE nspname='{keyspace}')
+ORDER BY e.oid
+-- ----
+SELECT r.oid,r.*, pg_get_ruledef(r.oid) AS definition
+FROM pg_rewrite r
+WHERE r.ev_class={table_oid} AND r.rulename <> '_RETURN'::name
+-- ----
+select * from pg_catalog.pg_policies where schemaname='{keyspace}' and tablename='all_types'
+-- ----
+-- expect: LANGUAGE internal
+SELECT pg_get_functiondef(89)
+-- ----
+SELECT * from pg_catalog.pg_sequences WHERE schemaname='{keyspace}' AND sequencename='all_types_id_seq'
+-- ----
+-- expect: INSERT
+SELECT * FROM information_schema.table_privileges WHERE table_catalog='smackql' AND grantee=current_user
+-- ----
+-- expect: EXECUTE
+SELECT * FROM information_schema.routine_privileges WHERE specific_catalog='smackql' AND grantee=current_user
+-- ----
+-- expect: pg_default
+SELECT t.oid,t.*,pg_tablespace_location(t.oid) loc
+FROM pg_catalog.pg_tablespace t 
+ORDER BY t.oid
+-- ----
+-- expect: plpgsql
+SELECT 
+ e.oid,
+ cfg.tbls,
+  n.nspname as schema_name,
+ e.* 
+FROM 
+ pg_catalog.pg_extension e 
+ join pg_namespace n on n.oid =e.extnamespace
+ left join  (
+         select
+            ARRAY_AGG(ns.nspname || '.' ||  cls.relname) tbls, oid_ext
+          from
+            (
+            select
+                unnest(e1.extconfig) oid , e1.oid oid_ext
+            from
+                pg_catalog.pg_extension e1 ) c 
+                join    pg_class cls on cls.oid = c.oid 
+                join pg_namespace ns on ns.oid = cls.relnamespace
+            group by oid_ext        
+         ) cfg on cfg.oid_ext = e.oid
+ORDER BY e.oid
+-- ----
+-- expect: PL/pgSQL procedural language
+SELECT name,default_version,installed_version,comment FROM pg_catalog.pg_available_extensions ORDER BY name
