@@ -1,6 +1,7 @@
 //! `information_schema` as DataFusion builds it, with each column's
 //! `data_type` named as PostgreSQL names the type the column is sent as
-//! (`integer`, `text`, `uuid`, `json`, `ARRAY`), not as its Arrow type.
+//! (`integer`, `text`, `uuid`, `json`, `ARRAY`), not as its Arrow type, and
+//! primary-key columns not nullable.
 //! `columns` also has PostgreSQL's `udt_catalog`, `udt_schema` and
 //! `udt_name` (the type's own name: `int4`, `timestamptz`, `_text`), and
 //! `is_identity`, `is_generated` and `is_updatable`; its `ordinal_position`
@@ -33,6 +34,7 @@ use datafusion::prelude::SessionContext;
 use datafusion_postgres::pgwire::api::Type;
 
 use crate::frontend::pg::wire_type;
+use crate::pg_catalog::primary_key;
 use crate::pg_functions::sql_type_name;
 
 /// Registers `information_schema` in `ctx`'s catalog `catalog`; the
@@ -340,20 +342,22 @@ impl Columns {
                     DataFusionError::Internal(format!("information_schema.columns has no {name}"))
                 })
         };
-        let (catalog, schema, table, column, data_type) = (
+        let (catalog, schema, table, column, data_type, is_nullable) = (
             text("table_catalog")?,
             text("table_schema")?,
             text("table_name")?,
             text("column_name")?,
             text("data_type")?,
+            text("is_nullable")?,
         );
         let mut named = StringBuilder::new();
         let mut udt_name = StringBuilder::new();
+        let mut nullable = StringBuilder::new();
         // Rows of one table are consecutive: look each table up once.
-        let mut current: Option<(TableName<'_>, Option<SchemaRef>)> = None;
+        let mut current: Option<(TableName<'_>, Option<SchemaRef>, Vec<String>)> = None;
         for row in 0..columns.num_rows() {
             let key = (catalog.value(row), schema.value(row), table.value(row));
-            if current.as_ref().is_none_or(|(k, _)| *k != key) {
+            if current.as_ref().is_none_or(|(k, _, _)| *k != key) {
                 let provider = match self.catalogs.catalog(key.0) {
                     Some(c) => match c.schema(key.1) {
                         Some(s) => s.table(key.2).await.ok().flatten(),
@@ -361,9 +365,22 @@ impl Columns {
                     },
                     None => None,
                 };
-                current = Some((key, provider.map(|t| t.schema())));
+                let primary_key = provider
+                    .as_ref()
+                    .map(|t| primary_key(t).into_iter().map(|(_, c)| c).collect())
+                    .unwrap_or_default();
+                current = Some((key, provider.map(|t| t.schema()), primary_key));
             }
-            let provider = current.as_ref().and_then(|(_, s)| s.clone());
+            // A primary-key column is never NULL, as in pg_attribute.
+            let in_key = current
+                .as_ref()
+                .is_some_and(|(_, _, k)| k.iter().any(|c| c == column.value(row)));
+            if in_key {
+                nullable.append_value("NO");
+            } else {
+                nullable.append_option((!is_nullable.is_null(row)).then(|| is_nullable.value(row)));
+            }
+            let provider = current.as_ref().and_then(|(_, s, _)| s.clone());
             let postgres = provider.and_then(|schema| {
                 let field = schema.field_with_name(column.value(row)).ok()?;
                 let pg = wire_type(&Arc::new(field.clone())).ok()?;
@@ -394,6 +411,8 @@ impl Columns {
         let index = columns.schema().index_of("data_type")?;
         let mut arrays = columns.columns().to_vec();
         arrays[index] = Arc::new(named.finish());
+        let index = columns.schema().index_of("is_nullable")?;
+        arrays[index] = Arc::new(nullable.finish());
         // DataFusion counts positions from 0, PostgreSQL from 1.
         let index = columns.schema().index_of("ordinal_position")?;
         let from_zero = arrays[index]

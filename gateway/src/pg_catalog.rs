@@ -447,16 +447,12 @@ impl SmackqlPgCatalog {
 /// The primary key (attribute numbers and names) of a Cassandra table, and
 /// the query of a materialized view.
 fn describe(table: &Arc<dyn TableProvider>) -> (Vec<(i16, String)>, Option<String>) {
-    if let Some(cassandra) = table.as_ref().downcast_ref::<CassandraTableProvider>() {
-        let schema = table.schema();
-        let key = cassandra
-            .primary_key()
-            .filter_map(|column| {
-                let index = schema.index_of(column).ok()?;
-                Some((i16::try_from(index + 1).ok()?, column.to_string()))
-            })
-            .collect();
-        return (key, None);
+    if table
+        .as_ref()
+        .downcast_ref::<CassandraTableProvider>()
+        .is_some()
+    {
+        return (primary_key(table), None);
     }
     let query = table
         .as_ref()
@@ -470,6 +466,22 @@ fn describe(table: &Arc<dyn TableProvider>) -> (Vec<(i16, String)>, Option<Strin
             _ => None,
         });
     (Vec::new(), query)
+}
+
+/// The primary key of a Cassandra table, as attribute numbers and names;
+/// empty for any other table.
+pub(crate) fn primary_key(table: &Arc<dyn TableProvider>) -> Vec<(i16, String)> {
+    let Some(cassandra) = table.as_ref().downcast_ref::<CassandraTableProvider>() else {
+        return Vec::new();
+    };
+    let schema = table.schema();
+    cassandra
+        .primary_key()
+        .filter_map(|column| {
+            let index = schema.index_of(column).ok()?;
+            Some((i16::try_from(index + 1).ok()?, column.to_string()))
+        })
+        .collect()
 }
 
 /// `name` as a SQL identifier, quoted when it must be.

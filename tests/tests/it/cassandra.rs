@@ -85,6 +85,27 @@ async fn tables_are_queryable_and_listed() {
         .unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].get::<_, String>(0), "events");
+    // Its primary-key columns are not nullable there, as in pg_attribute.
+    let nullable = client
+        .query(
+            "select column_name, is_nullable from information_schema.columns \
+             where table_schema = $1 and table_name = 'events' order by ordinal_position",
+            &[&ks],
+        )
+        .await
+        .unwrap();
+    let nullable: Vec<(String, String)> = nullable.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let expected = [
+        ("campaign_id", "NO"),
+        ("day", "NO"),
+        ("ts", "NO"),
+        ("note", "YES"),
+        ("views", "YES"),
+    ];
+    assert_eq!(
+        nullable,
+        expected.map(|(c, n)| (c.to_string(), n.to_string()))
+    );
 
     // Unknown tables in a known keyspace are 42P01.
     let err = client
