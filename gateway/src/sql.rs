@@ -5,6 +5,7 @@
 //! Flight SQL front end and in-process callers go through [`SqlRunner`],
 //! which makes the same choices, so a statement does the same on both.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
@@ -18,7 +19,9 @@ use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::CreateExternalTable;
 use datafusion::sql::sqlparser::ast::{
-    CastKind, DataType as SqlType, Expr as SqlExpr, SetExpr, Statement, TableObject, Value,
+    visit_expressions, visit_expressions_mut, AccessExpr, CastKind, DataType as SqlType,
+    Expr as SqlExpr, Query, SelectItem, SetExpr, Statement, TableObject, Value, VisitMut,
+    VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -171,6 +174,7 @@ impl SqlRunner {
         if self.ddl.handles(&statement) {
             return Ok(PlannedStatement::Ddl(Box::new(statement)));
         }
+        let statement = composite_fields(&statement).unwrap_or(statement);
         let statement = show_views_query(statement)?;
         let statement = uuids_in_values(session, &statement)
             .await
@@ -325,7 +329,128 @@ pub async fn uuids_in_values(session: &SessionContext, statement: &Statement) ->
     changed.then_some(rewritten)
 }
 
+/// `statement` with PostgreSQL's field selection from a composite value,
+/// `(expr).field` (a Cassandra UDT or tuple, or a function's record), as
+/// DataFusion plans it, by the field's name as a string; a select item made
+/// of one is named after its field, as PostgreSQL names it. `None` when the
+/// statement selects no field so.
+pub fn composite_fields(statement: &Statement) -> Option<Statement> {
+    let found = visit_expressions(statement, |expr| {
+        if selects_field(expr) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
+    if found.is_continue() {
+        return None;
+    }
+    let mut rewritten = statement.clone();
+    let _ = rewritten.visit(&mut FieldSelectionNames);
+    let _ = visit_expressions_mut(&mut rewritten, |expr| {
+        if !selects_field(expr) {
+            return ControlFlow::<()>::Continue(());
+        }
+        if let SqlExpr::CompoundFieldAccess { access_chain, .. } = expr {
+            for access in access_chain.iter_mut() {
+                if let AccessExpr::Dot(SqlExpr::Identifier(field)) = access {
+                    let name = match field.quote_style {
+                        Some(_) => field.value.clone(),
+                        None => field.value.to_lowercase(),
+                    };
+                    *access = AccessExpr::Dot(SqlExpr::value(Value::SingleQuotedString(name)));
+                }
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    Some(rewritten)
+}
+
+/// Whether `expr` selects a field by name from a computed value:
+/// `(expr).field`, not `table.column[i]`, whose root names a column and
+/// which DataFusion resolves itself.
+fn selects_field(expr: &SqlExpr) -> bool {
+    matches!(expr, SqlExpr::CompoundFieldAccess { root, access_chain }
+        if !matches!(root.as_ref(), SqlExpr::Identifier(_) | SqlExpr::CompoundIdentifier(_))
+            && access_chain.iter().any(|a| matches!(a, AccessExpr::Dot(SqlExpr::Identifier(_)))))
+}
+
+/// Names the field selections of every query it visits
+/// ([`name_field_selections`]).
+struct FieldSelectionNames;
+
+impl VisitorMut for FieldSelectionNames {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        name_field_selections(query);
+        ControlFlow::Continue(())
+    }
+}
+
+/// Names each unnamed select item of `query` that ends in `.field` after
+/// that field.
+fn name_field_selections(query: &mut Query) {
+    fn in_set(body: &mut SetExpr) {
+        match body {
+            SetExpr::Select(select) => {
+                for item in &mut select.projection {
+                    let SelectItem::UnnamedExpr(expr) = item else {
+                        continue;
+                    };
+                    if !selects_field(expr) {
+                        continue;
+                    }
+                    let SqlExpr::CompoundFieldAccess { access_chain, .. } = expr else {
+                        continue;
+                    };
+                    let Some(AccessExpr::Dot(SqlExpr::Identifier(field))) = access_chain.last()
+                    else {
+                        continue;
+                    };
+                    let alias = field.clone();
+                    let expr = std::mem::replace(expr, SqlExpr::value(Value::Null));
+                    *item = SelectItem::ExprWithAlias { expr, alias };
+                }
+            }
+            SetExpr::SetOperation { left, right, .. } => {
+                in_set(left);
+                in_set(right);
+            }
+            SetExpr::Query(query) => in_set(&mut query.body),
+            _ => {}
+        }
+    }
+    in_set(&mut query.body);
+}
+
 fn parse(sql: &str) -> Result<Vec<Statement>, DataFusionError> {
     Parser::parse_sql(&PostgreSqlDialect {}, sql)
         .map_err(|e| DataFusionError::SQL(Box::new(e), None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rewritten(sql: &str) -> Option<String> {
+        composite_fields(&parse(sql).unwrap().remove(0)).map(|s| s.to_string())
+    }
+
+    #[test]
+    fn composite_fields_are_selected_by_name() {
+        assert_eq!(
+            rewritten("SELECT (c).x, (c).\"Y\" AS y FROM t WHERE (f(c)).Z > 1").as_deref(),
+            Some("SELECT (c).'x' AS x, (c).'Y' AS y FROM t WHERE (f(c)).'z' > 1")
+        );
+        assert_eq!(
+            rewritten("SELECT a FROM t UNION SELECT (SELECT (c).x FROM u) FROM v").as_deref(),
+            Some("SELECT a FROM t UNION SELECT (SELECT (c).'x' AS x FROM u) FROM v")
+        );
+        assert_eq!(
+            rewritten("SELECT t.c, a[1], s['f'], tmp.opts[tmp.i], t.a[1].b FROM t"),
+            None
+        );
+    }
 }

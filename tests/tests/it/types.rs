@@ -190,3 +190,35 @@ fn column<'a>(batch: &'a RecordBatch, name: &str) -> &'a dyn Array {
         .unwrap_or_else(|| panic!("no column {name}"))
         .as_ref()
 }
+
+#[tokio::test]
+async fn fields_of_a_udt_are_selected_as_in_postgresql() {
+    let f = KeyspaceFixture::new("it_udt_fields").await;
+    let (session, ks) = (&f.session, &f.keyspace);
+    all_types::create_tables(session, ks, &["source"]).await;
+    all_types::insert_rows(session, ks, "source").await;
+    let sql = format!(
+        "SELECT (c_udt).x, (s.c_udt).\"y\" AS why FROM \"{ks}\".source s \
+         WHERE id = 1 AND (c_udt).x > 0"
+    );
+    // Extended protocol.
+    let rows = f.client.query(&sql, &[]).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    let names: Vec<&str> = rows[0].columns().iter().map(|c| c.name()).collect();
+    assert_eq!(names, ["x", "why"]);
+    assert_eq!(rows[0].get::<_, f64>(0), 1.5);
+    assert_eq!(rows[0].get::<_, f64>(1), -2.5);
+    // Simple protocol.
+    let text = f.client.simple_query(&sql).await.unwrap();
+    let tokio_postgres::SimpleQueryMessage::Row(row) = &text[1] else {
+        panic!("no row: {text:?}")
+    };
+    assert_eq!((row.get(0), row.get(1)), (Some("1.5"), Some("-2.5")));
+    // A field the type does not have is an error, not a NULL.
+    let err = f
+        .client
+        .simple_query(&format!("SELECT (c_udt).z FROM \"{ks}\".source"))
+        .await
+        .unwrap_err();
+    assert!(err.as_db_error().is_some(), "{err}");
+}

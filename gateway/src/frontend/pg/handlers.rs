@@ -917,6 +917,8 @@ impl QueryHook for SelectHook {
         session_context: &SessionContext,
         client: &mut dyn HookClient,
     ) -> Option<PgWireResult<Response>> {
+        let fields = crate::sql::composite_fields(statement);
+        let statement = fields.as_ref().unwrap_or(statement);
         if let Some(insert) = crate::sql::uuids_in_values(session_context, statement).await {
             return Some(insert_rows(&insert, session_context, client).await);
         }
@@ -948,9 +950,17 @@ impl QueryHook for SelectHook {
         session_context: &SessionContext,
         _client: &(dyn ClientInfo + Send + Sync),
     ) -> Option<PgWireResult<LogicalPlan>> {
+        let fields = crate::sql::composite_fields(statement);
+        let rewritten = fields.is_some();
+        let statement = fields.as_ref().unwrap_or(statement);
         if let Some(insert) = crate::sql::uuids_in_values(session_context, statement).await {
             let insert = datafusion::sql::parser::Statement::Statement(Box::new(insert));
             let plan = session_context.state().statement_to_plan(insert).await;
+            return Some(plan.map_err(api_error));
+        }
+        if rewritten && matches!(statement, Statement::Query(_)) {
+            let query = datafusion::sql::parser::Statement::Statement(Box::new(statement.clone()));
+            let plan = session_context.state().statement_to_plan(query).await;
             return Some(plan.map_err(api_error));
         }
         if !matches!(
