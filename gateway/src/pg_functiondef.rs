@@ -8,9 +8,8 @@
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringBuilder};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::{cast, concat_batches};
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
 use datafusion::common::{exec_err, DataFusionError, Result, ScalarValue};
@@ -21,7 +20,7 @@ use datafusion_postgres::datafusion_pg_catalog::pg_catalog::PgCatalogStaticTable
 use datafusion_postgres::pgwire::api::Type;
 
 use crate::pg_catalog::quote;
-use crate::pg_functions::sql_type_name;
+use crate::pg_functions::{sql_type_name, text_rows};
 
 /// The oid of `pg_catalog` in `pg_namespace`.
 const PG_CATALOG_NAMESPACE: i64 = 11;
@@ -209,18 +208,7 @@ impl ScalarUDFImpl for FunctionDefinitions {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        match &args.args[0] {
-            ColumnarValue::Scalar(oid) => Ok(ColumnarValue::Scalar(ScalarValue::Utf8(
-                self.definition(oid)?,
-            ))),
-            ColumnarValue::Array(oids) => {
-                let mut out = StringBuilder::new();
-                for row in 0..oids.len() {
-                    out.append_option(self.definition(&ScalarValue::try_from_array(oids, row)?)?);
-                }
-                Ok(ColumnarValue::Array(Arc::new(out.finish())))
-            }
-        }
+        text_rows(&args, |values| self.definition(&values[0]))
     }
 }
 

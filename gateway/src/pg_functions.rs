@@ -313,7 +313,7 @@ fn tablespace_location(args: &ScalarFunctionArgs) -> Result<ColumnarValue> {
 
 /// Applies `row` to every row of `args` (arguments as scalars), building a
 /// text result.
-fn text_rows(
+pub(crate) fn text_rows(
     args: &ScalarFunctionArgs,
     row: impl Fn(&[ScalarValue]) -> Result<Option<String>>,
 ) -> Result<ColumnarValue> {

@@ -399,14 +399,15 @@ fn name_field_selections(query: &mut Query) {
                     let SelectItem::UnnamedExpr(expr) = item else {
                         continue;
                     };
-                    if !selects_field(expr) {
-                        continue;
-                    }
-                    let SqlExpr::CompoundFieldAccess { access_chain, .. } = expr else {
-                        continue;
+                    let field = match &*expr {
+                        SqlExpr::CompoundFieldAccess { access_chain, .. }
+                            if selects_field(expr) =>
+                        {
+                            access_chain.last()
+                        }
+                        _ => None,
                     };
-                    let Some(AccessExpr::Dot(SqlExpr::Identifier(field))) = access_chain.last()
-                    else {
+                    let Some(AccessExpr::Dot(SqlExpr::Identifier(field))) = field else {
                         continue;
                     };
                     let alias = field.clone();
@@ -418,7 +419,7 @@ fn name_field_selections(query: &mut Query) {
                 in_set(left);
                 in_set(right);
             }
-            SetExpr::Query(query) => in_set(&mut query.body),
+            // Nested queries are visited on their own.
             _ => {}
         }
     }

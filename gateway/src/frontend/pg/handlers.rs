@@ -953,31 +953,28 @@ impl QueryHook for SelectHook {
         let fields = crate::sql::composite_fields(statement);
         let rewritten = fields.is_some();
         let statement = fields.as_ref().unwrap_or(statement);
-        if let Some(insert) = crate::sql::uuids_in_values(session_context, statement).await {
-            let insert = datafusion::sql::parser::Statement::Statement(Box::new(insert));
-            let plan = session_context.state().statement_to_plan(insert).await;
-            return Some(plan.map_err(api_error));
-        }
-        if rewritten && matches!(statement, Statement::Query(_)) {
-            let query = datafusion::sql::parser::Statement::Statement(Box::new(statement.clone()));
-            let plan = session_context.state().statement_to_plan(query).await;
-            return Some(plan.map_err(api_error));
-        }
-        if !matches!(
-            statement,
-            Statement::ShowViews {
-                materialized: true,
-                ..
-            }
-        ) {
-            return None;
-        }
-        let plan = async {
-            let query = crate::sql::show_views_query(statement.clone())?;
-            let query = datafusion::sql::parser::Statement::Statement(Box::new(query));
-            session_context.state().statement_to_plan(query).await
-        };
-        Some(plan.await.map_err(|e| PgWireError::ApiError(Box::new(e))))
+        let planned =
+            if let Some(insert) = crate::sql::uuids_in_values(session_context, statement).await {
+                insert
+            } else if rewritten && matches!(statement, Statement::Query(_)) {
+                statement.clone()
+            } else if matches!(
+                statement,
+                Statement::ShowViews {
+                    materialized: true,
+                    ..
+                }
+            ) {
+                match crate::sql::show_views_query(statement.clone()) {
+                    Ok(query) => query,
+                    Err(e) => return Some(Err(api_error(e))),
+                }
+            } else {
+                return None;
+            };
+        let planned = datafusion::sql::parser::Statement::Statement(Box::new(planned));
+        let plan = session_context.state().statement_to_plan(planned).await;
+        Some(plan.map_err(api_error))
     }
 
     async fn handle_extended_query(
@@ -1262,7 +1259,6 @@ impl QueryHook for DdlHook {
     }
 }
 
-/// The statements of `sql` when it is made of `CREATE EXTERNAL TABLE`s.
 /// `response` with its rows, if it has any, read to the end (an error among
 /// them stays in its place).
 async fn read_rows(response: Response) -> Response {
