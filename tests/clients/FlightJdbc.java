@@ -57,6 +57,17 @@ public class FlightJdbc {
                 System.out.println("query: " + String.join(",", rows));
             }
 
+            // A full scan: several endpoints, which the driver reads in turn.
+            try (Statement st = conn.createStatement();
+                 ResultSet rs = st.executeQuery("SELECT k, c FROM " + keyspace + ".mixed")) {
+                List<String> rows = new ArrayList<>();
+                while (rs.next()) {
+                    rows.add(rs.getInt(1) + "/" + rs.getInt(2));
+                }
+                rows.sort(null);
+                System.out.println("full_scan: " + String.join(",", rows));
+            }
+
             try (PreparedStatement ps = conn.prepareStatement("SELECT name, views FROM " + keyspace + ".campaigns WHERE id = ?")) {
                 ps.setInt(1, 2);
                 try (ResultSet rs = ps.executeQuery()) {

@@ -3,7 +3,8 @@
 Usage: flight_adbc.py URI USER PASSWORD KEYSPACE
 
 The keyspace holds table `campaigns (id int PRIMARY KEY, name text,
-views bigint)` with rows 1..3. Prints one JSON object with what it saw;
+views bigint)` with rows 1..3, and `mixed` with keys (k, c) for k in 0..4
+and c in 0..5. Prints one JSON object with what it saw;
 any failure raises, and the process exits non-zero.
 """
 
@@ -40,6 +41,19 @@ def main() -> None:
 
             cur.execute(f"SELECT count(*) AS n FROM {keyspace}.campaigns")
             out["count_after_insert"] = cur.fetchone()[0]
+
+            # A full scan comes as several partitions, each read on its own;
+            # a plain fetch reads them all.
+            scan = f"SELECT k, c FROM {keyspace}.mixed"
+            partitions, _ = cur.adbc_execute_partitions(scan)
+            rows = []
+            for partition in partitions:
+                cur.adbc_read_partition(partition)
+                rows.extend(cur.fetch_arrow_table().to_pylist())
+            out["partitions"] = len(partitions)
+            out["partitioned_rows"] = sorted([r["k"], r["c"]] for r in rows)
+            cur.execute(scan)
+            out["scanned_rows"] = sorted([r["k"], r["c"]] for r in cur.fetch_arrow_table().to_pylist())
 
             try:
                 cur.execute("SELECT * FROM no_such_schema.no_such_table")

@@ -192,6 +192,15 @@ impl CassandraScanExec {
         self.template.is_some()
     }
 
+    /// Whether this is a full scan by token range whose output partitions
+    /// read disjoint ranges and can run apart from each other (no join
+    /// supplies keys to it, and no parameters are missing).
+    pub fn reads_token_ranges(&self) -> bool {
+        matches!(self.spec.target, ScanTarget::TokenRanges(_))
+            && self.template.is_none()
+            && (self.lookup.is_none() || self.dynamic_filters.is_empty())
+    }
+
     /// The scan to run for one execution of its statement: with `params` in
     /// place of its placeholders if it is a template, or a fresh copy of
     /// itself otherwise. `None` when the values change which filters go

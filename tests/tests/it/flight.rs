@@ -8,9 +8,9 @@ use arrow_flight::sql::client::FlightSqlServiceClient;
 use arrow_flight::sql::{CommandGetDbSchemas, CommandGetPrimaryKeys, CommandGetTables, SqlInfo};
 use arrow_flight::{CancelFlightInfoRequest, FlightInfo};
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Int32Array, Int64Array, RecordBatch, StringArray,
+    Array, ArrayRef, AsArray, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray,
 };
-use datafusion::arrow::datatypes::{DataType, Int64Type};
+use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type, Schema};
 use datafusion::arrow::util::display::array_value_to_string;
 use futures::{StreamExt, TryStreamExt};
 use prost::Message;
@@ -70,6 +70,25 @@ fn rows_as_text(batches: &[RecordBatch]) -> Vec<Vec<Option<String>>> {
         }
     }
     rows
+}
+
+/// The rows of `sql` over Postgres wire, in the spelling of
+/// [`rows_as_text`] for a result of `schema`.
+async fn pg_rows(
+    client: &tokio_postgres::Client,
+    sql: &str,
+    schema: &Schema,
+) -> Vec<Vec<Option<String>>> {
+    smackql_tests::gateway::text_rows(client, sql)
+        .await
+        .into_iter()
+        .map(|row| {
+            row.into_iter()
+                .zip(schema.fields())
+                .map(|(v, f)| v.map(|v| normalize(f.data_type(), &v)))
+                .collect()
+        })
+        .collect()
 }
 
 /// A value's text in one spelling for both front ends: Postgres writes
@@ -178,17 +197,7 @@ async fn flight_and_postgres_return_the_same_rows() {
     ] {
         let batches = query(&mut flight, &sql).await.expect(&sql);
         let over_flight = rows_as_text(&batches);
-        let schema = batches[0].schema();
-        let over_pg: Vec<Vec<Option<String>>> = smackql_tests::gateway::text_rows(&fx.client, &sql)
-            .await
-            .into_iter()
-            .map(|row| {
-                row.into_iter()
-                    .zip(schema.fields())
-                    .map(|(v, f)| v.map(|v| normalize(f.data_type(), &v)))
-                    .collect()
-            })
-            .collect();
+        let over_pg = pg_rows(&fx.client, &sql, &batches[0].schema()).await;
         assert!(!over_pg.is_empty(), "{sql} returned no rows");
         assert_eq!(over_flight, over_pg, "{sql}");
     }
@@ -207,6 +216,117 @@ async fn flight_and_postgres_return_the_same_rows() {
         schema.field(2).data_type(),
         DataType::Timestamp(_, _)
     ));
+}
+
+#[tokio::test]
+async fn full_scans_are_split_into_endpoints_read_in_parallel() {
+    let fx = fixture("flight_split", None).await;
+    let mixed = fx.table("mixed");
+    let mut flight = fx.gateway.flight().await;
+    let sql = format!("SELECT k, c, b, d, t, ts FROM {mixed} WHERE d >= 0");
+    let info = flight.execute(sql.clone(), None).await.unwrap();
+    let endpoints = info.endpoint.clone();
+    assert!(
+        endpoints.len() > 1,
+        "a full scan is one endpoint per partition: {} endpoint(s)",
+        endpoints.len()
+    );
+    let schema = info.clone().try_decode_schema().unwrap();
+
+    // Every endpoint at once, each over its own connection.
+    let reads = endpoints.iter().map(|endpoint| {
+        let ticket = endpoint.ticket.clone().expect("endpoint has a ticket");
+        let gateway = &fx.gateway;
+        async move {
+            let mut client = gateway.flight().await;
+            let stream = client.do_get(ticket).await.map_err(to_status)?;
+            stream
+                .try_collect::<Vec<RecordBatch>>()
+                .await
+                .map_err(to_status)
+        }
+    });
+    let parts = futures::future::try_join_all(reads).await.unwrap();
+    let mut over_flight = rows_as_text(&parts.concat());
+    let mut over_pg = pg_rows(&fx.client, &sql, &schema).await;
+    over_flight.sort();
+    over_pg.sort();
+    assert_eq!(over_flight.len(), 20);
+    assert_eq!(over_flight, over_pg);
+
+    // Once every endpoint was read, the query is gone.
+    let ticket = endpoints[0].ticket.clone().unwrap();
+    let again = match flight.do_get(ticket).await {
+        Ok(stream) => stream.try_collect::<Vec<RecordBatch>>().await.err(),
+        Err(err) => Some(err),
+    };
+    let status = to_status(again.expect("a read query cannot be read again"));
+    assert_eq!(status.code(), Code::NotFound, "{status}");
+
+    // What combines partitions, or reads by key, is one endpoint.
+    for sql in [
+        format!("SELECT k, c FROM {mixed} ORDER BY k, c"),
+        format!("SELECT count(*) FROM {mixed}"),
+        format!("SELECT k, c FROM {mixed} LIMIT 5"),
+        format!("SELECT c, t FROM {mixed} WHERE k = 2"),
+        format!("SELECT a.k FROM {mixed} AS a JOIN {mixed} AS b ON a.k = b.c"),
+    ] {
+        let info = flight.execute(sql.clone(), None).await.unwrap();
+        assert_eq!(info.endpoint.len(), 1, "{sql}");
+        fetch(&mut flight, info).await.expect(&sql);
+    }
+
+    // A prepared statement with one row of values bound is split too.
+    let mut prepared = flight
+        .prepare(format!("SELECT k, d FROM {mixed} WHERE d > ?"), None)
+        .await
+        .unwrap();
+    let values =
+        RecordBatch::try_from_iter([("$1", Arc::new(Float64Array::from(vec![3.0])) as ArrayRef)])
+            .unwrap();
+    prepared.set_parameters(values).unwrap();
+    let info = prepared.execute().await.unwrap();
+    assert!(
+        info.endpoint.len() > 1,
+        "{} endpoint(s)",
+        info.endpoint.len()
+    );
+    let batches = fetch(&mut flight, info).await.unwrap();
+    let above: Vec<f64> = batches
+        .iter()
+        .flat_map(|b| b.column(1).as_primitive::<Float64Type>().values().to_vec())
+        .collect();
+    let row = fx
+        .client
+        .query_one(&format!("SELECT count(*) FROM {mixed} WHERE d > 3"), &[])
+        .await
+        .unwrap();
+    assert_eq!(above.len() as i64, row.get::<_, i64>(0));
+    assert!(above.iter().all(|d| *d > 3.0), "{above:?}");
+    prepared.close().await.unwrap();
+
+    // Cancelling the FlightInfo cancels every endpoint.
+    let info = flight.execute(sql.clone(), None).await.unwrap();
+    let action = arrow_flight::Action::new(
+        "CancelFlightInfo",
+        CancelFlightInfoRequest::new(info.clone()).encode_to_vec(),
+    );
+    let mut results = flight.do_action(action).await.unwrap();
+    let result = results.message().await.unwrap().expect("a result");
+    let result = arrow_flight::CancelFlightInfoResult::decode(result.body).unwrap();
+    assert_eq!(result.status, arrow_flight::CancelStatus::Cancelled as i32);
+    for endpoint in info.endpoint {
+        let status = match flight.do_get(endpoint.ticket.unwrap()).await {
+            Ok(stream) => to_status(
+                stream
+                    .try_collect::<Vec<RecordBatch>>()
+                    .await
+                    .expect_err("a cancelled query is not read"),
+            ),
+            Err(err) => to_status(err),
+        };
+        assert_eq!(status.code(), Code::Cancelled, "{status}");
+    }
 }
 
 #[tokio::test]
@@ -566,6 +686,11 @@ async fn adbc_python_driver() {
         serde_json::json!([{"name": "beta", "views": 20}])
     );
     assert_eq!(out["count_after_insert"], 4);
+    let partitions = out["partitions"].as_u64().unwrap();
+    assert!(partitions > 1, "a full scan is split: {partitions}");
+    let keys: Vec<[i64; 2]> = (0..4).flat_map(|k| (0..5).map(move |c| [k, c])).collect();
+    assert_eq!(out["partitioned_rows"], serde_json::json!(keys));
+    assert_eq!(out["scanned_rows"], serde_json::json!(keys));
     let missing = out["missing_table_error"]
         .as_str()
         .expect("the query failed");
@@ -643,6 +768,11 @@ async fn jdbc_driver() {
     );
     assert_eq!(found("primary_key"), "id:1");
     assert_eq!(found("query"), "1/alpha/10,2/beta/20,3/gamma/30");
+    let mut keys: Vec<String> = (0..4)
+        .flat_map(|k| (0..5).map(move |c| format!("{k}/{c}")))
+        .collect();
+    keys.sort();
+    assert_eq!(found("full_scan"), keys.join(","));
     assert_eq!(found("prepared"), "beta/20");
     assert_eq!(found("inserted"), "1");
 

@@ -11,6 +11,7 @@ mod auth;
 mod errors;
 mod metadata;
 mod service;
+mod split;
 mod statement;
 mod store;
 

@@ -5,7 +5,9 @@
 //! `GetFlightInfo` plans a statement (for its schema) and hands out a ticket
 //! naming it; `DoGet` runs it and streams its batches as DataFusion makes
 //! them. A batch is encoded only when the client's HTTP/2 window has room,
-//! so a slow reader slows the scan instead of filling memory.
+//! so a slow reader slows the scan instead of filling memory. A full scan of
+//! a Cassandra table is handed out as several endpoints, one per output
+//! partition, which a client may read in parallel (see [`super::split`]).
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -34,6 +36,7 @@ use datafusion::arrow::array::{Array, RecordBatch, UInt64Array};
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::arrow::ipc::writer::IpcWriteOptions;
+use datafusion::common::ParamValues;
 use datafusion::error::DataFusionError;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use futures::{Stream, StreamExt, TryStreamExt};
@@ -45,6 +48,7 @@ use tonic::{Request, Response, Status, Streaming};
 use super::auth::{Authenticator, FlightSession};
 use super::errors::{arrow_status, status};
 use super::metadata;
+use super::split::{self, SplitPlan};
 use super::statement::{
     number_placeholders, parameter_row, parameter_schema, to_wire, wire_schema, TicketBody,
 };
@@ -67,13 +71,21 @@ struct Prepared {
     parameters: Mutex<Option<RecordBatch>>,
 }
 
+/// A query handed out in a `FlightInfo`, until its endpoints are read.
+#[derive(Debug, Default)]
+struct Query {
+    cancel: CancellationToken,
+    /// The plan whose output partitions its endpoints name, when split.
+    split: Option<SplitPlan>,
+}
+
 /// The Flight SQL service of one gateway.
 pub(crate) struct SmackqlFlightSql {
     auth: Arc<Authenticator>,
     cassandra: Arc<CassandraConnection>,
     sql: SqlRunner,
     prepared: Expiring<Prepared>,
-    queries: Arc<Expiring<CancellationToken>>,
+    queries: Arc<Expiring<Query>>,
     sql_info: SqlInfoData,
     xdbc: XdbcTypeInfoData,
 }
@@ -143,27 +155,95 @@ impl SmackqlFlightSql {
             .map_err(|e| status(&e))
     }
 
-    /// A `FlightInfo` with one endpoint, whose ticket names `body`.
+    /// A `FlightInfo` whose tickets name `body`: one endpoint per output
+    /// partition of `split`, or a single one.
     fn statement_info(
         &self,
         schema: &Schema,
         mut body: TicketBody,
+        split: Option<SplitPlan>,
         descriptor: FlightDescriptor,
     ) -> Result<Response<FlightInfo>, Status> {
         body.query_id = random_key();
-        self.queries
-            .insert(body.query_id.clone(), Arc::new(CancellationToken::new()));
-        let ticket = TicketStatementQuery {
-            statement_handle: body.encode_to_vec().into(),
-        };
-        let info = FlightInfo::new()
+        let partitions = split.as_ref().map(SplitPlan::partitions);
+        self.queries.insert(
+            body.query_id.clone(),
+            Arc::new(Query {
+                cancel: CancellationToken::new(),
+                split,
+            }),
+        );
+        let mut info = FlightInfo::new()
             .try_with_schema(&wire_schema(schema))
             .map_err(arrow_status)?
-            .with_endpoint(
-                FlightEndpoint::new().with_ticket(Ticket::new(ticket.as_any().encode_to_vec())),
-            )
             .with_descriptor(descriptor);
+        let parts: Vec<Option<u32>> = match partitions {
+            Some(n) => (0..n).map(|p| u32::try_from(p).ok()).collect(),
+            None => vec![None],
+        };
+        for partition in parts {
+            body.partition = partition;
+            let ticket = TicketStatementQuery {
+                statement_handle: body.encode_to_vec().into(),
+            };
+            info = info.with_endpoint(
+                FlightEndpoint::new().with_ticket(Ticket::new(ticket.as_any().encode_to_vec())),
+            );
+        }
         Ok(Response::new(info))
+    }
+
+    /// `planned`, with `params`, as a plan of independent partitions, when
+    /// it is a full scan that splits into more than one.
+    async fn split(
+        &self,
+        session: &FlightSession,
+        planned: &PlannedStatement,
+        params: Option<ParamValues>,
+    ) -> Result<Option<SplitPlan>, Status> {
+        let PlannedStatement::Plan(plan) = planned else {
+            return Ok(None);
+        };
+        if !split::may_split(plan) {
+            return Ok(None);
+        }
+        let plan = match params {
+            Some(params) => plan.clone().replace_params_with_values(&params),
+            None => Ok(plan.clone()),
+        }
+        .map_err(|e| status(&e))?;
+        let physical = session
+            .context
+            .state()
+            .create_physical_plan(&plan)
+            .await
+            .map_err(|e| status(&e))?;
+        Ok(split::partitions(&physical).map(|n| SplitPlan::new(physical, n, session.user.clone())))
+    }
+
+    /// Runs one partition of a split query's plan.
+    fn run_partition(
+        &self,
+        metadata: &MetadataMap,
+        query_id: &[u8],
+        partition: usize,
+    ) -> Result<SendableRecordBatchStream, Status> {
+        let caller = self.session(metadata)?;
+        let ended = || Status::not_found("the query has ended or expired; run it again");
+        let query = self.queries.get(query_id).ok_or_else(ended)?;
+        let split = query.split.as_ref().ok_or_else(ended)?;
+        if self.auth.required() && caller.user != split.user {
+            return Err(ended());
+        }
+        if partition >= split.partitions() {
+            return Err(Status::invalid_argument(
+                "the ticket was not issued by this server",
+            ));
+        }
+        split
+            .plan
+            .execute(partition, caller.context.task_ctx())
+            .map_err(|e| status(&e))
     }
 
     /// Runs `prepared` with its bound parameters: once, or once per bound
@@ -218,17 +298,24 @@ impl SmackqlFlightSql {
         ))
     }
 
-    /// Streams `rows` to the client as Flight data, stopping when the query
-    /// is cancelled.
-    fn stream(&self, rows: SendableRecordBatchStream, query_id: Vec<u8>) -> DoGetStream {
+    /// Streams `rows`, the rows of `partition` of a split query or all of
+    /// them, to the client as Flight data, stopping when the query is
+    /// cancelled.
+    fn stream(
+        &self,
+        rows: SendableRecordBatchStream,
+        query_id: Vec<u8>,
+        partition: Option<usize>,
+    ) -> DoGetStream {
         let token = self
             .queries
             .get(&query_id)
-            .map(|t| (*t).clone())
+            .map(|q| q.cancel.clone())
             .unwrap_or_default();
         let guard = QueryGuard {
             queries: self.queries.clone(),
             id: query_id,
+            partition,
         };
         let wire = wire_schema(&rows.schema());
         let batch_wire = wire.clone();
@@ -281,8 +368,8 @@ impl SmackqlFlightSql {
             let Some(body) = endpoint.ticket.as_ref().and_then(ticket_body) else {
                 continue;
             };
-            if let Some(token) = self.queries.get(&body.query_id) {
-                token.cancel();
+            if let Some(query) = self.queries.get(&body.query_id) {
+                query.cancel.cancel();
                 found = true;
             }
         }
@@ -291,15 +378,26 @@ impl SmackqlFlightSql {
     }
 }
 
-/// Forgets a query once its stream ends or the client goes away.
+/// Forgets a query once its stream ends or the client goes away; a split
+/// query once every partition's stream has.
 struct QueryGuard {
-    queries: Arc<Expiring<CancellationToken>>,
+    queries: Arc<Expiring<Query>>,
     id: Vec<u8>,
+    partition: Option<usize>,
 }
 
 impl Drop for QueryGuard {
     fn drop(&mut self) {
-        self.queries.remove(&self.id);
+        let last = match (self.partition, self.queries.get(&self.id)) {
+            (Some(partition), Some(query)) => query
+                .split
+                .as_ref()
+                .is_none_or(|split| split.end(partition)),
+            _ => true,
+        };
+        if last {
+            self.queries.remove(&self.id);
+        }
     }
 }
 
@@ -422,11 +520,12 @@ impl FlightSqlService for SmackqlFlightSql {
     ) -> Result<Response<FlightInfo>, Status> {
         let session = self.session(request.metadata())?;
         let planned = self.plan(&session, &query.query).await?;
+        let split = self.split(&session, &planned, None).await?;
         let body = TicketBody {
             sql: query.query,
             ..Default::default()
         };
-        self.statement_info(&planned.schema(), body, request.into_inner())
+        self.statement_info(&planned.schema(), body, split, request.into_inner())
     }
 
     async fn get_flight_info_prepared_statement(
@@ -436,11 +535,33 @@ impl FlightSqlService for SmackqlFlightSql {
     ) -> Result<Response<FlightInfo>, Status> {
         let handle = query.prepared_statement_handle.to_vec();
         let prepared = self.prepared(request.metadata(), &handle)?;
+        // Split only when it runs once: with no parameters, or one row of
+        // values bound.
+        let bound = prepared.parameters.lock().ok().and_then(|p| p.clone());
+        let params = match (prepared.parameter_types.is_empty(), bound) {
+            (true, _) => Some(None),
+            (false, Some(rows)) if rows.num_rows() == 1 => Some(Some(
+                parameter_row(&rows, 0, &prepared.parameter_types).map_err(|e| status(&e))?,
+            )),
+            (false, _) => None,
+        };
+        let split = match params {
+            Some(params) => {
+                self.split(&prepared.session, &prepared.planned, params)
+                    .await?
+            }
+            None => None,
+        };
         let body = TicketBody {
             prepared: handle,
             ..Default::default()
         };
-        self.statement_info(&prepared.planned.schema(), body, request.into_inner())
+        self.statement_info(
+            &prepared.planned.schema(),
+            body,
+            split,
+            request.into_inner(),
+        )
     }
 
     async fn do_get_statement(
@@ -453,9 +574,18 @@ impl FlightSqlService for SmackqlFlightSql {
         if self
             .queries
             .get(&body.query_id)
-            .is_some_and(|t| t.is_cancelled())
+            .is_some_and(|q| q.cancel.is_cancelled())
         {
             return Err(Status::cancelled("the query was cancelled"));
+        }
+        if let Some(partition) = body.partition {
+            let partition = partition as usize;
+            let rows = self.run_partition(request.metadata(), &body.query_id, partition)?;
+            return Ok(Response::new(self.stream(
+                rows,
+                body.query_id,
+                Some(partition),
+            )));
         }
         let rows = if body.prepared.is_empty() {
             let session = self.session(request.metadata())?;
@@ -466,7 +596,7 @@ impl FlightSqlService for SmackqlFlightSql {
             self.run_prepared(&prepared, None).await
         }
         .map_err(|e| status(&e))?;
-        Ok(Response::new(self.stream(rows, body.query_id)))
+        Ok(Response::new(self.stream(rows, body.query_id, None)))
     }
 
     async fn do_get_prepared_statement(
@@ -479,7 +609,7 @@ impl FlightSqlService for SmackqlFlightSql {
             .run_prepared(&prepared, None)
             .await
             .map_err(|e| status(&e))?;
-        Ok(Response::new(self.stream(rows, random_key())))
+        Ok(Response::new(self.stream(rows, random_key(), None)))
     }
 
     async fn do_put_statement_update(

@@ -110,8 +110,8 @@ pub(crate) fn parameter_schema(types: &[Option<DataType>]) -> Schema {
     )
 }
 
-/// What a ticket names: a query id (for cancellation) and either SQL text
-/// or a prepared statement's handle.
+/// What a ticket names: a query id (for cancellation and split plans) and
+/// either SQL text or a prepared statement's handle.
 #[derive(Clone, PartialEq, Message)]
 pub(crate) struct TicketBody {
     /// Unique per `GetFlightInfo`.
@@ -123,6 +123,10 @@ pub(crate) struct TicketBody {
     /// The prepared statement's handle, when it is.
     #[prost(bytes = "vec", tag = "3")]
     pub(crate) prepared: Vec<u8>,
+    /// The output partition to read, when the query is split into one
+    /// endpoint per partition.
+    #[prost(uint32, optional, tag = "4")]
+    pub(crate) partition: Option<u32>,
 }
 
 /// The schema results are sent in: view types become their plain
@@ -224,6 +228,7 @@ mod tests {
             query_id: vec![1, 2],
             sql: "select 1".into(),
             prepared: vec![],
+            partition: Some(3),
         };
         let bytes = body.encode_to_vec();
         assert_eq!(TicketBody::decode(bytes.as_slice()).unwrap(), body);
