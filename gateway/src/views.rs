@@ -589,6 +589,21 @@ pub(crate) async fn view_table(
         })
 }
 
+/// `raw`, the table of `view`, as the Cassandra table it is.
+pub(crate) fn as_cassandra<'a>(
+    view: &MaterializedView,
+    raw: &'a Arc<dyn TableProvider>,
+) -> Result<&'a CassandraTableProvider> {
+    raw.as_ref()
+        .downcast_ref::<CassandraTableProvider>()
+        .ok_or_else(|| {
+            DataFusionError::Internal(format!(
+                "the table of {} is not a Cassandra table",
+                view.qualified_name()
+            ))
+        })
+}
+
 /// The topic of the Kafka table `view` reads, as `session` resolves it.
 pub(crate) async fn source_topic(
     session: &SessionContext,

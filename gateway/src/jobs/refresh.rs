@@ -43,7 +43,7 @@ use datafusion::logical_expr::{cast, lit, Expr, LogicalPlanBuilder};
 use datafusion::physical_plan::collect;
 use datafusion::scalar::ScalarValue;
 use smackql_cassandra::progress::ViewProgressTable;
-use smackql_cassandra::{CassandraCatalog, CassandraTableProvider};
+use smackql_cassandra::CassandraCatalog;
 use smackql_catalog::views::{MaterializedView, Refresh, REFRESH_ID};
 use smackql_catalog::CATALOG_NAME;
 use tokio_util::sync::CancellationToken;
@@ -51,7 +51,7 @@ use tracing::{info, warn};
 
 use super::col_named;
 use crate::session::SessionFactory;
-use crate::views::{view_table, TableWatch};
+use crate::views::{as_cassandra, view_table, TableWatch};
 
 /// How a refresh went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,15 +216,7 @@ impl Recomputer {
             .collect()
             .await?;
         let raw = view_table(&self.cassandra, view).await?;
-        let table = raw
-            .as_ref()
-            .downcast_ref::<CassandraTableProvider>()
-            .ok_or_else(|| {
-                DataFusionError::Internal(format!(
-                    "the table of {} is not a Cassandra table",
-                    view.qualified_name()
-                ))
-            })?;
+        let table = as_cassandra(view, &raw)?;
         let query = session.sql(view.query_sql()).await?;
         let names = view.column_names();
         if query.schema().fields().len() != names.len() {

@@ -57,12 +57,22 @@
 //!   later one, which needs this one committed) wrote it, so skipping never
 //!   loses events.
 //!
-//! What it assumes: the owner of a lease stops writing when the lease ends.
-//! Each batch must finish within the lease it began in (it is cut off
-//! otherwise, and redone by whoever holds the lease next), so a paused or
-//! partitioned gateway writes nothing once another may own the partition. A
-//! replay by the new owner concurrent with the old owner's last writes of
-//! the *same* batch is harmless: both write the same values.
+//! Leases are not trusted to keep a former owner quiet. Each batch must
+//! finish within the lease it began in (it is cut off otherwise, and redone
+//! by whoever holds the lease next), but a write already sent when the
+//! lease ends may still arrive afterwards, after the next owner's writes.
+//! So what a batch writes carries a write timestamp that grows with the
+//! batch's end offset `to` (see [`Fence`]): `pending`, the stored lookups
+//! and the partial rows at `epoch + 2·to`, `committed` at `epoch + 2·to +
+//! 1`. Cassandra keeps, of two writes of a cell, the one with the later
+//! timestamp, whichever arrives last: a late write of an earlier batch
+//! (a partial row, or `committed` moving back) changes nothing once a later
+//! batch has written. A replay by the new owner concurrent with the old
+//! owner's last writes of the *same* batch is harmless: both write the same
+//! values at the same timestamps. `epoch` is fixed once per view, by the
+//! first gateway to maintain it, a minute past its clock, so that it comes
+//! after any write made before (at Cassandra's clock) even with some clock
+//! skew.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -93,7 +103,7 @@ use super::lookups::{chunks, decode, encode, look_up, read_slice, substitute, tr
 use super::refresh::Recomputer;
 use super::stored::{nullable, project, rows_at, StoredRows};
 use crate::session::SessionFactory;
-use crate::views::{source_topic, view_table, TableWatch};
+use crate::views::{as_cassandra, source_topic, view_table, TableWatch};
 
 /// How often a gateway reloads the catalog's views, by default: a view
 /// dropped elsewhere stops being maintained here within it.
@@ -469,7 +479,13 @@ impl ViewMaintainer {
             .state()
             .create_logical_plan(&view.partial_sql())
             .await?;
-        let raw = view_table(&self.cassandra, view).await?;
+        let fence = Fence {
+            epoch: self
+                .progress
+                .fence_epoch(&view.id, Fence::proposed_epoch())
+                .await?,
+        };
+        let raw = fence.table(view, view_table(&self.cassandra, view).await?)?;
         let mut stored = StoredRows::new(
             stored_schema(view, &raw.schema())?,
             view.keys.len(),
@@ -584,7 +600,7 @@ impl ViewMaintainer {
                     // The batch's events and the dimension rows they join,
                     // stored before the batch begins.
                     let inputs = self.joined_inputs(
-                        &session, view, &sources, partition, from, &mut to, begun, events,
+                        &session, view, &sources, partition, from, &mut to, begun, events, fence,
                     );
                     let (slice, rows) = tokio::time::timeout_at(lease_end.into(), inputs)
                         .await
@@ -594,7 +610,9 @@ impl ViewMaintainer {
                     partial = substitute(partial, view, &sources, events, Vec::new())?;
                 }
                 if !begun {
-                    self.progress.begin(&view.id, partition, from, to).await?;
+                    self.progress
+                        .begin(&view.id, partition, from, to, fence.batch(to))
+                        .await?;
                 }
                 let entry = known.get_or_insert(PartitionProgress {
                     partition,
@@ -613,7 +631,7 @@ impl ViewMaintainer {
                 let applied = started.elapsed();
                 let rate = (to - from) as f64 / applied.as_secs_f64().max(1e-6);
                 self.progress
-                    .commit(&view.id, partition, to, &self.owner, rate)
+                    .commit(&view.id, partition, to, fence.commit(to), &self.owner, rate)
                     .await?;
                 debug!(
                     view = %view.qualified_name(),
@@ -687,6 +705,7 @@ impl ViewMaintainer {
         to: &mut i64,
         begun: bool,
         events: Option<Vec<RecordBatch>>,
+        fence: Fence,
     ) -> Result<(Vec<RecordBatch>, Vec<Vec<RecordBatch>>)> {
         let mut slice = match events {
             Some(events) => events,
@@ -731,7 +750,7 @@ impl ViewMaintainer {
                 )));
             }
             self.progress
-                .save_lookups(&view.id, partition, from, *to, &encoded)
+                .save_lookups(&view.id, partition, from, *to, &encoded, fence.batch(*to))
                 .await?;
             return Ok((slice, rows));
         }
@@ -948,6 +967,55 @@ struct Applied {
     read: Duration,
     /// Merging and writing.
     write: Duration,
+}
+
+/// The write timestamps (microseconds) of what maintenance writes for one
+/// view, growing with each batch's end offset: of two batches of a source
+/// partition, the later one's writes win in Cassandra whichever arrive
+/// last. (Partial rows and progress belong to one source partition each,
+/// whose offsets only grow.)
+#[derive(Debug, Clone, Copy)]
+struct Fence {
+    epoch: i64,
+}
+
+impl Fence {
+    /// Microseconds of write time per offset: a batch's writes, then its
+    /// commit, come before the next batch's.
+    const PER_OFFSET: i64 = 2;
+
+    /// The epoch a gateway proposes for a view: a minute past its clock.
+    fn proposed_epoch() -> i64 {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        now.saturating_add(60_000_000)
+    }
+
+    /// What the batch ending at `to` writes first: its stored lookups, its
+    /// `pending`, its partial rows.
+    fn batch(self, to: i64) -> i64 {
+        self.epoch
+            .saturating_add(to.saturating_mul(Self::PER_OFFSET))
+    }
+
+    /// Its `committed`, after all of those.
+    fn commit(self, to: i64) -> i64 {
+        self.batch(to).saturating_add(1)
+    }
+
+    /// The view's table `raw`, into which rows are written at
+    /// [`Self::batch`] of their applied offset.
+    fn table(
+        self,
+        view: &MaterializedView,
+        raw: Arc<dyn TableProvider>,
+    ) -> Result<Arc<dyn TableProvider>> {
+        let fenced =
+            as_cassandra(view, &raw)?.with_write_time(APPLIED_TO, self.epoch, Self::PER_OFFSET)?;
+        Ok(Arc::new(fenced))
+    }
 }
 
 /// The most bytes of stored rows a worker keeps in memory ([`StoredRows`]):

@@ -52,4 +52,4 @@ pub use error::{Error, Result};
 pub use exec::{CassandraScanExec, ScanSpec, ScanTarget};
 pub use provider::{CassandraTableProvider, ColumnMeta};
 pub use session_options::{parse_consistency, CassandraSessionOptions, RequestOptions};
-pub use sink::CassandraDataSink;
+pub use sink::{CassandraDataSink, WriteTime};

@@ -19,6 +19,9 @@
 //!   per source partition, the dimension rows its latest batch read (one
 //!   encoded blob per dimension, with the batch's offsets), so that a batch
 //!   redone after a crash joins what the first attempt joined.
+//! - `view_fences`: per continuous view, the base of the write timestamps
+//!   its maintenance gives what it writes for a batch (`epoch`), fixed once
+//!   by the first gateway to maintain the view.
 //! - `leases`: a name, its owner, and a TTL; taken and renewed with
 //!   lightweight transactions, so at most one owner holds a lease at once.
 //!
@@ -29,6 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use scylla::response::query_result::QueryResult;
+use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::unprepared::Statement;
 use scylla::statement::{Consistency, SerialConsistency};
 use scylla::value::CqlTimestamp;
@@ -43,6 +47,11 @@ const LEASES: &str = "leases";
 const REFRESHES: &str = "view_refreshes";
 const MEMBERS: &str = "view_members";
 const LOOKUPS: &str = "view_lookups";
+const FENCES: &str = "view_fences";
+
+/// The write timestamp of a forgotten view's deletions: later than any
+/// write maintenance makes (see [`ViewProgressTable::begin`]).
+const FORGOTTEN_AT: i64 = i64::MAX / 2;
 
 /// One refresh of a recomputed view.
 #[derive(Debug, Clone, PartialEq)]
@@ -157,6 +166,13 @@ impl ViewProgressTable {
                 ensure_meta_table(
                     &self.connection,
                     self.replication_factor,
+                    FENCES,
+                    "(view_id text PRIMARY KEY, epoch bigint)",
+                )
+                .await?;
+                ensure_meta_table(
+                    &self.connection,
+                    self.replication_factor,
                     LEASES,
                     "(name text PRIMARY KEY, owner text)",
                 )
@@ -233,58 +249,96 @@ impl ViewProgressTable {
         Ok(progress)
     }
 
+    /// The base of the write timestamps of view `view_id`'s maintenance:
+    /// `proposed` if no gateway fixed one before, else the one it fixed.
+    pub async fn fence_epoch(&self, view_id: &str, proposed: i64) -> Result<i64> {
+        let table = format!("{META_KEYSPACE}.{FENCES}");
+        self.run(
+            FENCES,
+            format!("INSERT INTO {table} (view_id, epoch) VALUES (?, ?) IF NOT EXISTS"),
+            (view_id, proposed),
+        )
+        .await?;
+        let result = self
+            .run(
+                FENCES,
+                format!("SELECT epoch FROM {table} WHERE view_id = ?"),
+                (view_id,),
+            )
+            .await?;
+        let rows = result
+            .into_rows_result()
+            .map_err(|e| Error::response(&table, &e))?;
+        match rows
+            .maybe_first_row::<(Option<i64>,)>()
+            .map_err(|e| Error::response(&table, &e))?
+        {
+            Some((Some(epoch),)) => Ok(epoch),
+            _ => Err(Error::response(&table, &"the view's epoch was not stored")),
+        }
+    }
+
     /// Records that the batch of `partition` from `committed` up to
-    /// `pending` is being applied.
+    /// `pending` is being applied, written at `write_time` (microseconds):
+    /// a write with an earlier time that arrives later changes nothing.
     pub async fn begin(
         &self,
         view_id: &str,
         partition: i32,
         committed: i64,
         pending: i64,
+        write_time: i64,
     ) -> Result<()> {
         self.run(
             PROGRESS,
             format!(
-                "UPDATE {META_KEYSPACE}.{PROGRESS} SET committed = ?, pending = ? \
-                 WHERE view_id = ? AND source_partition = ?"
+                "UPDATE {META_KEYSPACE}.{PROGRESS} USING TIMESTAMP ? \
+                 SET committed = ?, pending = ? WHERE view_id = ? AND source_partition = ?"
             ),
-            (committed, pending, view_id, partition),
+            (write_time, committed, pending, view_id, partition),
         )
         .await
         .map(|_| ())
     }
 
     /// Records that every event of `partition` before `committed` is in the
-    /// view, by `owner`, at `rows_per_second`. (A batch ends pending by
-    /// being committed: `pending` no longer lies beyond `committed`.)
+    /// view, written at `write_time` as [`Self::begin`] is, and by `owner`
+    /// at `rows_per_second` (written at the clock's time). A batch ends
+    /// pending by being committed: `pending` no longer lies beyond
+    /// `committed`. Both writes go in one batch of the view's partition, so
+    /// they apply together.
     pub async fn commit(
         &self,
         view_id: &str,
         partition: i32,
         committed: i64,
+        write_time: i64,
         owner: &str,
         rows_per_second: f64,
     ) -> Result<()> {
-        let now = now_millis();
-        self.run(
-            PROGRESS,
-            format!(
-                "UPDATE {META_KEYSPACE}.{PROGRESS} SET committed = ?, pending = ?, \
-                 updated_at = ?, rows_per_second = ?, owner = ? \
-                 WHERE view_id = ? AND source_partition = ?"
-            ),
-            (
-                committed,
-                committed,
-                now,
-                rows_per_second,
-                owner,
-                view_id,
-                partition,
-            ),
-        )
-        .await
-        .map(|_| ())
+        self.ensure().await?;
+        let table = format!("{META_KEYSPACE}.{PROGRESS}");
+        let session = self.connection.session().await?;
+        let mut batch = Batch::new(BatchType::Unlogged);
+        batch.append_statement(Statement::new(format!(
+            "UPDATE {table} USING TIMESTAMP ? SET committed = ?, pending = ? \
+             WHERE view_id = ? AND source_partition = ?"
+        )));
+        batch.append_statement(Statement::new(format!(
+            "UPDATE {table} SET updated_at = ?, rows_per_second = ?, owner = ? \
+             WHERE view_id = ? AND source_partition = ?"
+        )));
+        batch.set_consistency(Consistency::Quorum);
+        batch.set_request_timeout(Some(self.connection.options().request_timeout));
+        let values = (
+            (write_time, committed, committed, view_id, partition),
+            (now_millis(), rows_per_second, owner, view_id, partition),
+        );
+        session
+            .batch(&batch, values)
+            .await
+            .map_err(|e| Error::request(&table, &e))
+            .map(|_| ())
     }
 
     /// Records the last error of view `view_id`, met by `owner`; `None`
@@ -307,8 +361,9 @@ impl ViewProgressTable {
     }
 
     /// Stores `rows`, the dimension rows (one blob per dimension) that the
-    /// batch of `partition` from `from` up to `to` joins, in one write,
-    /// replacing those of the partition's batch before.
+    /// batch of `partition` from `from` up to `to` joins, in one write at
+    /// `write_time` (as [`Self::begin`]'s), replacing those of the
+    /// partition's batch before.
     pub async fn save_lookups(
         &self,
         view_id: &str,
@@ -316,14 +371,16 @@ impl ViewProgressTable {
         from: i64,
         to: i64,
         rows: &[Vec<u8>],
+        write_time: i64,
     ) -> Result<()> {
         self.run(
             LOOKUPS,
             format!(
                 "INSERT INTO {META_KEYSPACE}.{LOOKUPS} \
-                 (view_id, source_partition, batch_from, batch_to, rows) VALUES (?, ?, ?, ?, ?)"
+                 (view_id, source_partition, batch_from, batch_to, rows) VALUES (?, ?, ?, ?, ?) \
+                 USING TIMESTAMP ?"
             ),
-            (view_id, partition, from, to, rows),
+            (view_id, partition, from, to, rows, write_time),
         )
         .await
         .map(|_| ())
@@ -364,14 +421,17 @@ impl ViewProgressTable {
         })
     }
 
-    /// Forgets the progress, refreshes and stored lookups of view
+    /// Forgets the progress, refreshes, stored lookups and epoch of view
     /// `view_id`.
     pub async fn forget(&self, view_id: &str) -> Result<()> {
-        for table in [PROGRESS, REFRESHES, LOOKUPS] {
+        // Maintenance writes at timestamps of its own, past the clock's,
+        // and a view's id is never used again: the deletion is stamped
+        // past any of them, so no late write brings a row back either.
+        for table in [PROGRESS, REFRESHES, LOOKUPS, FENCES] {
             self.run(
                 table,
-                format!("DELETE FROM {META_KEYSPACE}.{table} WHERE view_id = ?"),
-                (view_id,),
+                format!("DELETE FROM {META_KEYSPACE}.{table} USING TIMESTAMP ? WHERE view_id = ?"),
+                (FORGOTTEN_AT, view_id),
             )
             .await?;
         }

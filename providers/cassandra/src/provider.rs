@@ -13,7 +13,7 @@ use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
-use scylla::cluster::metadata::{ColumnKind, ColumnType, Table};
+use scylla::cluster::metadata::{ColumnKind, ColumnType, NativeType, Table};
 
 use crate::connection::SharedConnection;
 use crate::error::Error;
@@ -23,7 +23,7 @@ use crate::lookup::LookupSpec;
 use crate::params;
 use crate::pushdown::{self, IndexFilter, KeyLayout};
 use crate::session_options::{CassandraSessionOptions, RequestOptions};
-use crate::sink::CassandraDataSink;
+use crate::sink::{CassandraDataSink, WriteTime};
 use crate::token::TokenRange;
 use crate::types::arrow_field;
 
@@ -42,6 +42,9 @@ pub struct ColumnMeta {
 #[derive(Debug)]
 pub struct CassandraTableProvider {
     table: Arc<TableDef>,
+    /// Where the rows `INSERT` writes take their write timestamps from,
+    /// when not from the clock.
+    write_time: Option<WriteTime>,
 }
 
 /// What a scan of a table needs to know about it.
@@ -106,6 +109,34 @@ impl CassandraTableProvider {
                 partition_key: meta.partition_key.clone(),
                 indexed,
                 schema: Arc::new(Schema::new(fields)),
+            }),
+            write_time: None,
+        })
+    }
+
+    /// The same table, into which `INSERT` writes each row with the
+    /// timestamp `base + scale × value` of its bigint column `column`
+    /// (microseconds): of two writes of one row, Cassandra keeps the one
+    /// with the greater value, whichever arrives last.
+    pub fn with_write_time(&self, column: &str, base: i64, scale: i64) -> Result<Self, Error> {
+        let position = self
+            .table
+            .columns
+            .iter()
+            .position(|c| c.name == column)
+            .filter(|i| self.table.columns[*i].cql_type == ColumnType::Native(NativeType::BigInt))
+            .ok_or_else(|| {
+                Error::Unsupported(format!(
+                    "{} has no bigint column {column} to take write times from",
+                    self.qualified_name()
+                ))
+            })?;
+        Ok(Self {
+            table: self.table.clone(),
+            write_time: Some(WriteTime {
+                column: position,
+                base,
+                scale,
             }),
         })
     }
@@ -413,7 +444,7 @@ impl TableProvider for CassandraTableProvider {
         table
             .schema
             .logically_equivalent_names_and_types(&input.schema())?;
-        let sink = CassandraDataSink::new(
+        let mut sink = CassandraDataSink::new(
             table.connection.clone(),
             &table.keyspace,
             &table.table,
@@ -421,6 +452,9 @@ impl TableProvider for CassandraTableProvider {
             table.schema.clone(),
             table.request_options(state)?,
         );
+        if let Some(write_time) = self.write_time {
+            sink = sink.with_write_time(write_time);
+        }
         Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
     }
 }

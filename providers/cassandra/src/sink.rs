@@ -8,6 +8,10 @@
 //! applied atomically by the replica that owns the partition, and the
 //! driver routes it there. A bounded number of groups is in flight at once.
 //!
+//! A sink may take each row's write timestamp from one of its columns
+//! ([`WriteTime`]): of two writes of the same row, Cassandra then keeps the
+//! one whose column says more, whichever arrives last.
+//!
 //! An `INSERT` whose rows come to at most [`CHECK_BEFORE_WRITE_BYTES`] is
 //! checked whole before its first write, so one bad row writes nothing. A
 //! larger one is checked that far, then written as it streams: Cassandra
@@ -58,10 +62,32 @@ enum Mutation {
     Delete,
 }
 
+/// Each row's write timestamp, from its value in an integer column:
+/// `base + scale × value`, in microseconds as Cassandra counts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteTime {
+    /// The column's position among the sink's columns.
+    pub column: usize,
+    /// The timestamp of a row whose column holds 0.
+    pub base: i64,
+    /// Microseconds per unit of the column.
+    pub scale: i64,
+}
+
+impl WriteTime {
+    /// The timestamp of a row whose column holds `value`.
+    fn of(&self, value: i64) -> Option<i64> {
+        self.scale
+            .checked_mul(value)
+            .and_then(|t| t.checked_add(self.base))
+    }
+}
+
 /// Writes rows into one Cassandra table.
 #[derive(Debug)]
 pub struct CassandraDataSink {
     mutation: Mutation,
+    write_time: Option<WriteTime>,
     connection: SharedConnection,
     keyspace: String,
     table: String,
@@ -84,6 +110,7 @@ impl CassandraDataSink {
     ) -> Self {
         Self {
             mutation: Mutation::Upsert,
+            write_time: None,
             connection,
             keyspace: keyspace.to_string(),
             table: table.to_string(),
@@ -111,7 +138,14 @@ impl CassandraDataSink {
         }
     }
 
-    /// `INSERT INTO "ks"."t" ("a", "b") VALUES (?, ?)`, or for a deleting
+    /// Writes each row with the timestamp `write_time` takes from it.
+    pub fn with_write_time(mut self, write_time: WriteTime) -> Self {
+        self.write_time = Some(write_time);
+        self
+    }
+
+    /// `INSERT INTO "ks"."t" ("a", "b") VALUES (?, ?)` (with `USING
+    /// TIMESTAMP ?` when rows carry their write time), or for a deleting
     /// sink `DELETE FROM "ks"."t" WHERE "a" = ? AND "b" = ?`.
     pub fn cql(&self) -> String {
         let names: Vec<String> = self
@@ -128,8 +162,13 @@ impl CassandraDataSink {
             );
         }
         let marks = vec!["?"; names.len()].join(", ");
+        let timestamp = if self.write_time.is_some() {
+            " USING TIMESTAMP ?"
+        } else {
+            ""
+        };
         format!(
-            "INSERT INTO {} ({}) VALUES ({marks})",
+            "INSERT INTO {} ({}) VALUES ({marks}){timestamp}",
             cql::qualified_table(&self.keyspace, &self.table),
             names.join(", ")
         )
@@ -171,9 +210,30 @@ impl CassandraDataSink {
             })?;
             columns.push(values.into_iter());
         }
-        Ok((0..batch.num_rows())
+        let mut rows: Vec<Vec<Option<CqlValue>>> = (0..batch.num_rows())
             .map(|_| columns.iter_mut().map(|c| c.next().flatten()).collect())
-            .collect())
+            .collect();
+        if let Some(write_time) = self.write_time {
+            for (i, row) in rows.iter_mut().enumerate() {
+                let timestamp = match row.get(write_time.column) {
+                    Some(Some(CqlValue::BigInt(value))) => write_time.of(*value),
+                    _ => None,
+                };
+                let Some(timestamp) = timestamp else {
+                    return Err(Error::Encode {
+                        table: self.qualified_name(),
+                        column: self.columns[write_time.column].name.clone(),
+                        reason: format!(
+                            "row {} has no write time: the column must hold a bigint",
+                            first_row + i as u64
+                        ),
+                    }
+                    .into());
+                };
+                row.push(Some(CqlValue::BigInt(timestamp)));
+            }
+        }
+        Ok(rows)
     }
 }
 
@@ -299,8 +359,9 @@ impl Writer<'_> {
 /// The rows split into write batches: rows of one partition together, at
 /// most [`MAX_BATCH_BYTES`] each.
 ///
-/// The writes of one batch share a timestamp, so of two rows with the same
-/// primary key Cassandra would keep the greater value, not the later row.
+/// The writes of one batch share a timestamp (unless they carry their
+/// own), so of two rows with the same primary key Cassandra would keep the
+/// greater value, not the later row.
 /// Only the last row of each primary key is kept, as separate statements
 /// would have left it.
 fn group_by_partition(

@@ -640,3 +640,114 @@ async fn a_view_joins_a_dimension_table_reading_only_the_keys_its_events_name() 
         .expect("a count");
     assert_eq!(left.0, 0, "DROP forgets the stored lookups");
 }
+
+/// What maintenance writes for a batch carries a write time that grows with
+/// the batch's end offset, so a former owner's write that arrives late
+/// changes nothing once a later batch has written: neither a partial row
+/// nor the progress of a source partition moves back.
+#[tokio::test]
+async fn late_writes_of_an_earlier_batch_change_nothing() {
+    use datafusion::catalog::TableProvider;
+    use smackql_cassandra::progress::ViewProgressTable;
+    use smackql_cassandra::{CassandraConnection, CassandraOptions, CassandraTableProvider};
+    use std::sync::Arc;
+
+    let fixture = KeyspaceFixture::new("fence").await;
+    let ks = &fixture.keyspace;
+    run(
+        &fixture.client,
+        &format!(
+            "CREATE TABLE \"{ks}\".partials (k int, _source_partition int, v bigint, \
+             _applied_to bigint, PRIMARY KEY (k, _source_partition))"
+        ),
+    )
+    .await;
+    let session = fixture.gateway.sessions.new_session();
+    let table = session
+        .table_provider(format!("\"{ks}\".partials").as_str())
+        .await
+        .unwrap();
+    let plain: &CassandraTableProvider = table.as_ref().downcast_ref().unwrap();
+    let epoch = 1_800_000_000_000_000;
+    let fenced = plain.with_write_time("_applied_to", epoch, 2).unwrap();
+    assert!(plain.with_write_time("v_missing", epoch, 2).is_err());
+    assert!(
+        plain.with_write_time("k", epoch, 2).is_err(),
+        "k is no bigint"
+    );
+    session
+        .register_table("fenced", Arc::new(fenced) as Arc<dyn TableProvider>)
+        .unwrap();
+    // Row (1, 0) through the fenced table, row (1, 1) through the plain one:
+    // the batch ending at 20 lands first, the one ending at 10 after it.
+    for table in ["fenced", &format!("\"{ks}\".partials")] {
+        let p = if table == "fenced" { 0 } else { 1 };
+        for (v, to) in [(200, 20), (100, 10)] {
+            session
+                .sql(&format!(
+                    "INSERT INTO {table} (k, _source_partition, v, _applied_to) \
+                     VALUES (1, {p}, {v}, {to})"
+                ))
+                .await
+                .unwrap()
+                .collect()
+                .await
+                .unwrap();
+        }
+    }
+    let rows = text_rows(
+        &fixture.client,
+        &format!("SELECT _source_partition, v, _applied_to FROM \"{ks}\".partials ORDER BY 1"),
+    )
+    .await;
+    let text = |row: &[&str]| row.iter().map(|v| Some(v.to_string())).collect::<Vec<_>>();
+    assert_eq!(
+        rows,
+        [text(&["0", "200", "20"]), text(&["1", "100", "10"])],
+        "the fenced row keeps the later batch; the plain one, the last write"
+    );
+
+    // Progress: batches [0, 10) and [10, 20) are committed, then the first
+    // batch's owner's `begin` and `commit` arrive late.
+    let services = smackql_tests::services::ensure().await;
+    let connection = Arc::new(CassandraConnection::new(CassandraOptions {
+        contact_points: vec![services.cassandra.clone()],
+        ..CassandraOptions::default()
+    }));
+    let progress = ViewProgressTable::new(connection, 1);
+    let view = unique_name("fenced_view");
+    assert_eq!(progress.fence_epoch(&view, epoch).await.unwrap(), epoch);
+    assert_eq!(
+        progress.fence_epoch(&view, epoch + 5).await.unwrap(),
+        epoch,
+        "the first epoch stays"
+    );
+    let (batch, commit) = (|to: i64| epoch + 2 * to, |to: i64| epoch + 2 * to + 1);
+    progress.begin(&view, 0, 0, 10, batch(10)).await.unwrap();
+    progress
+        .commit(&view, 0, 10, commit(10), "a", 1.0)
+        .await
+        .unwrap();
+    progress.begin(&view, 0, 10, 20, batch(20)).await.unwrap();
+    progress
+        .commit(&view, 0, 20, commit(20), "b", 1.0)
+        .await
+        .unwrap();
+    progress
+        .commit(&view, 0, 10, commit(10), "a", 1.0)
+        .await
+        .unwrap();
+    progress.begin(&view, 0, 0, 10, batch(10)).await.unwrap();
+    let state = progress.progress(&view).await.unwrap();
+    assert_eq!(state.partitions.len(), 1);
+    assert_eq!(state.partitions[0].committed, 20);
+    assert_eq!(state.partitions[0].pending, None);
+    // A batch begun after that is pending.
+    progress.begin(&view, 0, 20, 30, batch(30)).await.unwrap();
+    let state = progress.progress(&view).await.unwrap();
+    assert_eq!(
+        (state.partitions[0].committed, state.partitions[0].pending),
+        (20, Some(30))
+    );
+    progress.forget(&view).await.unwrap();
+}
