@@ -139,7 +139,12 @@ impl ViewDdl {
         if self.cassandra.has_table(&view.schema, &view.name) {
             return Err(error(
                 ErrorClass::AlreadyExists,
-                format!("table {qualified} already exists; choose another name for the view"),
+                format!(
+                    "table {qualified} already exists; choose another name for the view, or \
+                     drop the table first (DROP TABLE {qualified}, with \
+                     cassandra.allow_drop_table = true; a table left by DROP MATERIALIZED VIEW \
+                     without PURGE is one)"
+                ),
             ));
         }
         let session = self.sessions.new_session();

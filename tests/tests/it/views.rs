@@ -256,6 +256,23 @@ async fn views_that_cannot_be_kept_are_refused_with_what_to_write() {
         "already exists",
     )
     .await;
+    // A table of that name, not a view's: how to clear the name is said.
+    let taken = fixture.table("taken");
+    run(
+        client,
+        &format!("CREATE TABLE {taken} (campaign_id bigint PRIMARY KEY)"),
+    )
+    .await;
+    refused(
+        client,
+        &format!(
+            "CREATE MATERIALIZED VIEW {taken} AS SELECT campaign_id, count(*) AS n \
+             FROM {source} GROUP BY campaign_id"
+        ),
+        "42P07",
+        "drop the table first (DROP TABLE",
+    )
+    .await;
     run(
         client,
         &format!(
