@@ -569,12 +569,15 @@ impl TableWatch {
             self.confirmed_missing = Some(Instant::now());
         }
         Some(format!(
-            "the table {0} of the materialized view is missing; maintenance resumes once \
-             it exists again, and DROP MATERIALIZED VIEW {0} forgets the view",
+            "the table {0} {TABLE_MISSING}; maintenance resumes once it exists again, and \
+             DROP MATERIALIZED VIEW {0} forgets the view",
             view.qualified_name()
         ))
     }
 }
+
+/// What the error a view records when its table is missing says.
+pub(crate) const TABLE_MISSING: &str = "of the materialized view is missing";
 
 /// The Cassandra table of `view`, as it is stored (partials, or rows with
 /// their refresh marker).

@@ -51,7 +51,7 @@ use tracing::{info, warn};
 
 use super::col_named;
 use crate::session::SessionFactory;
-use crate::views::{as_cassandra, view_table, TableWatch};
+use crate::views::{as_cassandra, view_table, TableWatch, TABLE_MISSING};
 
 /// How a refresh went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -324,6 +324,15 @@ impl Recomputer {
                 self.progress.refresh(&view.id, period).await,
                 Ok(Some(record)) if record.finished_at.is_some()
             );
+            // Another gateway may have found the table gone before this
+            // one's copy of the schema heard of it: look at the cluster's
+            // before beginning a period that would fail.
+            if !done && self.reported_missing(view).await {
+                watch.failed();
+                if watch.missing(&self.cassandra, view).await.is_some() {
+                    continue;
+                }
+            }
             let outcome = if done {
                 Ok(Refreshed::AlreadyDone)
             } else {
@@ -350,6 +359,19 @@ impl Recomputer {
                 () = tokio::time::sleep(wait) => {}
             }
         }
+    }
+}
+
+impl Recomputer {
+    /// Whether a gateway recorded, as the view's last error, that its table
+    /// is missing.
+    async fn reported_missing(&self, view: &MaterializedView) -> bool {
+        self.progress
+            .progress(&view.id)
+            .await
+            .ok()
+            .and_then(|p| p.last_error)
+            .is_some_and(|e| e.contains(TABLE_MISSING))
     }
 }
 
