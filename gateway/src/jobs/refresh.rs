@@ -360,9 +360,7 @@ impl Recomputer {
             }
         }
     }
-}
 
-impl Recomputer {
     /// Whether a gateway recorded, as the view's last error, that its table
     /// is missing.
     async fn reported_missing(&self, view: &MaterializedView) -> bool {

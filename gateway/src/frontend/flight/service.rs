@@ -178,7 +178,7 @@ impl SmackqlFlightSql {
             .map_err(arrow_status)?
             .with_descriptor(descriptor);
         let parts: Vec<Option<u32>> = match partitions {
-            Some(n) => (0..n).map(|p| u32::try_from(p).ok()).collect(),
+            Some(n) => (0..n as u32).map(Some).collect(),
             None => vec![None],
         };
         for partition in parts {

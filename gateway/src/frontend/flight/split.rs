@@ -5,10 +5,10 @@
 //! Each endpoint's `DoGet` runs one partition of the same physical plan,
 //! planned once at `GetFlightInfo`. Only plans whose partitions are
 //! independent of each other are split: a token-range scan under
-//! projections, filters and batch coalescing, each partition of which reads
-//! its own token ranges. Anything that combines partitions (an aggregate, a
-//! sort, a limit, a join, a repartition) makes the result one endpoint, read
-//! through the plan as a whole.
+//! projections, filters and cooperative yielding, each partition of which
+//! reads its own token ranges. Anything that combines partitions (an
+//! aggregate, a sort, a limit, a join, a repartition) makes the result one
+//! endpoint, read through the plan as a whole.
 
 use std::sync::{Arc, Mutex};
 
