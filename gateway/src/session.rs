@@ -78,6 +78,10 @@ impl SessionFactory {
             // `Utf8`, for clients without view types), so SQL's string
             // types plan as `Utf8` rather than as views converted back.
             .set_bool("datafusion.sql_parser.map_string_types_to_utf8view", false)
+            // PostgreSQL's `TimeZone` starts as UTC here, so `timestamptz`
+            // (`now()`, `x::timestamptz`) plans as a timestamp with a zone;
+            // `SET TIME ZONE` changes it for the session.
+            .set_str("datafusion.execution.time_zone", "UTC")
             .with_option_extension(CassandraSessionOptions::default())
             .with_option_extension(KafkaSessionOptions::default());
         let template = SessionContext::new_with_config(config);

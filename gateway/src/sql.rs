@@ -5,15 +5,18 @@
 //! Flight SQL front end and in-process callers go through [`SqlRunner`],
 //! which makes the same choices, so a statement does the same on both.
 
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::ParamValues;
 use datafusion::common::TableReference;
 use datafusion::error::DataFusionError;
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::utils::merge_schema;
+use datafusion::logical_expr::{Cast, Expr, ExprSchemable, LogicalPlan, TryCast};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::prelude::SessionContext;
@@ -87,7 +90,7 @@ impl PlannedStatement {
         let PlannedStatement::Plan(plan) = self else {
             return Ok(Vec::new());
         };
-        let mut types: Vec<_> = plan.get_parameter_types()?.into_iter().collect();
+        let mut types: Vec<_> = placeholder_types(plan)?.into_iter().collect();
         types.sort_by_key(|(id, _)| {
             id.trim_start_matches('$')
                 .parse::<u32>()
@@ -95,6 +98,51 @@ impl PlannedStatement {
         });
         Ok(types.into_iter().map(|(_, t)| t).collect())
     }
+}
+
+/// The type of each `$n` placeholder of `plan`, as PostgreSQL types a
+/// parameter: as DataFusion inferred it from what the placeholder is
+/// compared with or assigned to; else the type it is cast to (`$1::uuid`,
+/// `CAST($2 AS timestamptz)`); else, for `x = ANY($3)`, a list of `x`'s
+/// type. `None` where none of these says.
+pub fn placeholder_types(
+    plan: &LogicalPlan,
+) -> Result<HashMap<String, Option<DataType>>, DataFusionError> {
+    let mut types = plan.get_parameter_types()?;
+    if types.values().all(Option::is_some) {
+        return Ok(types);
+    }
+    plan.apply_with_subqueries(|node| {
+        let inputs = merge_schema(&node.inputs());
+        node.apply_expressions(|expr| {
+            expr.apply(|e| {
+                let (id, data_type) = match e {
+                    Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field }) => {
+                        let Expr::Placeholder(placeholder) = expr.as_ref() else {
+                            return Ok(TreeNodeRecursion::Continue);
+                        };
+                        (&placeholder.id, field.data_type().clone())
+                    }
+                    // `x = ANY($n)`, as DataFusion plans it.
+                    Expr::ScalarFunction(call) if call.name() == "array_has" => {
+                        let [Expr::Placeholder(placeholder), needle] = call.args.as_slice() else {
+                            return Ok(TreeNodeRecursion::Continue);
+                        };
+                        let Ok(item) = needle.get_type(&inputs) else {
+                            return Ok(TreeNodeRecursion::Continue);
+                        };
+                        (&placeholder.id, DataType::new_list(item, true))
+                    }
+                    _ => return Ok(TreeNodeRecursion::Continue),
+                };
+                if let Some(slot @ None) = types.get_mut(id) {
+                    *slot = Some(data_type);
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+    })?;
+    Ok(types)
 }
 
 impl SqlRunner {
@@ -434,6 +482,7 @@ fn parse(sql: &str) -> Result<Vec<Statement>, DataFusionError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion::arrow::datatypes::TimeUnit;
 
     fn rewritten(sql: &str) -> Option<String> {
         composite_fields(&parse(sql).unwrap().remove(0)).map(|s| s.to_string())
@@ -452,6 +501,43 @@ mod tests {
         assert_eq!(
             rewritten("SELECT t.c, a[1], s['f'], tmp.opts[tmp.i], t.a[1].b FROM t"),
             None
+        );
+    }
+
+    #[tokio::test]
+    async fn placeholders_take_the_type_they_are_cast_to_or_compared_with() {
+        let ctx = SessionContext::new();
+        ctx.sql("CREATE TABLE t (id BIGINT, name TEXT) AS VALUES (1, 'a')")
+            .await
+            .unwrap();
+        let types = |sql: &'static str| {
+            let ctx = ctx.clone();
+            async move {
+                let plan = ctx.state().create_logical_plan(sql).await.unwrap();
+                let mut types: Vec<_> = placeholder_types(&plan).unwrap().into_iter().collect();
+                types.sort();
+                types
+            }
+        };
+        assert_eq!(
+            types("SELECT $1::timestamp, CAST($2 AS INT), $3 FROM t WHERE id = $4").await,
+            vec![
+                (
+                    "$1".into(),
+                    Some(DataType::Timestamp(TimeUnit::Nanosecond, None))
+                ),
+                ("$2".into(), Some(DataType::Int32)),
+                ("$3".into(), None),
+                ("$4".into(), Some(DataType::Int64)),
+            ]
+        );
+        assert_eq!(
+            types("SELECT name FROM t WHERE id = ANY($1) AND id IN (SELECT id FROM t WHERE id = $2::smallint)")
+                .await,
+            vec![
+                ("$1".into(), Some(DataType::new_list(DataType::Int64, true))),
+                ("$2".into(), Some(DataType::Int16)),
+            ]
         );
     }
 }

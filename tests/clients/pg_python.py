@@ -3,6 +3,8 @@ over psycopg 3 and over psycopg2 (as Superset and notebooks use them),
 asyncpg, and pyodbc over psqlODBC reading through cursors in chunks
 (`UseDeclareFetch=1`), as Tableau does.
 
+psycopg 3 is also driven directly, with the parameters it sends untyped.
+
 Usage: python pg_python.py HOST PORT KEYSPACE
 
 The keyspace holds the all-types table `all_types` (tests/src/all_types.rs):
@@ -163,6 +165,54 @@ def sqlalchemy_suite(driver):
         engine.dispose()
 
 
+def psycopg_suite():
+    """psycopg 3 on its own: parameters as it sends them, untyped text cast
+    in the statement, and lists as arrays, in text and in binary."""
+    import psycopg
+
+    with psycopg.connect(f"host={HOST} port={PORT} user=smackql dbname=smackql", autocommit=True) as conn:
+        table = f'"{KEYSPACE}".all_types'
+        # psycopg sends a str untyped; the cast in the statement types it.
+        for prepare in (False, True):
+            rows = conn.execute(
+                f"SELECT id FROM {table} WHERE c_uuid = %s::uuid", [UUID_A], prepare=prepare
+            ).fetchall()
+            expect(f"psycopg: text cast to uuid (prepare={prepare})", rows, [(1,)])
+        rows = conn.execute("SELECT CAST(%s AS uuid)", [UUID_A.upper()]).fetchall()
+        expect("psycopg: CAST(text AS uuid)", rows, [(uuid.UUID(UUID_A),)])
+        # A list of uuids is a uuid[], sent as text (%t) or binary (%b).
+        wanted = [uuid.UUID(UUID_A), uuid.UUID(TIMEUUID)]
+        for marker in ("%t", "%b"):
+            rows = conn.execute(f"SELECT id FROM {table} WHERE c_uuid = ANY({marker})", [wanted]).fetchall()
+            expect(f"psycopg: uuid = ANY({marker})", rows, [(1,)])
+            rows = conn.execute(f"SELECT {marker}::uuid[]", [[UUID_A, None]]).fetchall()
+            expect(f"psycopg: {marker}::uuid[]", rows, [([uuid.UUID(UUID_A), None],)])
+        try:
+            conn.execute("SELECT %s::uuid", ["not-a-uuid"])
+            raise AssertionError("psycopg: a malformed uuid parameter was accepted")
+        except psycopg.errors.InvalidTextRepresentation:
+            pass
+        # timestamptz keeps the offset it is written with, and comes back
+        # with the session's zone.
+        written = datetime.datetime(2024, 1, 1, 8, 0, tzinfo=datetime.timezone.utc)
+        for sql in ("SELECT %s::timestamptz", "SELECT CAST(%s AS timestamp with time zone)"):
+            (value,) = conn.execute(sql, ["2024-01-01 10:00:00+02"]).fetchone()
+            expect(f"psycopg: {sql}", (value, value.utcoffset()), (written, datetime.timedelta(0)))
+        expect("psycopg: SHOW timezone", conn.execute("SHOW timezone").fetchone(), ("UTC",))
+        conn.execute("SET TIME ZONE 'Europe/Berlin'")
+        expect("psycopg: zone after SET", conn.execute("SHOW TimeZone").fetchone(), ("Europe/Berlin",))
+        (value,) = conn.execute("SELECT '2024-01-01 10:00:00+02'::timestamptz").fetchone()
+        expect("psycopg: timestamptz in Berlin", (value, value.utcoffset()), (written, datetime.timedelta(hours=1)))
+        (now,) = conn.execute("SELECT now()").fetchone()
+        expect("psycopg: now() has a zone", now.utcoffset() is not None, True)
+        try:
+            conn.execute("SET TIME ZONE 'Nowhere/Atlantis'")
+            raise AssertionError("psycopg: an unknown time zone was accepted")
+        except psycopg.errors.InvalidParameterValue:
+            pass
+        expect("psycopg: zone kept", conn.execute("SHOW timezone").fetchone(), ("Europe/Berlin",))
+
+
 async def asyncpg_suite():
     conn = await asyncpg.connect(host=HOST, port=PORT, user="smackql", database="smackql")
     try:
@@ -196,6 +246,12 @@ async def asyncpg_suite():
             TIMEUUID,
         )
         expect("asyncpg: query with uuid parameters", [tuple(r.values()) for r in rows], [(1,)])
+        # A uuid[] parameter, which asyncpg sends in binary.
+        rows = await conn.fetch(
+            f'SELECT id FROM "{KEYSPACE}".all_types WHERE c_uuid = ANY($1)',
+            [uuid.UUID(TIMEUUID), uuid.UUID(UUID_A)],
+        )
+        expect("asyncpg: uuid = ANY($1)", [tuple(r.values()) for r in rows], [(1,)])
     finally:
         await conn.close()
 
@@ -260,6 +316,7 @@ def odbc_suite():
 def main():
     sqlalchemy_suite("psycopg")
     sqlalchemy_suite("psycopg2")
+    psycopg_suite()
     asyncio.run(asyncpg_suite())
     odbc_suite()
     print("ok")

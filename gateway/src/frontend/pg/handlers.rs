@@ -47,6 +47,7 @@ use datafusion_postgres::pgwire::api::{
 use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::cancel::CancelRequest;
 use datafusion_postgres::pgwire::messages::response::TransactionStatus;
+use datafusion_postgres::pgwire::messages::startup::ParameterStatus;
 use datafusion_postgres::pgwire::messages::PgWireBackendMessage;
 use datafusion_postgres::pgwire::types::format::FormatOptions;
 use datafusion_postgres::{DfSessionService, Parser, QueryHook};
@@ -60,6 +61,7 @@ use super::errors::ErrorMapper;
 use super::prepared::{self, Lookup, PreparedPlans, ReadyPlan};
 use crate::ddl::Ddl;
 use crate::pg_functions::{setting, FIXED_SETTINGS};
+use crate::sql::placeholder_types;
 use smackql_catalog::definitions::parse_external_tables;
 use smackql_catalog::views::parse_refresh;
 
@@ -165,6 +167,7 @@ impl ConnectionHandlers {
             // First: it only watches.
             Arc::new(SessionChangeHook(plans.clone())),
             Arc::new(ServerSettingsHook),
+            Arc::new(TimeZoneHook),
             Arc::new(SavepointHook),
             Arc::new(DdlHook(ddl.clone())),
             Arc::new(CursorHook),
@@ -559,7 +562,7 @@ impl QueryService {
             .get_parameter_types(&portal.statement.statement)?;
         // `$n` is parameter n; one the plan does not use has no type.
         let mut inferred: Vec<Option<DataType>> = Vec::new();
-        for (id, data_type) in plan.get_parameter_types().map_err(api_error)? {
+        for (id, data_type) in placeholder_types(plan).map_err(api_error)? {
             let Some(index) = parameter_number(&id).and_then(|n| n.checked_sub(1)) else {
                 continue;
             };
@@ -669,7 +672,8 @@ fn bind_parameters<S: Clone>(
 /// The uuid parameters of the portal, by position, decoded: those the
 /// client sends as `uuid`, and those it sends as text (or untyped) where the
 /// statement expects a uuid. A uuid may arrive in binary (its 16 bytes) or
-/// as text in any form PostgreSQL reads.
+/// as text in any form PostgreSQL reads. `uuid[]` parameters (`id =
+/// ANY($1)`) are decoded here too, as lists.
 fn uuid_parameters<S: Clone>(
     portal: &Portal<S>,
     inferred: &[Option<DataType>],
@@ -687,6 +691,41 @@ fn uuid_parameters<S: Clone>(
             .filter(known)
             .or_else(|| wire.get(i).cloned().filter(known));
         let wanted = inferred.get(i).cloned().flatten();
+        let raw = portal.parameters.get(i).cloned().flatten();
+        let binary = portal.parameter_format.is_binary(i);
+        let wants_uuids = matches!(
+            &wanted,
+            Some(DataType::List(item)) if *item.data_type() == smackql_udfs::UUID
+        );
+        let textual_array = matches!(
+            sent,
+            None | Some(Type::TEXT_ARRAY | Type::VARCHAR_ARRAY | Type::BYTEA_ARRAY)
+        );
+        if sent == Some(Type::UUID_ARRAY) || wants_uuids && textual_array {
+            let items = raw
+                .map(|raw| uuid_array(&raw, binary))
+                .transpose()?
+                .unwrap_or_default();
+            let text = matches!(
+                &wanted,
+                Some(DataType::List(item)) if matches!(item.data_type(), DataType::Utf8)
+            );
+            let scalars: Vec<ScalarValue> = items
+                .into_iter()
+                .map(|item| match text {
+                    true => ScalarValue::Utf8(item.map(|b| smackql_udfs::format_uuid(&b))),
+                    false => ScalarValue::FixedSizeBinary(16, item.map(Vec::from)),
+                })
+                .collect();
+            let item_type = if text {
+                DataType::Utf8
+            } else {
+                smackql_udfs::UUID
+            };
+            let list = ScalarValue::new_list_nullable(&scalars, &item_type);
+            uuids.push((i, ScalarValue::List(list)));
+            continue;
+        }
         let wants_uuid = wanted.as_ref() == Some(&smackql_udfs::UUID);
         let textual = matches!(
             sent,
@@ -695,9 +734,9 @@ fn uuid_parameters<S: Clone>(
         if !(sent == Some(Type::UUID) || wants_uuid && textual) {
             continue;
         }
-        let bytes = match portal.parameters.get(i).cloned().flatten() {
+        let bytes = match raw {
             None => None,
-            Some(raw) if portal.parameter_format.is_binary(i) && raw.len() == 16 => {
+            Some(raw) if binary && raw.len() == 16 => {
                 if matches!(sent, Some(Type::UUID | Type::BYTEA)) {
                     Some(<[u8; 16]>::try_from(raw.as_ref()).unwrap_or_default())
                 } else {
@@ -728,12 +767,88 @@ fn uuid_from_text(raw: &[u8]) -> PgWireResult<[u8; 16]> {
             datafusion::arrow::error::ArrowError::ParseError(m) => m,
             other => other.to_string(),
         };
-        PgWireError::UserError(Box::new(ErrorInfo::new(
-            "ERROR".into(),
-            "22P02".into(),
-            message,
-        )))
+        invalid_text(message)
     })
+}
+
+/// A 22P02 (invalid text representation) error.
+fn invalid_text(message: String) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "ERROR".into(),
+        "22P02".into(),
+        message,
+    )))
+}
+
+/// The items of a one-dimensional `uuid[]` parameter: in PostgreSQL's
+/// binary array format (of `uuid` or of text items), or as text
+/// (`{6f1c…,NULL,"6f1c…"}`).
+fn uuid_array(raw: &[u8], binary: bool) -> PgWireResult<Vec<Option<[u8; 16]>>> {
+    if !binary {
+        let text = String::from_utf8_lossy(raw);
+        let malformed = || invalid_text(format!("malformed array literal: \"{text}\""));
+        let inner = text
+            .trim()
+            .strip_prefix('{')
+            .and_then(|rest| rest.strip_suffix('}'))
+            .ok_or_else(malformed)?;
+        if inner.contains(['{', '}']) {
+            return Err(malformed());
+        }
+        if inner.trim().is_empty() {
+            return Ok(Vec::new());
+        }
+        return inner
+            .split(',')
+            .map(|item| {
+                let item = item.trim();
+                if item.eq_ignore_ascii_case("null") {
+                    return Ok(None);
+                }
+                let item = item
+                    .strip_prefix('"')
+                    .and_then(|quoted| quoted.strip_suffix('"'))
+                    .unwrap_or(item);
+                uuid_from_text(item.as_bytes()).map(Some)
+            })
+            .collect();
+    }
+    let malformed = || invalid_text("malformed binary uuid[] parameter".to_string());
+    let mut rest = raw;
+    let next = |rest: &mut &[u8]| -> PgWireResult<i32> {
+        let (word, tail) = rest.split_first_chunk::<4>().ok_or_else(malformed)?;
+        *rest = tail;
+        Ok(i32::from_be_bytes(*word))
+    };
+    let dimensions = next(&mut rest)?;
+    let _has_nulls = next(&mut rest)?;
+    let item_type = next(&mut rest)? as u32;
+    if dimensions == 0 {
+        return Ok(Vec::new());
+    }
+    if dimensions != 1 {
+        return Err(invalid_text(
+            "a uuid[] parameter must have one dimension".to_string(),
+        ));
+    }
+    let count = usize::try_from(next(&mut rest)?).map_err(|_| malformed())?;
+    let _lower_bound = next(&mut rest)?;
+    let mut items = Vec::with_capacity(count.min(rest.len() / 4));
+    for _ in 0..count {
+        let length = next(&mut rest)?;
+        let Ok(length) = usize::try_from(length) else {
+            items.push(None);
+            continue;
+        };
+        let (item, tail) = rest.split_at_checked(length).ok_or_else(malformed)?;
+        rest = tail;
+        items.push(Some(if item_type == Type::UUID.oid() {
+            <[u8; 16]>::try_from(item).map_err(|_| malformed())?
+        } else {
+            uuid_from_text(item)?
+        }));
+    }
+    Ok(items)
 }
 
 /// The portal's parameter values, decoded by arrow-pg.
@@ -822,14 +937,20 @@ impl QueryParser for WireParser {
             return Ok(types);
         };
         let mut types = spaced_parameter_types(plan, types)?;
-        // A placeholder the plan types as a uuid is a `uuid` (datafusion-
-        // postgres says `bytea`, its sixteen bytes).
-        for (id, data_type) in plan.get_parameter_types().map_err(api_error)? {
+        // A placeholder the plan types as a uuid is a `uuid`, and a list of
+        // them a `uuid[]` (datafusion-postgres says `bytea`, their sixteen
+        // bytes).
+        for (id, data_type) in placeholder_types(plan).map_err(api_error)? {
             let slot = parameter_number(&id)
                 .and_then(|n| n.checked_sub(1))
                 .and_then(|i| types.get_mut(i));
-            if let (Some(slot), Some(smackql_udfs::UUID)) = (slot, data_type) {
-                *slot = Type::UUID;
+            let Some(slot) = slot else { continue };
+            match data_type {
+                Some(smackql_udfs::UUID) => *slot = Type::UUID,
+                Some(DataType::List(item)) if *item.data_type() == smackql_udfs::UUID => {
+                    *slot = Type::UUID_ARRAY;
+                }
+                _ => {}
             }
         }
         // `$n::oid[]` is an `oid[]`, as asyncpg's type introspection needs
@@ -1083,6 +1204,7 @@ impl ServerSettingsHook {
             .to_ascii_lowercase();
         let fixed = name == "server_version"
             || name == "server_version_num"
+            || name == "timezone"
             || FIXED_SETTINGS.iter().any(|(key, _)| *key == name);
         if !fixed && !name.contains('.') {
             return None;
@@ -1148,6 +1270,130 @@ impl QueryHook for ServerSettingsHook {
     ) -> Option<PgWireResult<Response>> {
         let (name, value) = Self::shown(statement, session_context)?;
         Some(Self::response(name, value))
+    }
+}
+
+/// `SET TIME ZONE 'Europe/Berlin'` and `SET timezone = ...`: the session's
+/// `TimeZone`, in which `timestamptz` (`now()`, `x::timestamptz`) plans and
+/// which `SHOW timezone` and `current_setting('TimeZone')` answer. A name
+/// that is no time zone is refused (22023), as PostgreSQL refuses it;
+/// `LOCAL` and `DEFAULT` go back to UTC.
+#[derive(Debug)]
+struct TimeZoneHook;
+
+impl TimeZoneHook {
+    /// The zone `statement` sets, or `None` when it sets none.
+    fn zone(statement: &Statement) -> Option<PgWireResult<String>> {
+        use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, Set, Value};
+        let Statement::Set(set) = statement else {
+            return None;
+        };
+        let value = match set {
+            Set::SetTimeZone {
+                local: false,
+                value,
+            } => value,
+            Set::SingleAssignment {
+                scope: None,
+                hivevar: false,
+                variable,
+                values,
+            } if values.len() == 1
+                && matches!(
+                    variable.to_string().to_ascii_lowercase().as_str(),
+                    "timezone" | "time zone"
+                ) =>
+            {
+                &values[0]
+            }
+            _ => return None,
+        };
+        let name = match value {
+            SqlExpr::Value(v) => match &v.value {
+                Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
+                Value::Number(n, _) => n.clone(),
+                other => other.to_string(),
+            },
+            SqlExpr::Identifier(ident) => ident.value.clone(),
+            SqlExpr::UnaryOp { op, expr } => format!("{op}{expr}"),
+            other => other.to_string(),
+        };
+        let name = match name.to_ascii_uppercase().as_str() {
+            "LOCAL" | "DEFAULT" => "UTC".to_string(),
+            _ => name,
+        };
+        Some(
+            match name.parse::<datafusion::arrow::array::timezone::Tz>() {
+                Ok(_) => Ok(name),
+                Err(_) => Err(PgWireError::UserError(Box::new(ErrorInfo::new(
+                    "ERROR".into(),
+                    "22023".into(),
+                    format!("invalid value for parameter \"TimeZone\": \"{name}\""),
+                )))),
+            },
+        )
+    }
+
+    async fn set(
+        statement: &Statement,
+        session: &SessionContext,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        let zone = match Self::zone(statement)? {
+            Ok(zone) => zone,
+            Err(e) => return Some(Err(e)),
+        };
+        session
+            .state_ref()
+            .write()
+            .config_mut()
+            .options_mut()
+            .execution
+            .time_zone = Some(zone.clone());
+        // Where datafusion-postgres keeps the client's zone.
+        client
+            .metadata_mut()
+            .insert("timezone".to_string(), zone.clone());
+        let status = ParameterStatus::new("TimeZone".to_string(), zone);
+        if let Err(e) = client
+            .send_message(PgWireBackendMessage::ParameterStatus(status))
+            .await
+        {
+            return Some(Err(e));
+        }
+        Some(Ok(Response::Execution(Tag::new("SET"))))
+    }
+}
+
+#[async_trait]
+impl QueryHook for TimeZoneHook {
+    async fn handle_simple_query(
+        &self,
+        statement: &Statement,
+        session_context: &SessionContext,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        Self::set(statement, session_context, client).await
+    }
+
+    async fn handle_extended_parse_query(
+        &self,
+        statement: &Statement,
+        _session_context: &SessionContext,
+        _client: &(dyn ClientInfo + Send + Sync),
+    ) -> Option<PgWireResult<LogicalPlan>> {
+        Self::zone(statement).map(|zone| zone.map(|_| no_result()))
+    }
+
+    async fn handle_extended_query(
+        &self,
+        statement: &Statement,
+        _logical_plan: &LogicalPlan,
+        _params: &ParamValues,
+        session_context: &SessionContext,
+        client: &mut dyn HookClient,
+    ) -> Option<PgWireResult<Response>> {
+        Self::set(statement, session_context, client).await
     }
 }
 
@@ -1296,4 +1542,97 @@ fn external_tables(sql: &str) -> Option<Vec<CreateExternalTable>> {
         return None;
     }
     parse_external_tables(sql)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "123e4567-e89b-12d3-a456-426614174000";
+
+    fn a() -> [u8; 16] {
+        smackql_udfs::parse_uuid(A).unwrap()
+    }
+
+    /// PostgreSQL's binary array format: one dimension of `items`, each of
+    /// type `oid`.
+    fn binary_array(oid: u32, items: &[Option<&[u8]>]) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend(1i32.to_be_bytes());
+        out.extend(i32::from(items.iter().any(Option::is_none)).to_be_bytes());
+        out.extend(oid.to_be_bytes());
+        out.extend((items.len() as i32).to_be_bytes());
+        out.extend(1i32.to_be_bytes());
+        for item in items {
+            match item {
+                Some(bytes) => {
+                    out.extend((bytes.len() as i32).to_be_bytes());
+                    out.extend(*bytes);
+                }
+                None => out.extend((-1i32).to_be_bytes()),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn uuid_arrays_are_read_as_text_and_in_binary() {
+        let text = format!("{{{A}, NULL,\"{}\"}}", A.to_uppercase());
+        assert_eq!(
+            uuid_array(text.as_bytes(), false).unwrap(),
+            vec![Some(a()), None, Some(a())]
+        );
+        assert_eq!(uuid_array(b"{}", false).unwrap(), vec![]);
+        let binary = binary_array(Type::UUID.oid(), &[Some(&a()), None]);
+        assert_eq!(uuid_array(&binary, true).unwrap(), vec![Some(a()), None]);
+        let as_text = binary_array(Type::TEXT.oid(), &[Some(A.as_bytes())]);
+        assert_eq!(uuid_array(&as_text, true).unwrap(), vec![Some(a())]);
+        let empty = [
+            0i32.to_be_bytes(),
+            0i32.to_be_bytes(),
+            2950i32.to_be_bytes(),
+        ]
+        .concat();
+        assert_eq!(uuid_array(&empty, true).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn malformed_uuid_arrays_are_invalid_text() {
+        let sqlstate = |e: PgWireError| match e {
+            PgWireError::UserError(info) => info.code,
+            other => panic!("{other:?}"),
+        };
+        for text in ["{not-a-uuid}", "123e4567", "{{1},{2}}"] {
+            let e = uuid_array(text.as_bytes(), false).unwrap_err();
+            assert_eq!(sqlstate(e), "22P02", "{text}");
+        }
+        let truncated = binary_array(Type::UUID.oid(), &[Some(&a())]);
+        let e = uuid_array(&truncated[..truncated.len() - 3], true).unwrap_err();
+        assert_eq!(sqlstate(e), "22P02");
+        let short = binary_array(Type::UUID.oid(), &[Some(&[1, 2, 3])]);
+        assert_eq!(sqlstate(uuid_array(&short, true).unwrap_err()), "22P02");
+    }
+
+    #[test]
+    fn time_zones_are_set_by_name_and_unknown_ones_refused() {
+        let zone = |sql: &str| {
+            let dialect = datafusion::sql::sqlparser::dialect::PostgreSqlDialect {};
+            let statement = datafusion::sql::sqlparser::parser::Parser::parse_sql(&dialect, sql)
+                .unwrap()
+                .remove(0);
+            TimeZoneHook::zone(&statement).map(|z| z.map_err(|e| e.to_string()))
+        };
+        assert_eq!(
+            zone("SET TIME ZONE 'Europe/Berlin'"),
+            Some(Ok("Europe/Berlin".into()))
+        );
+        assert_eq!(zone("SET timezone = 'UTC'"), Some(Ok("UTC".into())));
+        assert_eq!(zone("SET TimeZone TO '+02:00'"), Some(Ok("+02:00".into())));
+        assert_eq!(zone("SET TIME ZONE LOCAL"), Some(Ok("UTC".into())));
+        assert_eq!(zone("SET search_path = x"), None);
+        assert!(matches!(
+            zone("SET TIME ZONE 'Nowhere/Atlantis'"),
+            Some(Err(_))
+        ));
+    }
 }
