@@ -95,6 +95,11 @@ pub fn register(ctx: &SessionContext) {
         // `pg_rewrite` lists no rules (see `crate::pg_catalog`), so no oid
         // is a rule's.
         Compat::new("pg_get_ruledef", any(&[1, 2]), DataType::Utf8, null_text),
+        // No smackql catalog holds an expression tree: column defaults,
+        // index predicates and partition bounds are NULL, and, as in
+        // PostgreSQL, so is their text (clients test `pg_get_expr(...) IS
+        // NULL`).
+        Compat::new("pg_get_expr", any(&[2, 3]), DataType::Utf8, expression_text),
         Compat::new(
             "pg_tablespace_location",
             any(&[1]),
@@ -299,6 +304,15 @@ fn always_true(_: &ScalarFunctionArgs) -> Result<ColumnarValue> {
 
 fn null_text(_: &ScalarFunctionArgs) -> Result<ColumnarValue> {
     Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None)))
+}
+
+/// `pg_get_expr(expression, relation [, pretty])`: NULL for a NULL
+/// expression, else its text as stored.
+fn expression_text(args: &ScalarFunctionArgs) -> Result<ColumnarValue> {
+    text_rows(args, |values| match values[0].cast_to(&DataType::Utf8)? {
+        ScalarValue::Utf8(text) => Ok(text),
+        _ => Ok(None),
+    })
 }
 
 /// `pg_tablespace_location(oid)`: empty for the two tablespaces there are,

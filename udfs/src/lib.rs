@@ -32,6 +32,7 @@ pub use uuid::{
 pub fn register_all(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::new_from_impl(TokenFunc::default()));
     ctx.register_udf(ScalarUDF::new_from_impl(ToUuid::default()));
+    ctx.register_udf(ScalarUDF::new_from_impl(ToUuid::lenient()));
     ctx.register_udf(ScalarUDF::new_from_impl(UuidText::default()));
     ctx.register_udf(ScalarUDF::new_from_impl(HllMerge::default()));
     ctx.register_udf(ScalarUDF::new_from_impl(HllCardinality::default()));

@@ -14,7 +14,8 @@
 //! - [`UuidTypePlanner`]: the SQL type `uuid` is `FixedSizeBinary(16)`, so
 //!   `CAST(x AS uuid)` and `x::uuid` plan.
 //! - [`UuidTextCoercion`], an analyzer rule that runs before type coercion:
-//!   a cast of text to a uuid becomes `to_uuid`, a cast of a uuid to text
+//!   a cast of text to a uuid becomes `to_uuid` (`try_to_uuid`, NULL for
+//!   text that is no uuid, for `TRY_CAST`), a cast of a uuid to text
 //!   `uuid_text`, and text compared with a
 //!   uuid (`=`, `<>`, `<`, …, `IN`, `BETWEEN`) is read as a uuid. Literals
 //!   are converted once, while planning, so a uuid literal still reaches
@@ -35,7 +36,7 @@ use datafusion::logical_expr::planner::TypePlanner;
 use datafusion::logical_expr::utils::merge_schema;
 use datafusion::logical_expr::{
     Between, BinaryExpr, Cast, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator,
-    ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TryCast, Volatility,
 };
 use datafusion::optimizer::AnalyzerRule;
 use datafusion::sql::sqlparser::ast::DataType as SqlType;
@@ -141,23 +142,51 @@ impl ScalarUDFImpl for UuidText {
     }
 }
 
-/// `to_uuid(text)`: the uuid a string spells.
+/// `to_uuid(text)`: the uuid a string spells. Its lenient form,
+/// `try_to_uuid(text)`, which `TRY_CAST(x AS uuid)` calls, is NULL where
+/// the string is no uuid.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct ToUuid {
     signature: Signature,
+    lenient: bool,
 }
 
 impl Default for ToUuid {
     fn default() -> Self {
         Self {
             signature: Signature::string(1, Volatility::Immutable),
+            lenient: false,
+        }
+    }
+}
+
+impl ToUuid {
+    /// `try_to_uuid`: NULL for a string that is no uuid.
+    pub fn lenient() -> Self {
+        Self {
+            lenient: true,
+            ..Self::default()
+        }
+    }
+
+    /// The uuid `text` spells; for the lenient form, none when it is no
+    /// uuid.
+    fn parse(&self, text: &str) -> Result<Option<[u8; 16]>, ArrowError> {
+        match parse_uuid(text) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(_) if self.lenient => Ok(None),
+            Err(e) => Err(e),
         }
     }
 }
 
 impl ScalarUDFImpl for ToUuid {
     fn name(&self) -> &str {
-        "to_uuid"
+        if self.lenient {
+            "try_to_uuid"
+        } else {
+            "to_uuid"
+        }
     }
 
     fn signature(&self) -> &Signature {
@@ -175,14 +204,14 @@ impl ScalarUDFImpl for ToUuid {
             ));
         };
         match arg {
-            ColumnarValue::Scalar(value) => Ok(ColumnarValue::Scalar(uuid_scalar(value)?)),
+            ColumnarValue::Scalar(value) => Ok(ColumnarValue::Scalar(self.scalar(value)?)),
             ColumnarValue::Array(array) => {
                 let text = cast(array, &DataType::Utf8)?;
                 let text = text.as_string::<i32>();
                 let mut out = FixedSizeBinaryBuilder::with_capacity(text.len(), 16);
                 for value in text.iter() {
-                    match value {
-                        Some(value) => out.append_value(parse_uuid(value)?)?,
+                    match value.map(|v| self.parse(v)).transpose()?.flatten() {
+                        Some(bytes) => out.append_value(bytes)?,
                         None => out.append_null(),
                     }
                 }
@@ -192,24 +221,28 @@ impl ScalarUDFImpl for ToUuid {
     }
 }
 
-/// The uuid a string scalar spells, as a scalar.
-fn uuid_scalar(value: &ScalarValue) -> Result<ScalarValue> {
-    let text = match value {
-        ScalarValue::Utf8(v) | ScalarValue::LargeUtf8(v) | ScalarValue::Utf8View(v) => v,
-        ScalarValue::Null => &None,
-        other => {
-            return Err(DataFusionError::Plan(format!(
-                "to_uuid takes text, not {}",
-                other.data_type()
-            )))
-        }
-    };
-    let bytes = text
-        .as_deref()
-        .map(parse_uuid)
-        .transpose()?
-        .map(|bytes| bytes.to_vec());
-    Ok(ScalarValue::FixedSizeBinary(16, bytes))
+impl ToUuid {
+    /// The uuid a string scalar spells, as a scalar.
+    fn scalar(&self, value: &ScalarValue) -> Result<ScalarValue> {
+        let text = match value {
+            ScalarValue::Utf8(v) | ScalarValue::LargeUtf8(v) | ScalarValue::Utf8View(v) => v,
+            ScalarValue::Null => &None,
+            other => {
+                return Err(DataFusionError::Plan(format!(
+                    "{} takes text, not {}",
+                    self.name(),
+                    other.data_type()
+                )))
+            }
+        };
+        let bytes = text
+            .as_deref()
+            .map(|text| self.parse(text))
+            .transpose()?
+            .flatten()
+            .map(|bytes| bytes.to_vec());
+        Ok(ScalarValue::FixedSizeBinary(16, bytes))
+    }
 }
 
 /// Plans the SQL type `uuid`, and asks `inner` about every other type.
@@ -244,6 +277,7 @@ impl TypePlanner for UuidTypePlanner {
 #[derive(Debug)]
 pub struct UuidTextCoercion {
     to_uuid: Arc<ScalarUDF>,
+    try_to_uuid: Arc<ScalarUDF>,
     uuid_text: Arc<ScalarUDF>,
 }
 
@@ -251,6 +285,7 @@ impl Default for UuidTextCoercion {
     fn default() -> Self {
         Self {
             to_uuid: Arc::new(ScalarUDF::new_from_impl(ToUuid::default())),
+            try_to_uuid: Arc::new(ScalarUDF::new_from_impl(ToUuid::lenient())),
             uuid_text: Arc::new(ScalarUDF::new_from_impl(UuidText::default())),
         }
     }
@@ -318,16 +353,19 @@ impl UuidTextCoercion {
             )
         };
         let to_uuid = |e: Expr| self.to_uuid(e);
+        let is_text_type =
+            |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
         Ok(match expr {
             Expr::Cast(Cast { expr, field }) if *field.data_type() == UUID && is_text(&expr) => {
                 Transformed::yes(to_uuid(*expr)?)
             }
-            Expr::Cast(Cast { expr, field })
-                if is_uuid(&expr)
-                    && matches!(
-                        field.data_type(),
-                        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-                    ) =>
+            Expr::TryCast(TryCast { expr, field })
+                if *field.data_type() == UUID && is_text(&expr) =>
+            {
+                Transformed::yes(self.try_to_uuid(*expr)?)
+            }
+            Expr::Cast(Cast { expr, field }) | Expr::TryCast(TryCast { expr, field })
+                if is_uuid(&expr) && is_text_type(field.data_type()) =>
             {
                 let text = Expr::ScalarFunction(ScalarFunction::new_udf(
                     Arc::clone(&self.uuid_text),
@@ -391,10 +429,20 @@ impl UuidTextCoercion {
 
     /// `text` read as a uuid: converted now if it is a constant.
     fn to_uuid(&self, text: Expr) -> Result<Expr> {
+        Self::call(&self.to_uuid, ToUuid::default(), text)
+    }
+
+    /// `text` read leniently: NULL where it is no uuid.
+    fn try_to_uuid(&self, text: Expr) -> Result<Expr> {
+        Self::call(&self.try_to_uuid, ToUuid::lenient(), text)
+    }
+
+    /// `function(text)`; a literal is read once, here.
+    fn call(function: &Arc<ScalarUDF>, reader: ToUuid, text: Expr) -> Result<Expr> {
         match text {
-            Expr::Literal(value, _) => Ok(Expr::Literal(uuid_scalar(&value)?, None)),
+            Expr::Literal(value, _) => Ok(Expr::Literal(reader.scalar(&value)?, None)),
             other => Ok(Expr::ScalarFunction(ScalarFunction::new_udf(
-                Arc::clone(&self.to_uuid),
+                Arc::clone(function),
                 vec![other],
             ))),
         }

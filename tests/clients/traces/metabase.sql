@@ -138,3 +138,8 @@ SELECT "{keyspace}"."all_types"."c_text" AS "c_text" FROM "{keyspace}"."all_type
 -- ----
 -- Metabase:: userID: 1 queryType: MBQL queryHash: 1a3c5e7b9d2f4a6c8e0b1d3f5a7c9e2b4d6f8a0c1e3b5d7f9a2c4e6b8d0f1a3c
 SELECT "{keyspace}"."all_types"."id" AS "id", "{keyspace}"."all_types"."c_date" AS "c_date", "{keyspace}"."all_types"."c_double" AS "c_double", "{keyspace}"."all_types"."c_text" AS "c_text", "{keyspace}"."all_types"."c_list" AS "c_list", "{keyspace}"."all_types"."c_timestamp" AS "c_timestamp", "{keyspace}"."all_types"."c_uuid" AS "c_uuid", "{keyspace}"."all_types"."c_int" AS "c_int" FROM "{keyspace}"."all_types" WHERE "{keyspace}"."all_types"."id" = 1 LIMIT 2000
+-- ----
+-- Index sync (describe-table-indexes, Metabase v0.47 to v0.55): the first
+-- column of each index.
+-- expect: all_types
+SELECT "tmp"."table-schema", "tmp"."table-name", TRIM(BOTH '"' FROM PG_CATALOG.PG_GET_INDEXDEF("tmp"."ci_oid", "tmp"."pos", FALSE)) AS "field-name" FROM (SELECT "n"."nspname" AS "table-schema", "ct"."relname" AS "table-name", "ci"."oid" AS "ci_oid", (INFORMATION_SCHEMA._PG_EXPANDARRAY("i"."indkey"))."n" AS "pos" FROM "pg_catalog"."pg_class" AS "ct" INNER JOIN "pg_catalog"."pg_namespace" AS "n" ON "ct"."relnamespace" = "n"."oid" INNER JOIN "pg_catalog"."pg_index" AS "i" ON "ct"."oid" = "i"."indrelid" INNER JOIN "pg_catalog"."pg_class" AS "ci" ON "ci"."oid" = "i"."indexrelid" WHERE (PG_CATALOG.PG_GET_EXPR("i"."indpred", "i"."indrelid") IS NULL) AND n.nspname !~ '^information_schema|catalog_history|pg_') AS "tmp" WHERE "tmp"."pos" = 1

@@ -461,6 +461,47 @@ async fn flight_prepared_statements_and_updates() {
     }
     prepared.close().await.unwrap();
 
+    // A parameter is typed by its cast, as PostgreSQL types it, and text
+    // bound to a uuid is read as one.
+    let mut cast = flight
+        .prepare(
+            "SELECT CAST(CAST(? AS uuid) AS text), CAST(? AS timestamptz) = TIMESTAMPTZ '2024-01-01 08:00:00+00'"
+                .into(),
+            None,
+        )
+        .await
+        .unwrap();
+    let params = cast.parameter_schema().unwrap().clone();
+    assert_eq!(params.field(0).data_type(), &DataType::FixedSizeBinary(16));
+    assert!(matches!(
+        params.field(1).data_type(),
+        DataType::Timestamp(_, Some(_))
+    ));
+    let batch = RecordBatch::try_from_iter([
+        (
+            "$1",
+            Arc::new(StringArray::from(vec![
+                "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11",
+            ])) as ArrayRef,
+        ),
+        (
+            "$2",
+            Arc::new(StringArray::from(vec!["2024-01-01 10:00:00+02"])) as ArrayRef,
+        ),
+    ])
+    .unwrap();
+    cast.set_parameters(batch).unwrap();
+    let info = cast.execute().await.unwrap();
+    let rows = rows_as_text(&fetch(&mut flight, info).await.unwrap());
+    assert_eq!(
+        rows,
+        [[
+            Some("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11".to_string()),
+            Some("t".to_string())
+        ]]
+    );
+    cast.close().await.unwrap();
+
     // INSERT as an update, with the rows it wrote.
     let inserted = flight
         .execute_update(

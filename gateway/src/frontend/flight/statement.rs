@@ -82,7 +82,7 @@ pub(crate) fn parameter_row(
         .map(|(column, expected)| {
             let value = ScalarValue::try_from_array(column, row)?;
             match expected {
-                Some(t) if value.data_type() != *t => value.cast_to(t),
+                Some(t) if value.data_type() != *t => bound_as(value, t),
                 _ => Ok(value),
             }
         })
@@ -90,6 +90,52 @@ pub(crate) fn parameter_row(
     Ok(ParamValues::List(
         values.into_iter().map(Into::into).collect(),
     ))
+}
+
+/// `value` as a parameter of type `wanted`: text read as a uuid (or a list
+/// of them) as PostgreSQL reads it, anything else cast.
+fn bound_as(value: ScalarValue, wanted: &DataType) -> Result<ScalarValue, DataFusionError> {
+    let is_uuids =
+        matches!(wanted, DataType::List(item) if *item.data_type() == smackql_udfs::UUID);
+    if *wanted == smackql_udfs::UUID || is_uuids {
+        let read = |text: &ScalarValue| -> Result<ScalarValue, DataFusionError> {
+            let ScalarValue::Utf8(text) = text.cast_to(&DataType::Utf8)? else {
+                return Err(DataFusionError::Plan(
+                    "a uuid parameter must be text".into(),
+                ));
+            };
+            let bytes = text
+                .as_deref()
+                .map(smackql_udfs::parse_uuid)
+                .transpose()?
+                .map(Vec::from);
+            Ok(ScalarValue::FixedSizeBinary(16, bytes))
+        };
+        if !is_uuids {
+            return read(&value);
+        }
+        let ScalarValue::List(list) = value.cast_to(&DataType::new_list(DataType::Utf8, true))?
+        else {
+            return Err(DataFusionError::Plan(
+                "a uuid[] parameter must be a list".into(),
+            ));
+        };
+        if list.is_null(0) {
+            return ScalarValue::try_from(wanted);
+        }
+        let items = ScalarValue::convert_array_to_scalar_vec(list.as_ref())?;
+        let items = items
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|item| read(&item))
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(ScalarValue::List(ScalarValue::new_list_nullable(
+            &items,
+            &smackql_udfs::UUID,
+        )));
+    }
+    value.cast_to(wanted)
 }
 
 /// The schema of a prepared statement's parameters, `$1`, `$2`, ...; a

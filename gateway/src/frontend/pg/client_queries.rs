@@ -112,7 +112,8 @@ pub(crate) fn adjust(sql: &str) -> Cow<'_, str> {
     if VECTORS.iter().any(|v| sql.contains(v)) {
         sql = Cow::Owned(shift_vector_subscripts(&sql));
     }
-    if SET_RETURNING.iter().any(|(sent, _)| sql.contains(sent)) {
+    let lower = sql.to_ascii_lowercase();
+    if SET_RETURNING.iter().any(|(sent, _)| lower.contains(sent)) {
         sql = Cow::Owned(field_access(&unnest_set_returning(&sql)));
     }
     if needs_rewriting(&sql) {
@@ -256,12 +257,12 @@ fn unnest_set_returning(sql: &str) -> String {
         let after = rest[close + 1..].trim_start();
         let field = after
             .strip_prefix(").")
-            .map(identifier)
-            .filter(|f| !f.is_empty() && before.ends_with('('));
-        if let Some(field) = field {
+            .and_then(field_name)
+            .filter(|_| before.ends_with('('));
+        if let Some((length, field)) = field {
             out.push_str(&before[..before.len() - 1]);
-            out.push_str(&format!("get_field({call}, '{}')", field.to_lowercase()));
-            rest = &after[2 + field.len()..];
+            out.push_str(&format!("get_field({call}, '{field}')"));
+            rest = &after[2 + length..];
         } else {
             out.push_str(&rest[..at]);
             out.push_str(&call);
@@ -272,15 +273,17 @@ fn unnest_set_returning(sql: &str) -> String {
     out
 }
 
-/// Where `sql` calls `name(` (with or without a `pg_catalog.` qualifier)
-/// other than as a table in `FROM` or `JOIN`: the call's start and its
-/// opening parenthesis.
+/// Where `sql` calls `name(` (in any case, with or without a
+/// `pg_catalog.` qualifier) other than as a table in `FROM` or `JOIN`: the
+/// call's start and its opening parenthesis.
 fn find_call(sql: &str, name: &str) -> Option<(usize, usize)> {
+    // ASCII case changes keep every byte where it is.
+    let lower = sql.to_ascii_lowercase();
     let mut from = 0;
-    while let Some(found) = sql[from..].find(name) {
+    while let Some(found) = lower[from..].find(name) {
         let open = from + found + name.len() - 1;
         let mut at = from + found;
-        if sql[..at].ends_with("pg_catalog.") {
+        if lower[..at].ends_with("pg_catalog.") {
             at -= "pg_catalog.".len();
         }
         let previous = sql[..at]
@@ -312,21 +315,17 @@ fn field_access(sql: &str) -> String {
             .map(|n| open + 1 + n);
         let access = inner_end.and_then(|end| {
             let column = &rest[open + 1..end];
-            let field = identifier(rest[end..].strip_prefix(").")?);
+            let (length, field) = field_name(rest[end..].strip_prefix(").")?)?;
             let starts_word = rest[..open]
                 .chars()
                 .next_back()
                 .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_'));
-            (starts_word && !column.is_empty() && !field.is_empty()).then_some((
-                column,
-                field,
-                end + 2 + field.len(),
-            ))
+            (starts_word && !column.is_empty()).then_some((column, field, end + 2 + length))
         });
         match access {
             Some((column, field, end)) => {
                 out.push_str(&rest[..open]);
-                out.push_str(&format!("get_field({column}, '{}')", field.to_lowercase()));
+                out.push_str(&format!("get_field({column}, '{field}')"));
                 rest = &rest[end..];
             }
             None => {
@@ -339,12 +338,17 @@ fn field_access(sql: &str) -> String {
     out
 }
 
-/// The identifier `text` starts with.
-fn identifier(text: &str) -> &str {
+/// The field name `text` starts with, and how long it is written: a
+/// quoted name as it is, an unquoted one in lower case.
+fn field_name(text: &str) -> Option<(usize, String)> {
+    if let Some(quoted) = text.strip_prefix('"') {
+        let end = quoted.find('"').filter(|&end| end > 0)?;
+        return Some((end + 2, quoted[..end].replace('\'', "''")));
+    }
     let end = text
         .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .unwrap_or(text.len());
-    &text[..end]
+    (end > 0).then(|| (end, text[..end].to_ascii_lowercase()))
 }
 
 /// Subscripted vectors of `pg_index`, which count from 0 in PostgreSQL and
@@ -442,6 +446,23 @@ mod tests {
              get_field(unnest(_pg_expandarray(con.conkey)), 'n') AS KEY_SEQ, \
              unnest(_pg_expandarray(con.conkey)) AS KEYS FROM t \
              ) result where  result.A_ATTNUM = get_field(result.KEYS, 'x') "
+        );
+    }
+
+    #[test]
+    fn metabase_index_columns_unnest_in_upper_case_with_quoted_fields() {
+        let sent = "SELECT \"ci\".\"oid\" AS \"ci_oid\", \
+                    (INFORMATION_SCHEMA._PG_EXPANDARRAY(\"i\".\"indkey\")).\"n\" AS \"pos\" \
+                    FROM \"pg_catalog\".\"pg_index\" AS \"i\"";
+        assert_eq!(
+            adjust(sent),
+            "SELECT \"ci\".\"oid\" AS \"ci_oid\", \
+             get_field(unnest(_pg_expandarray(\"i\".\"indkey\")), 'n') AS \"pos\" \
+             FROM \"pg_catalog\".\"pg_index\" AS \"i\""
+        );
+        assert_eq!(
+            field_access("(t.c).\"Mixed\", (t.c).Lower"),
+            "get_field(t.c, 'Mixed'), get_field(t.c, 'lower')"
         );
     }
 

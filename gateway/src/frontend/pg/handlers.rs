@@ -1284,7 +1284,7 @@ struct TimeZoneHook;
 impl TimeZoneHook {
     /// The zone `statement` sets, or `None` when it sets none.
     fn zone(statement: &Statement) -> Option<PgWireResult<String>> {
-        use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, Set, Value};
+        use datafusion::sql::sqlparser::ast::{ContextModifier, Expr as SqlExpr, Set, Value};
         let Statement::Set(set) = statement else {
             return None;
         };
@@ -1294,7 +1294,7 @@ impl TimeZoneHook {
                 value,
             } => value,
             Set::SingleAssignment {
-                scope: None,
+                scope: None | Some(ContextModifier::Session),
                 hivevar: false,
                 variable,
                 values,
@@ -1627,6 +1627,11 @@ mod tests {
             Some(Ok("Europe/Berlin".into()))
         );
         assert_eq!(zone("SET timezone = 'UTC'"), Some(Ok("UTC".into())));
+        assert_eq!(
+            zone("SET SESSION TIMEZONE TO 'Asia/Tokyo'"),
+            Some(Ok("Asia/Tokyo".into()))
+        );
+        assert_eq!(zone("SET LOCAL TIMEZONE TO 'Asia/Tokyo'"), None);
         assert_eq!(zone("SET TimeZone TO '+02:00'"), Some(Ok("+02:00".into())));
         assert_eq!(zone("SET TIME ZONE LOCAL"), Some(Ok("UTC".into())));
         assert_eq!(zone("SET search_path = x"), None);
