@@ -327,6 +327,16 @@ impl SmackqlPgCatalog {
                     .collect();
                 Ok(Some(append(&added_view_schema(name)?, rows)?))
             }
+            // `nspacl` is an `aclitem[]`, as `pg_class.relacl` is: NULL
+            // (the default privileges) for every schema.
+            "pg_namespace" => {
+                let Some(table) = self.inner.table(name).await? else {
+                    return Ok(None);
+                };
+                let namespaces = read_all(&table).await?;
+                let acl = [("nspacl", DataType::new_list(DataType::Utf8, true))];
+                Ok(Some(with_null_columns(&namespaces, &acl)?))
+            }
             // smackql has no sequences and no row security policies.
             "pg_sequences" | "pg_policies" => Ok(Some(added_view_schema(name)?)),
             _ => Ok(None),

@@ -11,8 +11,8 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Int16Builder, Int32Array, Int32Builder, ListBuilder, StringBuilder,
-    StructBuilder,
+    Array, ArrayRef, AsArray, BooleanBuilder, Int16Builder, Int32Array, Int32Builder, ListBuilder,
+    StringBuilder, StructBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
 use datafusion::common::{exec_err, DataFusionError, Result, ScalarValue};
@@ -138,6 +138,14 @@ pub fn register(ctx: &SessionContext) {
             any(&[1]),
             expanded_array_type(),
             expand_array,
+        ),
+        // Set-returning too: in select lists and as `CROSS JOIN LATERAL
+        // aclexplode(...)`, both rewritten by `client_queries`.
+        Compat::new(
+            "aclexplode",
+            any(&[1]),
+            DataType::new_list(DataType::Struct(acl_item_fields()), true),
+            acl_explode,
         ),
     ];
     for function in functions {
@@ -852,20 +860,10 @@ fn expand_array(args: &ScalarFunctionArgs) -> Result<ColumnarValue> {
                 .collect::<Result<_>>()?
         }
         DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..) => {
-            let list = datafusion::arrow::compute::cast(
-                &input,
-                &DataType::new_list(DataType::Int16, true),
-            )?;
-            let list = list.as_list::<i32>();
-            (0..list.len())
-                .map(|i| {
-                    (!list.is_null(i)).then(|| {
-                        let items = list.value(i);
-                        let items = items.as_primitive::<datafusion::arrow::datatypes::Int16Type>();
-                        items.iter().flatten().collect()
-                    })
-                })
-                .collect()
+            list_rows(&input, DataType::Int16, |items| {
+                let items = items.as_primitive::<datafusion::arrow::datatypes::Int16Type>();
+                items.iter().flatten().collect()
+            })?
         }
         other => return exec_err!("_pg_expandarray expects an array, not {other}"),
     };
@@ -895,6 +893,156 @@ fn expand_array(args: &ScalarFunctionArgs) -> Result<ColumnarValue> {
     Ok(ColumnarValue::Array(Arc::new(out.finish())))
 }
 
+/// The columns of a row of `aclexplode`.
+fn acl_item_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("grantor", DataType::Int32, true),
+        Field::new("grantee", DataType::Int32, true),
+        Field::new("privilege_type", DataType::Utf8, true),
+        Field::new("is_grantable", DataType::Boolean, true),
+    ])
+}
+
+/// PostgreSQL's privilege letters in an `aclitem`, and what each grants.
+const PRIVILEGES: &[(char, &str)] = &[
+    ('a', "INSERT"),
+    ('r', "SELECT"),
+    ('w', "UPDATE"),
+    ('d', "DELETE"),
+    ('D', "TRUNCATE"),
+    ('x', "REFERENCES"),
+    ('t', "TRIGGER"),
+    ('X', "EXECUTE"),
+    ('U', "USAGE"),
+    ('C', "CREATE"),
+    ('T', "TEMPORARY"),
+    ('c', "CONNECT"),
+    ('s', "SET"),
+    ('A', "ALTER SYSTEM"),
+    ('m', "MAINTAIN"),
+];
+
+/// `aclexplode(acl)`: a row per privilege that an `aclitem[]` grants, as
+/// a list (`client_queries` unnests it). Every ACL of smackql's catalog is
+/// NULL, the default privileges, which explode to no rows. An item names
+/// its roles; the only role smackql knows is PUBLIC (the empty name, oid
+/// 0), so another name is refused as PostgreSQL refuses an unknown role.
+fn acl_explode(args: &ScalarFunctionArgs) -> Result<ColumnarValue> {
+    let input = args.args[0].to_array(args.number_rows)?;
+    let acls: Vec<Option<Vec<String>>> = match input.data_type() {
+        DataType::Null => vec![None; input.len()],
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+            let text = datafusion::arrow::compute::cast(&input, &DataType::Utf8)?;
+            let text = text.as_string::<i32>();
+            text.iter()
+                .map(|acl| acl.map(acl_items).transpose())
+                .collect::<Result<_>>()?
+        }
+        DataType::List(_) | DataType::LargeList(_) => list_rows(&input, DataType::Utf8, |items| {
+            let items = items.as_string::<i32>();
+            items.iter().flatten().map(str::to_string).collect()
+        })?,
+        other => return exec_err!("aclexplode expects an aclitem[], not {other}"),
+    };
+    let mut out = ListBuilder::new(StructBuilder::from_fields(acl_item_fields(), 0));
+    for acl in acls {
+        let Some(acl) = acl else {
+            out.append_null();
+            continue;
+        };
+        for item in &acl {
+            for (grantor, grantee, privilege, grantable) in acl_item(item)? {
+                let row = out.values();
+                let builder = |i| DataFusionError::Internal(format!("no aclexplode builder {i}"));
+                row.field_builder::<Int32Builder>(0)
+                    .ok_or_else(|| builder(0))?
+                    .append_value(grantor);
+                row.field_builder::<Int32Builder>(1)
+                    .ok_or_else(|| builder(1))?
+                    .append_value(grantee);
+                row.field_builder::<StringBuilder>(2)
+                    .ok_or_else(|| builder(2))?
+                    .append_value(privilege);
+                row.field_builder::<BooleanBuilder>(3)
+                    .ok_or_else(|| builder(3))?
+                    .append_value(grantable);
+                row.append(true);
+            }
+        }
+        out.append(true);
+    }
+    Ok(ColumnarValue::Array(Arc::new(out.finish())))
+}
+
+/// The items of an `aclitem[]` written as text: `{=r/owner,"a b"=rw/owner}`.
+fn acl_items(text: &str) -> Result<Vec<String>> {
+    let inner = text.trim();
+    let inner = inner
+        .strip_prefix('{')
+        .and_then(|rest| rest.strip_suffix('}'))
+        .ok_or_else(|| DataFusionError::Execution(format!("malformed aclitem[]: {text:?}")))?;
+    let mut items = Vec::new();
+    let (mut item, mut quoted) = (String::new(), false);
+    for c in inner.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            ',' if !quoted => items.push(std::mem::take(&mut item)),
+            c => item.push(c),
+        }
+    }
+    if !item.is_empty() || !items.is_empty() {
+        items.push(item);
+    }
+    Ok(items)
+}
+
+/// The rows of one `aclitem`, `grantee=privileges/grantor`: grantor and
+/// grantee oids, privilege and whether it may be granted on (`*`).
+fn acl_item(item: &str) -> Result<Vec<(i32, i32, &'static str, bool)>> {
+    let malformed = || DataFusionError::Execution(format!("invalid aclitem: {item:?}"));
+    let (grantee, rest) = item.split_once('=').ok_or_else(malformed)?;
+    let (privileges, grantor) = rest.rsplit_once('/').ok_or_else(malformed)?;
+    let role = |name: &str| match name.trim_matches('"') {
+        "" => Ok(0),
+        name => Err(DataFusionError::Execution(format!(
+            "role \"{name}\" does not exist"
+        ))),
+    };
+    let (grantee, grantor) = (role(grantee)?, role(grantor)?);
+    let mut rows: Vec<(i32, i32, &'static str, bool)> = Vec::new();
+    for c in privileges.chars() {
+        if c == '*' {
+            let last = rows.last_mut().ok_or_else(malformed)?;
+            last.3 = true;
+            continue;
+        }
+        let (_, privilege) = PRIVILEGES
+            .iter()
+            .find(|(letter, _)| *letter == c)
+            .ok_or_else(|| {
+                DataFusionError::Execution(format!(
+                    "invalid mode character {c:?} in aclitem {item:?}"
+                ))
+            })?;
+        rows.push((grantor, grantee, privilege, false));
+    }
+    Ok(rows)
+}
+
+/// Each row of the list array `input`, its items cast to `item` and read
+/// by `read`; `None` for a NULL row.
+fn list_rows<T>(
+    input: &ArrayRef,
+    item: DataType,
+    read: impl Fn(&ArrayRef) -> T,
+) -> Result<Vec<Option<T>>> {
+    let list = datafusion::arrow::compute::cast(input, &DataType::new_list(item, true))?;
+    let list = list.as_list::<i32>();
+    Ok((0..list.len())
+        .map(|i| (!list.is_null(i)).then(|| read(&list.value(i))))
+        .collect())
+}
+
 /// The numbers of `1 2` (int2vector) or `{1,2}` (an array's text).
 fn attribute_numbers(text: &str) -> Result<Vec<i16>> {
     text.trim()
@@ -912,9 +1060,10 @@ fn attribute_numbers(text: &str) -> Result<Vec<i16>> {
         .collect()
 }
 
-/// PostgreSQL's type `name` (identifiers in the catalog, as in
-/// `rulename <> '_RETURN'::name`), planned as text, which is how
-/// `pg_catalog` holds names; other types go to `inner`.
+/// PostgreSQL's types `name` (identifiers in the catalog, as in
+/// `rulename <> '_RETURN'::name`) and `"char"` (`relkind` and other
+/// one-letter codes), planned as text, which is how `pg_catalog` holds
+/// them; other types go to `inner`.
 #[derive(Debug)]
 pub(crate) struct NameTypePlanner {
     inner: Option<Arc<dyn TypePlanner>>,
@@ -937,10 +1086,13 @@ impl TypePlanner for NameTypePlanner {
                     .is_some_and(|schema| schema.value.eq_ignore_ascii_case("pg_catalog")),
                 _ => false,
             };
-            if modifiers.is_empty()
-                && qualified_ok
-                && plain.is_some_and(|ident| ident.value.eq_ignore_ascii_case("name"))
-            {
+            // `name`, and `"char"` (quoted: PostgreSQL's one-byte type of
+            // `relkind` and the like), which the catalog also holds as text.
+            let text = plain.is_some_and(|ident| {
+                ident.value.eq_ignore_ascii_case("name")
+                    || (ident.quote_style == Some('"') && ident.value == "char")
+            });
+            if modifiers.is_empty() && qualified_ok && text {
                 return Ok(Some(Arc::new(Field::new("", DataType::Utf8, true))));
             }
         }
@@ -1062,5 +1214,26 @@ mod tests {
             Some("8192")
         );
         assert_eq!(setting("jit", &config), None);
+    }
+
+    #[test]
+    fn acl_items_explode_into_privileges() {
+        assert_eq!(
+            acl_items(r#"{=r/,"=a*w/"}"#).unwrap(),
+            vec!["=r/".to_string(), "=a*w/".to_string()]
+        );
+        assert_eq!(acl_items("{}").unwrap(), Vec::<String>::new());
+        assert_eq!(
+            acl_item("=a*w/").unwrap(),
+            vec![(0, 0, "INSERT", true), (0, 0, "UPDATE", false)]
+        );
+        let unknown = acl_item("alice=r/alice").unwrap_err().to_string();
+        assert!(
+            unknown.contains("role \"alice\" does not exist"),
+            "{unknown}"
+        );
+        assert!(acl_item("=q/").is_err());
+        assert!(acl_item("no-equals").is_err());
+        assert!(acl_items("=r/").is_err());
     }
 }

@@ -382,3 +382,62 @@ ORDER BY e.oid
 -- ----
 -- expect: PL/pgSQL procedural language
 SELECT name,default_version,installed_version,comment FROM pg_catalog.pg_available_extensions ORDER BY name
+-- ----
+-- Opening a role (PostgreRole.getPrivileges, DBeaver 25.x), for a server
+-- of version 16: its table privileges, with MAINTAIN from the ACLs.
+-- expect: INSERT
+SELECT * FROM information_schema.table_privileges
+WHERE table_catalog='smackql' AND grantee=current_user
+UNION ALL
+SELECT
+    pg_catalog.pg_get_userbyid(acl.grantor) AS grantor,
+    pg_catalog.pg_get_userbyid(acl.grantee) AS grantee,
+    current_database() AS table_catalog,
+    n.nspname AS table_schema,
+    c.relname AS table_name,
+    acl.privilege_type,
+    CASE WHEN acl.is_grantable THEN 'YES' ELSE 'NO' END AS is_grantable,
+	'NO' AS with_hierarchy
+FROM pg_catalog.pg_class c
+JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) AS acl
+WHERE c.relacl IS NOT NULL
+  AND c.relkind IN ('r', 'v', 'f', 'p')
+  AND acl.privilege_type in ('MAINTAIN')
+  AND acl.grantee = 10;
+-- ----
+-- Its privileges on schemas, sequences and materialized views.
+SELECT * FROM (
+	SELECT DISTINCT relnamespace,
+	relacl,
+	relname,
+	relkind,
+(aclexplode(relacl)).grantee as granteeI
+FROM
+	pg_class
+WHERE
+	relacl IS NOT NULL
+	AND relnamespace IN (
+SELECT oid
+FROM pg_namespace
+WHERE nspname NOT LIKE 'pg_%' AND nspname != 'information_schema')
+UNION ALL
+SELECT DISTINCT
+	n.oid AS relnamespace,
+	nspacl AS relacl,
+	n.nspname AS relname,
+	cast('C' as "char") AS relkind,
+(aclexplode(nspacl)).grantee as granteeI
+FROM
+	pg_catalog.pg_namespace n
+WHERE
+	n.nspacl IS NOT NULL 
+	) AS tr
+WHERE pg_get_userbyid(tr.granteeI) = current_user AND tr.relkind IN('S', 'm', 'C')
+-- ----
+-- Its default privileges.
+SELECT DISTINCT g.* FROM (
+SELECT *,
+(aclexplode(defaclacl)).grantee as grantee
+FROM pg_default_acl a WHERE a.defaclnamespace <> 0) as g
+where  pg_get_userbyid(g.grantee) = current_user

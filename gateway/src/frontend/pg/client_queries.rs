@@ -10,7 +10,8 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
     visit_expressions_mut, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentList,
-    FunctionArguments, Ident, ObjectName, Query, SetExpr, TableFactor, Value,
+    FunctionArguments, Ident, Join, JoinConstraint, JoinOperator, ObjectName, Query, Select,
+    SetExpr, TableFactor, Value, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -50,10 +51,6 @@ const REPLACEMENTS: &[(&str, &str)] = &[
         "SELECT setting FROM pg_catalog.pg_settings WHERE name='max_index_keys'",
         "SELECT '32' AS setting",
     ),
-    // psql's `\dn+`: a schema's access privileges, an `aclitem[]` in
-    // PostgreSQL, which is NULL (the default privileges) for every schema
-    // here; datafusion-pg-catalog keeps it as text.
-    ("pg_catalog.array_to_string(n.nspacl, E'\\n')", "n.nspacl"),
     // psqlODBC's `SQLPrimaryKeys`: `'t'` is a boolean for PostgreSQL.
     ("i.indisprimary = 't'", "i.indisprimary = true"),
     // pgjdbc's `getIndexInfo`: an element of an `int2vector`, which counts
@@ -66,11 +63,12 @@ const REPLACEMENTS: &[(&str, &str)] = &[
 
 /// PostgreSQL's set-returning functions that clients call in select
 /// lists, as sent and as smackql's function returning their rows as a
-/// list: pgjdbc's `information_schema._pg_expandarray`, and SQLAlchemy's
-/// and pgcli's `generate_subscripts`.
+/// list: pgjdbc's `information_schema._pg_expandarray`, SQLAlchemy's and
+/// pgcli's `generate_subscripts`, and DBeaver's `aclexplode`.
 const SET_RETURNING: &[(&str, &str)] = &[
     ("information_schema._pg_expandarray(", "_pg_expandarray"),
     ("generate_subscripts(", "generate_subscripts"),
+    ("aclexplode(", "aclexplode"),
 ];
 
 /// asyncpg's type introspection (`INTRO_LOOKUP_TYPES`) starts so: a
@@ -143,15 +141,19 @@ const NULL_IN_CASE: &[&str] = &[
 /// parsed twice.
 fn needs_rewriting(sql: &str) -> bool {
     let upper = sql.to_ascii_uppercase();
-    upper.contains(" ESCAPE ") || (upper.contains("CASE") && upper.contains("PG_ATTRDEF"))
+    upper.contains(" ESCAPE ")
+        || (upper.contains("CASE") && upper.contains("PG_ATTRDEF"))
+        || (upper.contains("LATERAL") && upper.contains("ACLEXPLODE("))
 }
 
-/// `sql` with `LIKE ... ESCAPE 'c'` as `LIKE like_escape(..., 'c')`, and
-/// the subqueries of [`NULL_IN_CASE`] inside `CASE` as NULL; `None` when it
+/// `sql` with `LIKE ... ESCAPE 'c'` as `LIKE like_escape(..., 'c')`, the
+/// subqueries of [`NULL_IN_CASE`] inside `CASE` as NULL, and `CROSS JOIN
+/// LATERAL aclexplode(...)` as a join (see [`LateralAcls`]); `None` when it
 /// does not parse, leaving the error to the planner.
 fn rewrite(sql: &str) -> Option<String> {
     let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).ok()?;
     for statement in &mut statements {
+        let _ = statement.visit(&mut LateralAcls);
         let _ = visit_expressions_mut(statement, |expr| {
             match expr {
                 Expr::Like {
@@ -192,6 +194,100 @@ fn rewrite(sql: &str) -> Option<String> {
             .collect::<Vec<_>>()
             .join("; "),
     )
+}
+
+/// Rewrites `CROSS JOIN LATERAL aclexplode(x.acl) AS a`, which DataFusion
+/// cannot plan (a table function of an outer column), as a join with the
+/// rows that `aclexplode` gives each distinct ACL of `x`'s table:
+/// `JOIN (...) AS a ON a.__acl = x.acl`. A NULL ACL, as every ACL of
+/// smackql's catalog is, joins nothing, as it explodes to nothing.
+struct LateralAcls;
+
+impl VisitorMut for LateralAcls {
+    type Break = ();
+
+    fn post_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+        for from in &mut select.from {
+            for at in 0..from.joins.len() {
+                let earlier: Vec<&TableFactor> = std::iter::once(&from.relation)
+                    .chain(from.joins[..at].iter().map(|j| &j.relation))
+                    .collect();
+                if let Some(join) = lateral_acl_join(&from.joins[at], &earlier) {
+                    from.joins[at] = join;
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// `join` rewritten by [`LateralAcls`], when it is `CROSS JOIN LATERAL
+/// aclexplode(x.column) [AS a]` and `x` is among `earlier`.
+fn lateral_acl_join(join: &Join, earlier: &[&TableFactor]) -> Option<Join> {
+    let TableFactor::Function {
+        lateral: true,
+        name,
+        args,
+        with_ordinality: false,
+        alias,
+    } = &join.relation
+    else {
+        return None;
+    };
+    let called = name.0.last()?.as_ident()?.value.to_ascii_lowercase();
+    if called != "aclexplode" || !matches!(join.join_operator, JoinOperator::CrossJoin(_)) {
+        return None;
+    }
+    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(acl))] = args.as_slice() else {
+        return None;
+    };
+    let Expr::CompoundIdentifier(parts) = acl else {
+        return None;
+    };
+    let [table, _column] = parts.as_slice() else {
+        return None;
+    };
+    let source = earlier.iter().find(|factor| match factor {
+        TableFactor::Table { name, alias, .. } => match alias {
+            Some(alias) => alias.name.value.eq_ignore_ascii_case(&table.value),
+            None => name
+                .0
+                .last()
+                .and_then(|part| part.as_ident())
+                .is_some_and(|last| last.value.eq_ignore_ascii_case(&table.value)),
+        },
+        _ => false,
+    })?;
+    if alias.as_ref().is_some_and(|a| !a.columns.is_empty()) {
+        return None;
+    }
+    let alias = alias
+        .as_ref()
+        .map_or_else(|| "aclexplode".to_string(), |a| a.name.to_string());
+    let rows = format!(
+        "(SELECT __acl, get_field(__item, 'grantor') AS grantor, \
+         get_field(__item, 'grantee') AS grantee, \
+         get_field(__item, 'privilege_type') AS privilege_type, \
+         get_field(__item, 'is_grantable') AS is_grantable \
+         FROM (SELECT __acl, unnest(aclexplode(__acl)) AS __item \
+         FROM (SELECT DISTINCT {acl} AS __acl FROM {source}) AS __acls) AS __items) AS {alias}"
+    );
+    let dialect = PostgreSqlDialect {};
+    let relation = Parser::new(&dialect)
+        .try_with_sql(&rows)
+        .ok()?
+        .parse_table_factor()
+        .ok()?;
+    let on = Parser::new(&dialect)
+        .try_with_sql(&format!("{alias}.__acl = {acl}"))
+        .ok()?
+        .parse_expr()
+        .ok()?;
+    Some(Join {
+        relation,
+        global: false,
+        join_operator: JoinOperator::Inner(JoinConstraint::On(on)),
+    })
 }
 
 /// Whether `query` is a plain select whose tables are all among `tables`.
@@ -296,7 +392,7 @@ fn find_call(sql: &str, name: &str) -> Option<(usize, usize)> {
             .chars()
             .next_back()
             .is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'));
-        if word_start && previous != "FROM" && previous != "JOIN" {
+        if word_start && !matches!(previous.as_str(), "FROM" | "JOIN" | "LATERAL") {
             return Some((at, open));
         }
         from += found + name.len();
@@ -463,6 +559,31 @@ mod tests {
         assert_eq!(
             field_access("(t.c).\"Mixed\", (t.c).Lower"),
             "get_field(t.c, 'Mixed'), get_field(t.c, 'lower')"
+        );
+    }
+
+    #[test]
+    fn acl_explosions_are_unnested_in_select_lists_and_joined_in_from() {
+        assert_eq!(
+            adjust("SELECT relname, (aclexplode(relacl)).grantee as granteeI FROM pg_class"),
+            "SELECT relname, get_field(unnest(aclexplode(relacl)), 'grantee') as granteeI \
+             FROM pg_class"
+        );
+        assert_eq!(
+            adjust(
+                "SELECT c.relname, acl.privilege_type FROM pg_catalog.pg_class c \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                 CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) AS acl WHERE acl.grantee = 0"
+            ),
+            "SELECT c.relname, acl.privilege_type FROM pg_catalog.pg_class c \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             INNER JOIN (SELECT __acl, get_field(__item, 'grantor') AS grantor, \
+             get_field(__item, 'grantee') AS grantee, \
+             get_field(__item, 'privilege_type') AS privilege_type, \
+             get_field(__item, 'is_grantable') AS is_grantable \
+             FROM (SELECT __acl, unnest(aclexplode(__acl)) AS __item \
+             FROM (SELECT DISTINCT c.relacl AS __acl FROM pg_catalog.pg_class c) AS __acls) \
+             AS __items) AS acl ON acl.__acl = c.relacl WHERE acl.grantee = 0"
         );
     }
 
