@@ -383,6 +383,17 @@ ORDER BY e.oid
 -- expect: PL/pgSQL procedural language
 SELECT name,default_version,installed_version,comment FROM pg_catalog.pg_available_extensions ORDER BY name
 -- ----
+-- Opening a composite type's attributes (PostgreDataType.AttributeCache),
+-- here with a table's row type.
+-- expect: c_ascii
+SELECT c.relname,row_number() OVER (ORDER BY a.attnum) as attnum,a.*,pg_catalog.pg_get_expr(ad.adbin, ad.adrelid, true) as def_value,dsc.description
+FROM pg_catalog.pg_attribute a
+INNER JOIN pg_catalog.pg_class c ON (a.attrelid=c.oid)
+LEFT OUTER JOIN pg_catalog.pg_attrdef ad ON (a.attrelid=ad.adrelid AND a.attnum = ad.adnum)
+LEFT OUTER JOIN pg_catalog.pg_description dsc ON (c.oid=dsc.objoid AND a.attnum = dsc.objsubid)
+WHERE a.attnum > 0 AND NOT a.attisdropped AND c.oid={table_oid}
+ORDER BY a.attnum
+-- ----
 -- Opening a role (PostgreRole.getPrivileges, DBeaver 25.x), for a server
 -- of version 16: its table privileges, with MAINTAIN from the ACLs.
 -- expect: INSERT

@@ -51,6 +51,14 @@ const REPLACEMENTS: &[(&str, &str)] = &[
         "SELECT setting FROM pg_catalog.pg_settings WHERE name='max_index_keys'",
         "SELECT '32' AS setting",
     ),
+    // DBeaver's attributes of a composite type: both its row number and
+    // `a.*` are named `attnum`, which DataFusion calls ambiguous. No
+    // smackql relation has a dropped column, so attribute numbers have no
+    // gaps and equal their row numbers.
+    (
+        "c.relname,row_number() OVER (ORDER BY a.attnum) as attnum,a.*,",
+        "c.relname,a.*,",
+    ),
     // psqlODBC's `SQLPrimaryKeys`: `'t'` is a boolean for PostgreSQL.
     ("i.indisprimary = 't'", "i.indisprimary = true"),
     // pgjdbc's `getIndexInfo`: an element of an `int2vector`, which counts
