@@ -172,6 +172,17 @@ def psycopg_suite():
 
     with psycopg.connect(f"host={HOST} port={PORT} user=smackql dbname=smackql", autocommit=True) as conn:
         table = f'"{KEYSPACE}".all_types'
+        # Columns are named as PostgreSQL names them, in both protocols.
+        for prepare in (False, True):
+            cur = conn.execute(
+                f"SELECT count(*), c_uuid::text, c_int + 1, upper(c_text) FROM {table} GROUP BY c_uuid, c_int, c_text",
+                prepare=prepare,
+            )
+            expect(
+                f"psycopg: column names (prepare={prepare})",
+                [d.name for d in cur.description],
+                ["count", "c_uuid", "?column?", "upper"],
+            )
         # psycopg sends a str untyped; the cast in the statement types it.
         for prepare in (False, True):
             rows = conn.execute(

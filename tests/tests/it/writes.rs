@@ -441,7 +441,8 @@ async fn uuids_are_read_from_text() {
             .unwrap();
         names.push(statement.columns()[0].name().to_string());
     }
-    assert_eq!(names[0], names[1].replace(".n", ".id"), "{names:?}");
+    // Named as PostgreSQL names a cast column: by the column.
+    assert_eq!(names, ["id", "n"]);
 
     // Text that is no uuid is refused, whichever way it comes.
     for bad in [

@@ -25,6 +25,7 @@ use datafusion_postgres::pgwire::api::store::PortalStore;
 use datafusion_postgres::pgwire::api::ClientInfo;
 use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 
+use super::column_names;
 use super::encoding;
 use super::handlers::no_result;
 
@@ -126,7 +127,9 @@ async fn declare(
             .sql(&sql)
             .await
             .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
-        let rows = encoding::encode_dataframe(frame, &Format::UnifiedText, None).await?;
+        let names = column_names::query_names(query);
+        let rows =
+            encoding::encode_dataframe(frame, &Format::UnifiedText, None, names.as_deref()).await?;
         let statement = Arc::new(StoredStatement::new(
             name.value.clone(),
             (sql, None),
@@ -184,7 +187,9 @@ async fn fetch(
             .sql(sql)
             .await
             .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
-        let fields = encoding::pg_fields(frame.schema().as_arrow(), &Format::UnifiedText, None)?;
+        let names = column_names::names_of_sql(sql);
+        let schema = column_names::renamed(frame.schema().as_arrow(), names.as_deref());
+        let fields = encoding::pg_fields(&schema, &Format::UnifiedText, None)?;
         rows = QueryResponse::new(Arc::new(fields), futures::stream::empty());
     }
     // `FETCH n`, as PostgreSQL tags it; psqlODBC checks.

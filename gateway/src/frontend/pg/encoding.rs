@@ -213,13 +213,17 @@ pub(crate) fn wire_type(field: &FieldRef) -> PgWireResult<Type> {
     Encoding::of(field).pg_type(field)
 }
 
-/// Runs `df` and streams its rows, one Arrow batch at a time.
+/// Runs `df` and streams its rows, one Arrow batch at a time; its columns
+/// are described with `names` where given (see [`column_names`]).
+///
+/// [`column_names`]: super::column_names
 pub(crate) async fn encode_dataframe(
     df: DataFrame,
     format: &Format,
     options: Option<Arc<FormatOptions>>,
+    names: Option<&[String]>,
 ) -> PgWireResult<QueryResponse> {
-    let schema = Arc::new(df.schema().as_arrow().clone());
+    let schema = super::column_names::renamed(df.schema().as_arrow(), names);
     let batches = df
         .execute_stream()
         .await

@@ -56,6 +56,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::auth::Startup;
 use super::client_queries;
+use super::column_names;
 use super::encoding;
 use super::errors::ErrorMapper;
 use super::prepared::{self, Lookup, PreparedPlans, ReadyPlan};
@@ -506,8 +507,14 @@ impl QueryService {
             .map_err(api_error)?;
         let df = with_statement_timeout(client, self.session.execute_logical_plan(plan)).await?;
         let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
-        let response =
-            encoding::encode_dataframe(df, &portal.result_column_format, Some(options)).await?;
+        let names = statement_names(&portal.statement.statement);
+        let response = encoding::encode_dataframe(
+            df,
+            &portal.result_column_format,
+            Some(options),
+            names.as_deref(),
+        )
+        .await?;
         Ok(Response::Query(response))
     }
 
@@ -526,8 +533,9 @@ impl QueryService {
         };
         let batches = execute_stream(physical, ready.task.clone()).map_err(api_error)?;
         let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
+        let names = statement_names(&portal.statement.statement);
         let response = encoding::encode_stream(
-            &ready.schema,
+            &column_names::renamed(&ready.schema, names.as_deref()),
             batches,
             &portal.result_column_format,
             Some(options),
@@ -573,6 +581,15 @@ impl QueryService {
         }
         Ok((inferred, wire))
     }
+}
+
+/// The names PostgreSQL gives the columns of a parsed statement's result
+/// (see [`column_names`]).
+fn statement_names<P>(statement: &(String, Option<(Statement, P)>)) -> Option<Vec<String>> {
+    let (_, Some((statement, _))) = statement else {
+        return None;
+    };
+    column_names::result_names(statement)
 }
 
 /// The parameter types datafusion-postgres lists (those the plan uses, in
@@ -970,8 +987,9 @@ impl QueryParser for WireParser {
     ) -> PgWireResult<Vec<FieldInfo>> {
         match statement {
             (_, Some((_, plan))) if !matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Dml(_)) => {
+                let names = statement_names(statement);
                 encoding::pg_fields(
-                    plan.schema().as_arrow(),
+                    &column_names::renamed(plan.schema().as_arrow(), names.as_deref()),
                     format.unwrap_or(&Format::UnifiedText),
                     None,
                 )
@@ -1048,6 +1066,7 @@ impl QueryHook for SelectHook {
             Ok(_) => return None,
             Err(e) => return Some(Err(PgWireError::ApiError(Box::new(e)))),
         };
+        let names = column_names::result_names(&statement);
         let statement = datafusion::sql::parser::Statement::Statement(Box::new(statement));
         let planning = async {
             let plan = session_context.state().statement_to_plan(statement).await?;
@@ -1056,7 +1075,8 @@ impl QueryHook for SelectHook {
         let response = async {
             let df = with_statement_timeout(&*client, planning).await?;
             let options = Arc::new(FormatOptions::from_client_metadata(client.metadata()));
-            encoding::encode_dataframe(df, &Format::UnifiedText, Some(options)).await
+            encoding::encode_dataframe(df, &Format::UnifiedText, Some(options), names.as_deref())
+                .await
         };
         Some(response.await.map(Response::Query))
     }

@@ -8,6 +8,7 @@
 
 mod auth;
 mod client_queries;
+mod column_names;
 mod cursors;
 mod encoding;
 pub(crate) use encoding::{wire_type, PG_VECTOR_METADATA};
