@@ -15,6 +15,7 @@ use datafusion::arrow::array::{
     StringBuilder, StructBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
+use datafusion::arrow::error::ArrowError;
 use datafusion::common::{exec_err, DataFusionError, Result, ScalarValue};
 use datafusion::config::ConfigOptions;
 use datafusion::execution::FunctionRegistry;
@@ -980,7 +981,11 @@ fn acl_items(text: &str) -> Result<Vec<String>> {
     let inner = inner
         .strip_prefix('{')
         .and_then(|rest| rest.strip_suffix('}'))
-        .ok_or_else(|| DataFusionError::Execution(format!("malformed aclitem[]: {text:?}")))?;
+        .ok_or_else(|| {
+            DataFusionError::from(ArrowError::ParseError(format!(
+                "malformed array literal: \"{text}\""
+            )))
+        })?;
     let mut items = Vec::new();
     let (mut item, mut quoted) = (String::new(), false);
     for c in inner.chars() {
@@ -999,12 +1004,16 @@ fn acl_items(text: &str) -> Result<Vec<String>> {
 /// The rows of one `aclitem`, `grantee=privileges/grantor`: grantor and
 /// grantee oids, privilege and whether it may be granted on (`*`).
 fn acl_item(item: &str) -> Result<Vec<(i32, i32, &'static str, bool)>> {
-    let malformed = || DataFusionError::Execution(format!("invalid aclitem: {item:?}"));
+    let malformed = || {
+        DataFusionError::from(ArrowError::ParseError(format!(
+            "invalid input syntax for type aclitem: \"{item}\""
+        )))
+    };
     let (grantee, rest) = item.split_once('=').ok_or_else(malformed)?;
     let (privileges, grantor) = rest.rsplit_once('/').ok_or_else(malformed)?;
     let role = |name: &str| match name.trim_matches('"') {
         "" => Ok(0),
-        name => Err(DataFusionError::Execution(format!(
+        name => Err(DataFusionError::Plan(format!(
             "role \"{name}\" does not exist"
         ))),
     };
@@ -1020,9 +1029,9 @@ fn acl_item(item: &str) -> Result<Vec<(i32, i32, &'static str, bool)>> {
             .iter()
             .find(|(letter, _)| *letter == c)
             .ok_or_else(|| {
-                DataFusionError::Execution(format!(
-                    "invalid mode character {c:?} in aclitem {item:?}"
-                ))
+                DataFusionError::from(ArrowError::ParseError(format!(
+                    "invalid mode character {c:?} in aclitem \"{item}\""
+                )))
             })?;
         rows.push((grantor, grantee, privilege, false));
     }

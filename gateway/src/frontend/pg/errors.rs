@@ -176,6 +176,8 @@ fn plan_code(message: &str) -> &'static str {
         || m.contains("no such table")
     {
         sqlstate::UNDEFINED_TABLE
+    } else if m.starts_with("role") && m.contains("does not exist") {
+        sqlstate::UNDEFINED_OBJECT
     } else if m.contains("already exists") {
         sqlstate::DUPLICATE_TABLE
     } else if m.contains("invalid function") || m.contains("function") && m.contains("not found") {
@@ -228,6 +230,10 @@ mod tests {
         assert_eq!(
             code(DataFusionError::NotImplemented("x".into())),
             sqlstate::FEATURE_NOT_SUPPORTED
+        );
+        assert_eq!(
+            code(DataFusionError::Plan("role \"bob\" does not exist".into())),
+            sqlstate::UNDEFINED_OBJECT
         );
     }
 
