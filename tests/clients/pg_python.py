@@ -198,6 +198,11 @@ def psycopg_suite():
             expect(f"psycopg: uuid = ANY({marker})", rows, [(1,)])
             rows = conn.execute(f"SELECT {marker}::uuid[]", [[UUID_A, None]]).fetchall()
             expect(f"psycopg: {marker}::uuid[]", rows, [([uuid.UUID(UUID_A), None],)])
+        # A NULL uuid[] stays NULL, and matches nothing.
+        rows = conn.execute("SELECT CAST(%s AS uuid[]) IS NULL", [None]).fetchall()
+        expect("psycopg: NULL uuid[]", rows, [(True,)])
+        rows = conn.execute(f"SELECT id FROM {table} WHERE c_uuid = ANY(%s::uuid[])", [None]).fetchall()
+        expect("psycopg: uuid = ANY(NULL)", rows, [])
         try:
             conn.execute("SELECT %s::uuid", ["not-a-uuid"])
             raise AssertionError("psycopg: a malformed uuid parameter was accepted")

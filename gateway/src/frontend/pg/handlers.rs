@@ -719,28 +719,32 @@ fn uuid_parameters<S: Clone>(
             None | Some(Type::TEXT_ARRAY | Type::VARCHAR_ARRAY | Type::BYTEA_ARRAY)
         );
         if sent == Some(Type::UUID_ARRAY) || wants_uuids && textual_array {
-            let items = raw
-                .map(|raw| uuid_array(&raw, binary))
-                .transpose()?
-                .unwrap_or_default();
             let text = matches!(
                 &wanted,
                 Some(DataType::List(item)) if matches!(item.data_type(), DataType::Utf8)
             );
-            let scalars: Vec<ScalarValue> = items
-                .into_iter()
-                .map(|item| match text {
-                    true => ScalarValue::Utf8(item.map(|b| smackql_udfs::format_uuid(&b))),
-                    false => ScalarValue::FixedSizeBinary(16, item.map(Vec::from)),
-                })
-                .collect();
             let item_type = if text {
                 DataType::Utf8
             } else {
                 smackql_udfs::UUID
             };
-            let list = ScalarValue::new_list_nullable(&scalars, &item_type);
-            uuids.push((i, ScalarValue::List(list)));
+            let value = match raw {
+                // A NULL array, not an empty one.
+                None => {
+                    ScalarValue::try_from(DataType::new_list(item_type, true)).map_err(api_error)?
+                }
+                Some(raw) => {
+                    let scalars: Vec<ScalarValue> = uuid_array(&raw, binary)?
+                        .into_iter()
+                        .map(|item| match text {
+                            true => ScalarValue::Utf8(item.map(|b| smackql_udfs::format_uuid(&b))),
+                            false => ScalarValue::FixedSizeBinary(16, item.map(Vec::from)),
+                        })
+                        .collect();
+                    ScalarValue::List(ScalarValue::new_list_nullable(&scalars, &item_type))
+                }
+            };
+            uuids.push((i, value));
             continue;
         }
         let wants_uuid = wanted.as_ref() == Some(&smackql_udfs::UUID);
