@@ -28,6 +28,8 @@ use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::DataType as SqlType;
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::has_privilege_udf::create_has_privilege_udf;
 use datafusion_postgres::pgwire::api::Type;
+use datafusion_postgres::pgwire::types::format::FormatOptions;
+use datafusion_postgres::pgwire::types::FromSqlText;
 
 use crate::session::{server_version, PG_COMPAT_VERSION};
 
@@ -977,28 +979,23 @@ fn acl_explode(args: &ScalarFunctionArgs) -> Result<ColumnarValue> {
 
 /// The items of an `aclitem[]` written as text: `{=r/owner,"a b"=rw/owner}`.
 fn acl_items(text: &str) -> Result<Vec<String>> {
-    let inner = text.trim();
-    let inner = inner
-        .strip_prefix('{')
-        .and_then(|rest| rest.strip_suffix('}'))
-        .ok_or_else(|| {
-            DataFusionError::from(ArrowError::ParseError(format!(
-                "malformed array literal: \"{text}\""
-            )))
-        })?;
-    let mut items = Vec::new();
-    let (mut item, mut quoted) = (String::new(), false);
-    for c in inner.chars() {
-        match c {
-            '"' => quoted = !quoted,
-            ',' if !quoted => items.push(std::mem::take(&mut item)),
-            c => item.push(c),
-        }
+    let malformed = || {
+        DataFusionError::from(ArrowError::ParseError(format!(
+            "malformed array literal: \"{text}\""
+        )))
+    };
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(malformed());
     }
-    if !item.is_empty() || !items.is_empty() {
-        items.push(item);
-    }
-    Ok(items)
+    // pgwire reads PostgreSQL's array text (quotes, escapes, NULL).
+    let items = <Vec<Option<String>>>::from_sql_text(
+        &Type::TEXT_ARRAY,
+        trimmed.as_bytes(),
+        &FormatOptions::default(),
+    )
+    .map_err(|_| malformed())?;
+    Ok(items.into_iter().flatten().collect())
 }
 
 /// The rows of one `aclitem`, `grantee=privileges/grantor`: grantor and

@@ -113,7 +113,6 @@ pub fn placeholder_types(
         return Ok(types);
     }
     plan.apply_with_subqueries(|node| {
-        let inputs = merge_schema(&node.inputs());
         node.apply_expressions(|expr| {
             expr.apply(|e| {
                 let (id, data_type) = match e {
@@ -128,7 +127,7 @@ pub fn placeholder_types(
                         let [Expr::Placeholder(placeholder), needle] = call.args.as_slice() else {
                             return Ok(TreeNodeRecursion::Continue);
                         };
-                        let Ok(item) = needle.get_type(&inputs) else {
+                        let Ok(item) = needle.get_type(&merge_schema(&node.inputs())) else {
                             return Ok(TreeNodeRecursion::Continue);
                         };
                         (&placeholder.id, DataType::new_list(item, true))

@@ -23,7 +23,9 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, AsArray, FixedSizeBinaryBuilder, StringArray};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, FixedSizeBinaryArray, FixedSizeBinaryBuilder, StringArray,
+};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::arrow::error::ArrowError;
@@ -205,23 +207,27 @@ impl ScalarUDFImpl for ToUuid {
         };
         match arg {
             ColumnarValue::Scalar(value) => Ok(ColumnarValue::Scalar(self.scalar(value)?)),
-            ColumnarValue::Array(array) => {
-                let text = cast(array, &DataType::Utf8)?;
-                let text = text.as_string::<i32>();
-                let mut out = FixedSizeBinaryBuilder::with_capacity(text.len(), 16);
-                for value in text.iter() {
-                    match value.map(|v| self.parse(v)).transpose()?.flatten() {
-                        Some(bytes) => out.append_value(bytes)?,
-                        None => out.append_null(),
-                    }
-                }
-                Ok(ColumnarValue::Array(Arc::new(out.finish())))
-            }
+            ColumnarValue::Array(array) => Ok(ColumnarValue::Array(Arc::new(self.read(array)?))),
         }
     }
 }
 
 impl ToUuid {
+    /// The uuids the strings of `text` spell (any string type), NULL for
+    /// NULL; an error for one that is no uuid (NULL for the lenient form).
+    pub fn read(&self, text: &ArrayRef) -> Result<FixedSizeBinaryArray> {
+        let text = cast(text, &DataType::Utf8)?;
+        let text = text.as_string::<i32>();
+        let mut out = FixedSizeBinaryBuilder::with_capacity(text.len(), 16);
+        for value in text.iter() {
+            match value.map(|v| self.parse(v)).transpose()?.flatten() {
+                Some(bytes) => out.append_value(bytes)?,
+                None => out.append_null(),
+            }
+        }
+        Ok(out.finish())
+    }
+
     /// The uuid a string scalar spells, as a scalar.
     fn scalar(&self, value: &ScalarValue) -> Result<ScalarValue> {
         let text = match value {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, RecordBatch};
+use datafusion::arrow::array::{Array, ArrayRef, ListArray, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
@@ -95,47 +95,30 @@ pub(crate) fn parameter_row(
 /// `value` as a parameter of type `wanted`: text read as a uuid (or a list
 /// of them) as PostgreSQL reads it, anything else cast.
 fn bound_as(value: ScalarValue, wanted: &DataType) -> Result<ScalarValue, DataFusionError> {
-    let is_uuids =
-        matches!(wanted, DataType::List(item) if *item.data_type() == smackql_udfs::UUID);
-    if *wanted == smackql_udfs::UUID || is_uuids {
-        let read = |text: &ScalarValue| -> Result<ScalarValue, DataFusionError> {
-            let ScalarValue::Utf8(text) = text.cast_to(&DataType::Utf8)? else {
+    let uuids = smackql_udfs::ToUuid::default();
+    if *wanted == smackql_udfs::UUID {
+        return ScalarValue::try_from_array(&uuids.read(&value.to_array()?)?, 0);
+    }
+    match wanted {
+        DataType::List(item) if *item.data_type() == smackql_udfs::UUID => {
+            let ScalarValue::List(list) =
+                value.cast_to(&DataType::new_list(DataType::Utf8, true))?
+            else {
                 return Err(DataFusionError::Plan(
-                    "a uuid parameter must be text".into(),
+                    "a uuid[] parameter must be a list".into(),
                 ));
             };
-            let bytes = text
-                .as_deref()
-                .map(smackql_udfs::parse_uuid)
-                .transpose()?
-                .map(Vec::from);
-            Ok(ScalarValue::FixedSizeBinary(16, bytes))
-        };
-        if !is_uuids {
-            return read(&value);
+            let items = uuids.read(list.values())?;
+            let list = ListArray::try_new(
+                item.clone(),
+                list.offsets().clone(),
+                Arc::new(items),
+                list.nulls().cloned(),
+            )?;
+            Ok(ScalarValue::List(Arc::new(list)))
         }
-        let ScalarValue::List(list) = value.cast_to(&DataType::new_list(DataType::Utf8, true))?
-        else {
-            return Err(DataFusionError::Plan(
-                "a uuid[] parameter must be a list".into(),
-            ));
-        };
-        if list.is_null(0) {
-            return ScalarValue::try_from(wanted);
-        }
-        let items = ScalarValue::convert_array_to_scalar_vec(list.as_ref())?;
-        let items = items
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|item| read(&item))
-            .collect::<Result<Vec<_>, _>>()?;
-        return Ok(ScalarValue::List(ScalarValue::new_list_nullable(
-            &items,
-            &smackql_udfs::UUID,
-        )));
+        _ => value.cast_to(wanted),
     }
-    value.cast_to(wanted)
 }
 
 /// The schema of a prepared statement's parameters, `$1`, `$2`, ...; a

@@ -23,10 +23,11 @@ use datafusion_postgres::pgwire::api::results::{QueryResponse, Response, Tag};
 use datafusion_postgres::pgwire::api::stmt::StoredStatement;
 use datafusion_postgres::pgwire::api::store::PortalStore;
 use datafusion_postgres::pgwire::api::ClientInfo;
-use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use datafusion_postgres::pgwire::error::{PgWireError, PgWireResult};
 
 use super::column_names;
 use super::encoding;
+use super::errors::user_error;
 use super::handlers::no_result;
 
 /// Runs `DECLARE`, `FETCH` and `CLOSE` with smackql's encodings.
@@ -91,14 +92,6 @@ impl QueryHook for CursorHook {
     ) -> Option<PgWireResult<Response>> {
         Self::run(statement, session_context, client).await
     }
-}
-
-fn user_error(code: &str, message: impl Into<String>) -> PgWireError {
-    PgWireError::UserError(Box::new(ErrorInfo::new(
-        "ERROR".to_string(),
-        code.to_string(),
-        message.into(),
-    )))
 }
 
 async fn declare(

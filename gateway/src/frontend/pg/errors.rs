@@ -15,6 +15,15 @@ use smackql_providers_common::{ErrorClass, ProviderError};
 
 use crate::pg_functions::UnrecognizedSetting;
 
+/// An error with SQLSTATE `code`, for the client.
+pub(crate) fn user_error(code: &str, message: impl Into<String>) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "ERROR".to_string(),
+        code.to_string(),
+        message.into(),
+    )))
+}
+
 /// SQLSTATEs smackql sends, by name.
 pub mod sqlstate {
     /// `syntax_error`

@@ -50,6 +50,7 @@ use datafusion_postgres::pgwire::messages::response::TransactionStatus;
 use datafusion_postgres::pgwire::messages::startup::ParameterStatus;
 use datafusion_postgres::pgwire::messages::PgWireBackendMessage;
 use datafusion_postgres::pgwire::types::format::FormatOptions;
+use datafusion_postgres::pgwire::types::FromSqlText;
 use datafusion_postgres::{DfSessionService, Parser, QueryHook};
 use futures::{Sink, StreamExt};
 use tokio_util::sync::CancellationToken;
@@ -58,7 +59,7 @@ use super::auth::Startup;
 use super::client_queries;
 use super::column_names;
 use super::encoding;
-use super::errors::ErrorMapper;
+use super::errors::{user_error, ErrorMapper};
 use super::prepared::{self, Lookup, PreparedPlans, ReadyPlan};
 use crate::ddl::Ddl;
 use crate::pg_functions::{setting, FIXED_SETTINGS};
@@ -794,11 +795,7 @@ fn uuid_from_text(raw: &[u8]) -> PgWireResult<[u8; 16]> {
 
 /// A 22P02 (invalid text representation) error.
 fn invalid_text(message: String) -> PgWireError {
-    PgWireError::UserError(Box::new(ErrorInfo::new(
-        "ERROR".into(),
-        "22P02".into(),
-        message,
-    )))
+    user_error("22P02", message)
 }
 
 /// The items of a one-dimensional `uuid[]` parameter: in PostgreSQL's
@@ -806,31 +803,26 @@ fn invalid_text(message: String) -> PgWireError {
 /// (`{6f1c…,NULL,"6f1c…"}`).
 fn uuid_array(raw: &[u8], binary: bool) -> PgWireResult<Vec<Option<[u8; 16]>>> {
     if !binary {
-        let text = String::from_utf8_lossy(raw);
-        let malformed = || invalid_text(format!("malformed array literal: \"{text}\""));
-        let inner = text
-            .trim()
-            .strip_prefix('{')
-            .and_then(|rest| rest.strip_suffix('}'))
-            .ok_or_else(malformed)?;
-        if inner.contains(['{', '}']) {
+        let malformed = || {
+            let text = String::from_utf8_lossy(raw);
+            invalid_text(format!("malformed array literal: \"{text}\""))
+        };
+        let trimmed = raw.trim_ascii();
+        if trimmed.is_empty() {
             return Err(malformed());
         }
-        if inner.trim().is_empty() {
-            return Ok(Vec::new());
-        }
-        return inner
-            .split(',')
+        // pgwire reads PostgreSQL's array text (quotes, escapes, NULL).
+        let items = <Vec<Option<String>>>::from_sql_text(
+            &Type::TEXT_ARRAY,
+            trimmed,
+            &FormatOptions::default(),
+        )
+        .map_err(|_| malformed())?;
+        return items
+            .into_iter()
             .map(|item| {
-                let item = item.trim();
-                if item.eq_ignore_ascii_case("null") {
-                    return Ok(None);
-                }
-                let item = item
-                    .strip_prefix('"')
-                    .and_then(|quoted| quoted.strip_suffix('"'))
-                    .unwrap_or(item);
-                uuid_from_text(item.as_bytes()).map(Some)
+                item.map(|item| uuid_from_text(item.trim().as_bytes()))
+                    .transpose()
             })
             .collect();
     }
@@ -1349,11 +1341,10 @@ impl TimeZoneHook {
         Some(
             match name.parse::<datafusion::arrow::array::timezone::Tz>() {
                 Ok(_) => Ok(name),
-                Err(_) => Err(PgWireError::UserError(Box::new(ErrorInfo::new(
-                    "ERROR".into(),
-                    "22023".into(),
+                Err(_) => Err(user_error(
+                    "22023",
                     format!("invalid value for parameter \"TimeZone\": \"{name}\""),
-                )))),
+                )),
             },
         )
     }
